@@ -1,0 +1,177 @@
+"""Scenario definitions: client parameters, core placement and derived metrics.
+
+Each scenario is bounded twice: by time (duration / timeouts) and by count
+(max_ops / conns). `quick` shortens the time bounds only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .servers import Server
+
+Snapshot = dict[str, float]  # {"t": monotonic, "cpu": server CPU s, "rss": server RSS KiB}
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str
+    label: str
+    primary: bool = False  # shown with min-max and a ratio against the baseline
+
+
+@dataclass(frozen=True)
+class Scenario:
+    id: str
+    title: str
+    kind: str  # loadgen runner: pingpong | broadcast | connect
+    # "same": client and server share one core (ping-pong: a wake-up across
+    # cores would measure the hypervisor, not the server); "split": one core each.
+    placement: str
+    full: dict[str, Any]
+    quick: dict[str, Any]
+    columns: tuple[Column, ...]
+    needs_broadcast: bool = False
+    tcp_ok: bool = True
+
+    def skip_reason(self, server: Server, broadcast_ok: bool) -> str | None:
+        if server.transport == "tcp" and not self.tcp_ok:
+            return "not applicable to raw TCP"
+        if self.needs_broadcast and not (server.broadcast and broadcast_ok):
+            return "no working broadcast endpoint"
+        return None
+
+    def client_spec(self, server: Server, port: int, quick: bool) -> dict[str, Any]:
+        params = dict(self.full)
+        if quick:
+            params.update(self.quick)
+        spec: dict[str, Any] = {
+            "kind": self.kind,
+            "transport": server.transport,
+            "host": "127.0.0.1",
+            "port": port,
+            "path": "/ws/bcast/" if self.kind == "broadcast" else "/ws/echo/",
+            "trigger": "/broadcast/",
+            "grace": 15.0,
+            **params,
+        }
+        budget = (
+            spec.get("warmup", 0) + spec.get("duration", 0) + spec["grace"]
+            + spec.get("connect_timeout", 0) + 2 * spec.get("bcast_timeout", 0)
+        )
+        spec["hard_timeout"] = int(budget + 30)
+        return spec
+
+    def derive(self, res: dict[str, Any], marks: dict[str, Snapshot], spec: dict[str, Any]) -> dict[str, Any]:
+        """Turn the client's figures and the server snapshots into table metrics."""
+        m: dict[str, Any] = {}
+        if self.kind == "broadcast":
+            before, after, bcast = marks["before"], marks["after"], marks["bcast"]
+            conns = max(res["conns"], 1)
+            m["conns"] = res["conns"]
+            m["rss_kib_conn"] = (after["rss"] - before["rss"]) / conns
+            m["rss_before_mib"] = before["rss"] / 1024
+            m["bcast_last_ms"] = res["last_ms"]
+            m["bcast_p50_ms"] = res["p50_ms"]
+            m["bcast_first_ms"] = res["first_ms"]
+            m["bcast_http_ms"] = res["http_ms"]
+            m["srv_cpu_bcast_ms"] = (bcast["cpu"] - after["cpu"]) * 1e3
+            m["conn_rate"] = res["conns"] / res["connect_s"] if res["connect_s"] else None
+            m["srv_cpu_us_conn"] = (after["cpu"] - before["cpu"]) / conns * 1e6
+            return m
+        start, stop = marks["start"], marks["stop"]
+        ops, elapsed = max(res["ops"], 1), res["elapsed_s"]
+        srv_cpu = stop["cpu"] - start["cpu"]
+        m["ops"] = res["ops"]
+        m["rate"] = res["rate"]
+        m["srv_cpu_us_op"] = srv_cpu / ops * 1e6
+        m["srv_util"] = srv_cpu / elapsed * 100
+        m["cli_util"] = res["client_cpu_s"] / elapsed * 100
+        m["errors"] = res.get("errors", 0)
+        if self.kind == "pingpong":
+            m["p50_us"], m["p99_us"] = res["p50_us"], res["p99_us"]
+            mib = ops * spec["size"] / 2**20
+            m["mib_s"] = res["mib_s"]
+            m["srv_cpu_ms_mib"] = srv_cpu / mib * 1e3
+        else:
+            m["p50_ms"], m["p99_ms"] = res["p50_ms"], res["p99_ms"]
+        return m
+
+
+CPU_COLS = (Column("srv_util", "server CPU %"), Column("cli_util", "client CPU %"))
+
+SCENARIOS: dict[str, Scenario] = {
+    s.id: s
+    for s in [
+        Scenario(
+            "S1", "one connection ping-pong, 32-byte text", "pingpong", "same",
+            full={"conns": 1, "size": 32, "binary": False, "duration": 3.0, "max_ops": 1_000_000,
+                  "warmup": 0.5, "warmup_ops": 100_000, "connect_concurrency": 1},
+            quick={"duration": 1.5, "warmup": 0.3},
+            columns=(Column("rate", "round trips/s", True), Column("p50_us", "p50 µs"),
+                     Column("p99_us", "p99 µs"), Column("srv_cpu_us_op", "server CPU µs/rt"), *CPU_COLS),
+        ),
+        Scenario(
+            "S2", "100 connections ping-pong, 32-byte text", "pingpong", "split",
+            full={"conns": 100, "size": 32, "binary": False, "duration": 4.0, "max_ops": 4_000_000,
+                  "warmup": 0.5, "warmup_ops": 400_000, "connect_concurrency": 50},
+            quick={"duration": 2.0, "warmup": 0.3},
+            columns=(Column("rate", "msgs/s", True), Column("p50_us", "p50 µs"), Column("p99_us", "p99 µs"),
+                     Column("srv_cpu_us_op", "server CPU µs/msg"), *CPU_COLS),
+        ),
+        Scenario(
+            # Bulk transfer overlaps sending and echoing, so it gets a core each.
+            "S3", "one connection, 1 MiB binary echo", "pingpong", "split",
+            full={"conns": 1, "size": 2**20, "binary": True, "duration": 3.0, "max_ops": 20_000,
+                  "warmup": 0.3, "warmup_ops": 20, "connect_concurrency": 1},
+            quick={"duration": 1.5, "warmup": 0.2},
+            columns=(Column("mib_s", "MiB/s", True), Column("srv_cpu_ms_mib", "server CPU ms/MiB"), *CPU_COLS),
+        ),
+        Scenario(
+            "S4", "5,000 idle connections, then one broadcast", "broadcast", "split",
+            full={"conns": 5000, "warmup_conns": 10, "settle": 0.5, "connect_concurrency": 100,
+                  "connect_timeout": 90.0, "bcast_timeout": 20.0},
+            quick={},
+            columns=(Column("rss_kib_conn", "RSS KiB/conn", True), Column("bcast_last_ms", "broadcast: last ms", True),
+                     Column("bcast_p50_ms", "p50 ms"), Column("srv_cpu_bcast_ms", "server CPU ms/broadcast"),
+                     Column("conn_rate", "connects/s"), Column("srv_cpu_us_conn", "server CPU µs/connect")),
+            needs_broadcast=True,
+            tcp_ok=False,
+        ),
+        Scenario(
+            "S5s", "connect + one echo + close, sequential", "connect", "same",
+            full={"conns": 1, "size": 32, "duration": 2.5, "max_ops": 50_000, "warmup": 0.3,
+                  "warmup_ops": 1000, "cycle_timeout": 5.0, "max_errors": 50},
+            quick={"duration": 1.5, "warmup": 0.2},
+            columns=(Column("rate", "conn/s", True), Column("p50_ms", "p50 ms"), Column("p99_ms", "p99 ms"),
+                     Column("srv_cpu_us_op", "server CPU µs/conn"), *CPU_COLS),
+        ),
+        Scenario(
+            "S5p", "connect + one echo + close, 50 in parallel", "connect", "split",
+            full={"conns": 50, "size": 32, "duration": 2.5, "max_ops": 100_000, "warmup": 0.3,
+                  "warmup_ops": 1000, "cycle_timeout": 5.0, "max_errors": 200},
+            quick={"duration": 1.5, "warmup": 0.2},
+            columns=(Column("rate", "conn/s", True), Column("p50_ms", "p50 ms"), Column("p99_ms", "p99 ms"),
+                     Column("srv_cpu_us_op", "server CPU µs/conn"), *CPU_COLS),
+        ),
+    ]
+}
+
+# "S5" on the command line means both of its variants.
+ALIASES = {"S5": ("S5s", "S5p")}
+
+
+def select(names: str | None) -> list[Scenario]:
+    if not names:
+        return list(SCENARIOS.values())
+    picked: list[str] = []
+    for raw in names.split(","):
+        name = raw.strip()
+        for sid in ALIASES.get(name.upper(), (name,)):
+            key = next((k for k in SCENARIOS if k.lower() == sid.lower()), None)
+            if key is None:
+                raise SystemExit(f"unknown scenario {name!r}; known: {', '.join([*SCENARIOS, 'S5'])}")
+            if key not in picked:
+                picked.append(key)
+    return [SCENARIOS[k] for k in picked]

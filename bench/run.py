@@ -1,0 +1,204 @@
+#!/usr/bin/env python3
+"""WebSocket benchmark suite for django_ws and its peers. See bench/README.md.
+
+    python3 bench/run.py --setup                  # once: bench/.venv with the peers
+    python3 bench/run.py [--quick] [--servers a,b] [--scenarios S1,S2] [--reps N] [--baseline NAME]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from types import FrameType
+
+BENCH = Path(__file__).resolve().parent
+VENV = BENCH / ".venv"
+VENV_PYTHON = VENV / "bin" / "python"
+
+
+def setup_venv() -> None:
+    """Create bench/.venv and install bench/requirements.txt with the ordinary pip client."""
+    if not VENV_PYTHON.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
+    subprocess.run([str(VENV_PYTHON), "-m", "pip", "install", "-q", "--upgrade", "pip"], check=True)
+    subprocess.run(
+        [str(VENV_PYTHON), "-m", "pip", "install", "-q", "-r", str(BENCH / "requirements.txt")], check=True
+    )
+    print(f"ready: {VENV_PYTHON}")
+
+
+def ensure_venv_python() -> None:
+    """The load generator and the peers live in bench/.venv: re-exec there if needed."""
+    if Path(sys.prefix).resolve() == VENV.resolve():
+        return
+    if not VENV_PYTHON.exists():
+        raise SystemExit("bench/.venv is missing: run `python3 bench/run.py --setup` first")
+    os.execv(str(VENV_PYTHON), [str(VENV_PYTHON), str(Path(__file__).resolve()), *sys.argv[1:]])
+
+
+def parse_args() -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--setup", action="store_true", help="create bench/.venv with the peers and exit")
+    p.add_argument("--quick", action="store_true", help="1 repetition, shorter phases (~3 min)")
+    p.add_argument("--servers", help="comma list (default: all); see --list")
+    p.add_argument("--scenarios", help="comma list of S1,S2,S3,S4,S5 (S5 = S5s,S5p) or S5s/S5p")
+    p.add_argument("--reps", type=int, help="repetitions per cell (default 3, quick 1)")
+    p.add_argument("--baseline", default="django_ws", help="ratio baseline (falls back to the first available)")
+    p.add_argument("--no-save", action="store_true", help="don't write results.jsonl / RESULTS.md")
+    p.add_argument("--list", action="store_true", help="list servers and scenarios and exit")
+    return p.parse_args()
+
+
+def main() -> int:
+    args = parse_args()
+    if args.setup:
+        setup_venv()
+        return 0
+    ensure_venv_python()
+
+    sys.path.insert(0, str(BENCH))
+    from harness import machine, procs, report, scenarios, trial
+    from harness.servers import SERVERS
+
+    if args.list:
+        for s in SERVERS.values():
+            print(f"server   {s.name:18} {s.description}")
+        for sc in scenarios.SCENARIOS.values():
+            print(f"scenario {sc.id:18} {sc.title} (cores: {sc.placement})")
+        return 0
+
+    names = [n.strip() for n in args.servers.split(",")] if args.servers else list(SERVERS)
+    unknown = [n for n in names if n not in SERVERS]
+    if unknown:
+        raise SystemExit(f"unknown server(s) {unknown}; known: {', '.join(SERVERS)}")
+    selected = scenarios.select(args.scenarios)
+    reps = args.reps or (1 if args.quick else 3)
+
+    # Ctrl-C / SIGTERM: unwind through the finally below, which stops every child by PID.
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGHUP, on_signal)
+    nofile = procs.raise_nofile()
+
+    run_id = dt.datetime.now().strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:4]
+    log_dir = BENCH / "logs" / run_id
+    log_dir.mkdir(parents=True, exist_ok=True)
+    places = trial.placements()
+    place_text = {k: f"server {sorted(v.server)} / client {sorted(v.client)}" for k, v in places.items()}
+    started = time.monotonic()
+    trials: list[dict[str, object]] = []
+    unavailable: dict[str, str] = {}
+    notes: list[str] = []
+    no_broadcast: dict[str, str] = {}
+    print(f"run {run_id}: servers={names} scenarios={[s.id for s in selected]} reps={reps} "
+          f"quick={args.quick} nofile={nofile} logs={log_dir}", flush=True)
+
+    try:
+        for name in names:
+            reason, bcast_problem = trial.preflight(SERVERS[name], log_dir)
+            if reason:
+                unavailable[name] = reason
+                print(f"  {name}: UNAVAILABLE: {reason}", flush=True)
+            else:
+                print(f"  {name}: ok" + (f" (broadcast: {bcast_problem})" if bcast_problem else ""), flush=True)
+                if bcast_problem:
+                    no_broadcast[name] = bcast_problem
+                    notes.append(f"{name}: S4 skipped, {bcast_problem}")
+        available = [n for n in names if n not in unavailable]
+        if not available:
+            print("no server available", flush=True)
+            return 1
+        baseline = args.baseline if args.baseline in available else available[0]
+        if baseline != args.baseline:
+            notes.append(f"baseline {args.baseline} unavailable; ratios are against {baseline}")
+
+        for sc in selected:
+            for rep in range(reps):
+                # Rotate the order each repetition so no server always runs first or last.
+                order = available[rep % len(available):] + available[: rep % len(available)]
+                for name in order:
+                    server = SERVERS[name]
+                    rec: dict[str, object] = {"type": "trial", "run_id": run_id, "scenario": sc.id,
+                                              "server": name, "rep": rep}
+                    skip = sc.skip_reason(server, name not in no_broadcast)
+                    if skip:
+                        rec["skipped"] = skip
+                        trials.append(rec)
+                        continue
+                    t0 = time.monotonic()
+                    rec.update(trial.run_trial(server, sc, args.quick, places, log_dir, f"{sc.id}-{name}-{rep}"))
+                    rec["wall_s"] = round(time.monotonic() - t0, 2)
+                    trials.append(rec)
+                    print(f"  {sc.id} rep {rep + 1}/{reps} {name:17} {describe(rec)}", flush=True)
+    except KeyboardInterrupt as exc:
+        print(f"\ninterrupted ({exc}); stopping servers", flush=True)
+        procs.stop_all()
+        return 130
+    finally:
+        procs.stop_all()
+
+    wall = time.monotonic() - started
+    summaries = {sc.id: report.summarize(trials, sc, available) for sc in selected}
+    table = report.markdown(selected, summaries, baseline, place_text, unavailable, notes)
+    print("\n" + table, flush=True)
+    ceiling = ceiling_text(summaries)
+    print(f"load-generator ceiling: {ceiling}\nwall time {wall:.0f} s", flush=True)
+
+    if not args.no_save:
+        info = machine.describe()
+        run = {"type": "run", "run_id": run_id, "date": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+               "quick": args.quick, "reps": reps, "servers": names, "scenarios": [s.id for s in selected],
+               "baseline": baseline, "unavailable": unavailable, "notes": notes, "wall_s": wall,
+               "placements": place_text, "machine": info}
+        summary_recs = [
+            {"type": "summary", "run_id": run_id, "scenario": sid, "server": name, "ok": entry["ok"],
+             "runs": entry["runs"], "stats": entry["stats"], "errors": entry["errors"]}
+            for sid, per in summaries.items() for name, entry in per.items()
+        ]
+        report.append_jsonl(BENCH / "results.jsonl", [run, *trials, *summary_recs])
+        command = "python3 bench/run.py " + " ".join(sys.argv[1:])
+        (BENCH / "RESULTS.md").write_text(report.results_md(table, run, info, command.strip(), baseline, ceiling))
+        print(f"wrote {BENCH / 'results.jsonl'} and {BENCH / 'RESULTS.md'}", flush=True)
+    return 0
+
+
+def describe(rec: dict[str, object]) -> str:
+    m = rec.get("metrics")
+    text = ""
+    if isinstance(m, dict):
+        keys = ("rate", "mib_s", "p50_us", "rss_kib_conn", "bcast_last_ms", "srv_cpu_us_op", "cli_util")
+        text = " ".join(f"{k}={m[k]:.4g}" for k in keys if isinstance(m.get(k), (int, float)))
+    if "error" in rec:
+        text += f" ERROR: {str(rec['error'])[:300]}"
+    return f"{text} [{rec.get('wall_s', 0)}s]"
+
+
+def ceiling_text(summaries: dict[str, dict[str, dict[str, object]]]) -> str:
+    """Best rate per scenario and the client's CPU use there: near 100% means client-bound."""
+    parts = []
+    for sid, per in summaries.items():
+        best: tuple[float, str, float] | None = None
+        for name, entry in per.items():
+            stats = entry["stats"]  # type: ignore[index]
+            key = "mib_s" if "mib_s" in stats and sid == "S3" else "rate"
+            if key in stats and "cli_util" in stats:
+                rate = stats[key]["median"]
+                if best is None or rate > best[0]:
+                    best = (rate, name, stats["cli_util"]["median"])
+        if best:
+            unit = "MiB/s" if sid == "S3" else "/s"
+            parts.append(f"{sid} {best[0]:,.0f}{unit} ({best[1]}, client CPU {best[2]:.0f}%)")
+    return "; ".join(parts) if parts else "n/a"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,44 @@
+"""Settings for the django_ws server under test (`django-admin runws`).
+
+Same apps, middleware, logging and (absent) database use as the Channels peer
+(bench_channels.settings), plus django_ws and its middleware, so the whole
+Django request stack runs for every WebSocket connection.
+"""
+
+SECRET_KEY = "bench-only-not-secret"
+DEBUG = False
+ALLOWED_HOSTS = ["*"]
+
+INSTALLED_APPS = [
+    "django.contrib.contenttypes",
+    "django.contrib.auth",
+    "django.contrib.sessions",
+    "django_ws",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, so a WebSocket request has been through the usual stack first.
+    "django_ws.middleware.WebSocketMiddleware",
+]
+
+ROOT_URLCONF = "bench_djws.urls"
+
+# In-memory SQLite: auth/sessions import cleanly, nothing is ever queried
+# (signed-cookie sessions, user loaded lazily and never touched).
+DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}
+SESSION_ENGINE = "django.contrib.sessions.backends.signed_cookies"
+USE_TZ = True
+
+# Only warnings: per-request log lines would be measured as server cost.
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": "WARNING"},
+}

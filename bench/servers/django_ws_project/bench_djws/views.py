@@ -1,0 +1,31 @@
+"""The views under test: plain sync Django views."""
+
+from django.http import HttpRequest, HttpResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+from django_ws import groups
+from django_ws.decorators import require_websocket
+
+GROUP = "bench"
+
+
+@require_websocket
+def echo(request):
+    for message in request.websocket:
+        request.websocket.send(message)
+
+
+@require_websocket
+def bcast(request):
+    request.websocket.join(GROUP)
+    # Tells the client the join is done, so the broadcast cannot race it.
+    request.websocket.send("ready")
+    for _ in request.websocket:
+        pass
+
+
+@csrf_exempt
+@require_POST
+def broadcast(request: HttpRequest) -> HttpResponse:
+    groups.broadcast(GROUP, request.GET.get("msg", ""))
+    return HttpResponse("ok\n", content_type="text/plain")

@@ -1,0 +1,126 @@
+"""Settings: one typed property per ``WEBSOCKET_*`` setting.
+
+The defaults live here and only here. Properties read ``django.conf.settings``
+on every access, so ``override_settings`` in tests works without a reload.
+Values are validated by :mod:`django_ws.checks` (``manage.py check``), not here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from django.conf import settings as django_settings
+
+MiB = 1024 * 1024
+
+#: Default of each setting, by its name.
+DEFAULTS: dict[str, Any] = {
+    "WEBSOCKET_ACCEPT_ALL": False,
+    "WEBSOCKET_ALLOWED_ORIGINS": [],
+    "WEBSOCKET_MAX_MESSAGE_SIZE": 1 * MiB,
+    "WEBSOCKET_MAX_QUEUE": 64,
+    "WEBSOCKET_PING_INTERVAL": 20.0,
+    "WEBSOCKET_PING_TIMEOUT": 20.0,
+    "WEBSOCKET_SEND_TIMEOUT": 60.0,
+    "WEBSOCKET_CLOSE_TIMEOUT": 10.0,
+    # permessage-deflate (RFC 7692): a dict of options for websockets'
+    # ServerPerMessageDeflateFactory; None turns compression off. The default
+    # is the websockets library's own: small windows, so memory per
+    # connection stays modest.
+    "WEBSOCKET_COMPRESSION": {
+        "server_max_window_bits": 12,
+        "client_max_window_bits": 12,
+        "compress_settings": {"memLevel": 5},
+    },
+}
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ConnectionOptions:
+    """Limits and policies of one connection.
+
+    Built from the settings, then overridden per view by keyword arguments of
+    :func:`~django_ws.decorators.accept_websocket`. Times are in seconds;
+    ``None`` disables the limit.
+    """
+
+    max_message_size: int | None = DEFAULTS["WEBSOCKET_MAX_MESSAGE_SIZE"]
+    max_queue: int = DEFAULTS["WEBSOCKET_MAX_QUEUE"]
+    ping_interval: float | None = DEFAULTS["WEBSOCKET_PING_INTERVAL"]
+    ping_timeout: float | None = DEFAULTS["WEBSOCKET_PING_TIMEOUT"]
+    send_timeout: float | None = DEFAULTS["WEBSOCKET_SEND_TIMEOUT"]
+    close_timeout: float | None = DEFAULTS["WEBSOCKET_CLOSE_TIMEOUT"]
+    compression: Mapping[str, Any] | None = dataclasses.field(
+        default_factory=lambda: dict(DEFAULTS["WEBSOCKET_COMPRESSION"])
+    )
+    subprotocols: Sequence[str] | None = None
+
+    def replace(self, **changes: Any) -> ConnectionOptions:
+        """Return a copy with ``changes`` applied; unknown names raise TypeError."""
+        return dataclasses.replace(self, **changes)
+
+
+#: Names a view may override in ``@accept_websocket(...)``.
+OPTION_NAMES = frozenset(field.name for field in dataclasses.fields(ConnectionOptions))
+
+
+class Settings:
+    """The ``WEBSOCKET_*`` settings, with their defaults."""
+
+    def _get(self, name: str) -> Any:
+        return getattr(django_settings, name, DEFAULTS[name])
+
+    @property
+    def ACCEPT_ALL(self) -> bool:
+        """Let undecorated views accept WebSocket requests (dwebsocket's setting)."""
+        return bool(self._get("WEBSOCKET_ACCEPT_ALL"))
+
+    @property
+    def ALLOWED_ORIGINS(self) -> list[str]:
+        """Origins allowed besides the request's own host; ``"*"`` allows all."""
+        return list(self._get("WEBSOCKET_ALLOWED_ORIGINS"))
+
+    @property
+    def MAX_MESSAGE_SIZE(self) -> int | None:
+        return self._get("WEBSOCKET_MAX_MESSAGE_SIZE")  # type: ignore[no-any-return]
+
+    @property
+    def MAX_QUEUE(self) -> int:
+        return self._get("WEBSOCKET_MAX_QUEUE")  # type: ignore[no-any-return]
+
+    @property
+    def PING_INTERVAL(self) -> float | None:
+        return self._get("WEBSOCKET_PING_INTERVAL")  # type: ignore[no-any-return]
+
+    @property
+    def PING_TIMEOUT(self) -> float | None:
+        return self._get("WEBSOCKET_PING_TIMEOUT")  # type: ignore[no-any-return]
+
+    @property
+    def SEND_TIMEOUT(self) -> float | None:
+        return self._get("WEBSOCKET_SEND_TIMEOUT")  # type: ignore[no-any-return]
+
+    @property
+    def CLOSE_TIMEOUT(self) -> float | None:
+        return self._get("WEBSOCKET_CLOSE_TIMEOUT")  # type: ignore[no-any-return]
+
+    @property
+    def COMPRESSION(self) -> Mapping[str, Any] | None:
+        return self._get("WEBSOCKET_COMPRESSION")  # type: ignore[no-any-return]
+
+    def connection_options(self) -> ConnectionOptions:
+        """The options every connection starts with, from the settings."""
+        return ConnectionOptions(
+            max_message_size=self.MAX_MESSAGE_SIZE,
+            max_queue=self.MAX_QUEUE,
+            ping_interval=self.PING_INTERVAL,
+            ping_timeout=self.PING_TIMEOUT,
+            send_timeout=self.SEND_TIMEOUT,
+            close_timeout=self.CLOSE_TIMEOUT,
+            compression=self.COMPRESSION,
+        )
+
+
+settings = Settings()

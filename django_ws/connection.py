@@ -1,0 +1,584 @@
+"""The WebSocket connection: what ``request.websocket`` is.
+
+This is the only blocking code in django_ws. Each connection has two
+greenlets: the view's own (the WSGI handler's) and a reader that feeds the
+socket to the sans-I/O protocol, queues complete messages, answers pings and
+tracks keepalive, so that ``read()``/``count_messages()`` see messages that
+arrived while the view was busy, and a view that only sends still answers the
+client's pings.
+
+Writes from any greenlet go through one lock and drain the protocol's output
+in the order the protocol produced it, so concurrent ``send()`` calls never
+interleave frames and nothing is sent after a close frame (RFC 6455 5.5.1).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket as stdlib_socket
+import time
+import weakref
+from collections import deque
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+import gevent
+from gevent.event import Event
+from gevent.lock import Semaphore
+from gevent.socket import wait_write
+from websockets.frames import CloseCode, Frame, Opcode
+from websockets.http11 import Request, Response
+from websockets.protocol import State
+
+from .conf import ConnectionOptions
+from .exceptions import ConnectionClosed, WebSocketUsageError
+from .protocol import Message, WebSocketProtocol, compression_extensions, offered_subprotocols
+
+if TYPE_CHECKING:  # pragma: no cover
+    from gevent.socket import socket as GeventSocket
+
+__all__ = ["WebSocket", "open_connections", "open_handshake"]
+
+logger = logging.getLogger(__name__)
+# websockets logs each connection's opening and closing at INFO level; keep
+# its own logger name so that its documentation on logging applies as is.
+protocol_logger = logging.getLogger("websockets.server")
+
+_OPEN, _CONNECTING, _CLOSED = State.OPEN, State.CONNECTING, State.CLOSED
+_PONG, _CLOSE = Opcode.PONG, Opcode.CLOSE
+_READ_SIZE = 65536
+
+#: The accepted, not yet finished connections of this process: what graceful
+#: shutdown closes. Weak, so that a leaked handler cannot keep one alive.
+open_connections: weakref.WeakSet[WebSocket] = weakref.WeakSet()
+
+
+def _json_encoder() -> type[json.JSONEncoder]:
+    # Django's encoder knows dates, decimals, UUIDs and lazy strings; import
+    # it late so that this module works without configured settings.
+    from django.core.serializers.json import DjangoJSONEncoder
+
+    return DjangoJSONEncoder
+
+
+def open_handshake(
+    request: Request, options: ConnectionOptions
+) -> tuple[WebSocketProtocol, Request, Response]:
+    """Check a handshake request; nothing is sent yet.
+
+    The request is fed to the protocol as bytes, the documented way through
+    its parser: that also puts the parser past the handshake, ready for
+    frames once the 101 is sent.
+
+    Returns:
+        The protocol, the request as it parsed it, and the response to send:
+        a 101 to send when the view accepts, or a 4xx explaining what is wrong
+        with the request (RFC 6455 4.2.1), to send at once instead of running
+        the view.
+    """
+    protocol = WebSocketProtocol(
+        extensions=compression_extensions(options.compression),
+        max_size=options.max_message_size,
+        logger=protocol_logger,
+    )
+    protocol.receive_data(request.serialize())
+    for event in protocol.events_received():
+        if isinstance(event, Request):
+            return protocol, event, protocol.accept(event)
+    # The parser refused the request (see protocol.handshake_exc).
+    return protocol, request, protocol.reject(
+        400, f"Failed to open a WebSocket connection: {protocol.handshake_exc}.\n"
+    )
+
+
+class _MessageQueue:
+    """Received messages not read yet, bounded for TCP backpressure.
+
+    ``put()`` blocks the reader while the queue is full, so the reader stops
+    reading the socket and the kernel's window closes on the client, instead
+    of buffering without limit (issue: a view that never reads).
+    """
+
+    def __init__(self, maxsize: int) -> None:
+        self._items: deque[Message] = deque()
+        self._maxsize = max(1, maxsize)
+        self._readable = Event()
+        self._writable = Event()
+        self._writable.set()
+        self.closed = False
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def put(self, item: Message) -> None:
+        while len(self._items) >= self._maxsize and not self.closed:
+            self._writable.clear()
+            self._writable.wait()
+        if not self.closed:
+            self._items.append(item)
+            self._readable.set()
+
+    def close(self) -> None:
+        """No more messages will come; wake every waiter."""
+        self.closed = True
+        self._readable.set()
+        self._writable.set()
+
+    def get_nowait(self) -> Message | None:
+        items = self._items
+        if not items:
+            return None
+        item = items.popleft()
+        if len(items) < self._maxsize:
+            self._writable.set()
+        return item
+
+    def get(self, timeout: float | None) -> Message | None:
+        """The next message, or None once closed and drained.
+
+        Raises:
+            TimeoutError: no message within ``timeout`` seconds.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self._items:
+            if self.closed:
+                return None
+            self._readable.clear()
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0 or not self._readable.wait(remaining):
+                raise TimeoutError(f"no WebSocket message within {timeout} seconds")
+        return self.get_nowait()
+
+
+class WebSocket:
+    """A WebSocket connection, as ``request.websocket`` in a view.
+
+    Nothing is sent to the client until the view first uses the socket
+    (``wait``, ``read``, ``send``, iteration, ``count_messages``,
+    ``has_messages``) or calls :meth:`accept`: until then the view may still
+    answer with any HTTP response, and the client gets that real status.
+
+    Messages are ``str`` for text frames and ``bytes`` for binary frames.
+    """
+
+    def __init__(
+        self,
+        *,
+        sock: GeventSocket,
+        rfile: BinaryIO,
+        request: Request,
+        protocol: WebSocketProtocol,
+        response: Response,
+        options: ConnectionOptions,
+    ) -> None:
+        self._sock = sock
+        self._rfile = rfile
+        self._request = request
+        self.protocol = protocol
+        self._response = response
+        self._options = options
+        self._options_overridden = False
+        self._queue = _MessageQueue(options.max_queue)
+        self._write_lock = Semaphore()
+        self._reader: gevent.Greenlet[Any, Any] | None = None
+        self._lost = False  # the TCP connection failed under us
+        self._ping_sent_at: float | None = None
+        self.opened_at: float | None = None
+        self.messages_in = 0
+        self.messages_out = 0
+        #: True when the client sent the first close frame, False when we did.
+        self.closed_by_client: bool | None = None
+
+    # -- what the request offered ------------------------------------------------
+
+    @property
+    def path(self) -> str:
+        """The request path, with its query string."""
+        return self._request.path
+
+    @property
+    def origin(self) -> str | None:
+        """The ``Origin`` header (RFC 6454), None for most non-browser clients."""
+        return self._request.headers.get("Origin")
+
+    @property
+    def subprotocols(self) -> list[str]:
+        """The subprotocols the client offered, in its order of preference."""
+        return offered_subprotocols(self._request.headers)
+
+    @property
+    def subprotocol(self) -> str | None:
+        """The subprotocol agreed in the handshake, if any."""
+        return self.protocol.subprotocol
+
+    @property
+    def options(self) -> ConnectionOptions:
+        return self._options
+
+    def configure(self, **changes: Any) -> None:
+        """Override options for this connection before it is accepted.
+
+        The decorators call this with their keyword arguments.
+
+        Raises:
+            WebSocketUsageError: the handshake was already answered.
+        """
+        if self.protocol.state is not _CONNECTING:
+            raise WebSocketUsageError("options can only change before the connection is accepted")
+        self._options = self._options.replace(**changes)
+        self._options_overridden = True
+        self._queue._maxsize = max(1, self._options.max_queue)
+
+    # -- state -------------------------------------------------------------------
+
+    @property
+    def accepted(self) -> bool:
+        """True once the 101 response was sent."""
+        return self.protocol.state is not _CONNECTING
+
+    @property
+    def closed(self) -> bool:
+        """True once no more messages can be sent (closing or closed)."""
+        return self._lost or self.protocol.state is not _OPEN and self.accepted
+
+    @property
+    def close_code(self) -> int | None:
+        """The close code: the peer's if it sent one, else ours; None while open.
+
+        1006 means the TCP connection ended without a close frame.
+        """
+        protocol = self.protocol
+        if protocol.close_rcvd is not None:
+            return protocol.close_rcvd.code
+        if protocol.close_sent is not None:
+            return protocol.close_sent.code
+        if self._lost or protocol.state is _CLOSED:
+            return CloseCode.ABNORMAL_CLOSURE
+        return None
+
+    @property
+    def close_reason(self) -> str | None:
+        """The close reason that goes with :attr:`close_code`."""
+        protocol = self.protocol
+        for close in (protocol.close_rcvd, protocol.close_sent):
+            if close is not None:
+                return close.reason
+        return "" if self.close_code is not None else None
+
+    # -- the classic API -----------------------------------------------------------
+
+    def accept(self, subprotocol: str | None = None) -> None:
+        """Send the 101 response; a no-op once accepted.
+
+        Args:
+            subprotocol: one of :attr:`subprotocols` to agree on (RFC 6455
+                4.2.2). By default the first of the decorator's
+                ``subprotocols`` that the client offered, else none.
+
+        Raises:
+            WebSocketUsageError: ``subprotocol`` was not offered by the
+                client, or differs from the one already agreed.
+        """
+        protocol = self.protocol
+        if protocol.state is not _CONNECTING:
+            if subprotocol is not None and subprotocol != protocol.subprotocol:
+                raise WebSocketUsageError(
+                    f"the connection was already accepted with subprotocol "
+                    f"{protocol.subprotocol!r}; cannot switch to {subprotocol!r}"
+                )
+            return
+        offered = self.subprotocols
+        if subprotocol is None and self._options.subprotocols:
+            subprotocol = next((p for p in self._options.subprotocols if p in offered), None)
+        elif subprotocol is not None and subprotocol not in offered:
+            raise WebSocketUsageError(
+                f"subprotocol {subprotocol!r} was not offered by the client; it offered {offered!r}"
+            )
+        response = self._response
+        if self._options_overridden:
+            # Negotiate again: the view may have changed compression.
+            protocol.available_extensions = compression_extensions(self._options.compression)
+            protocol.max_message_size = self._options.max_message_size
+            response = protocol.accept(self._request)
+        if subprotocol is not None:
+            response.headers["Sec-WebSocket-Protocol"] = subprotocol
+            protocol.subprotocol = subprotocol
+        protocol.send_response(response)
+        self.opened_at = time.monotonic()
+        self._flush(self._options.send_timeout)
+        self._reader = gevent.spawn(self._read_loop)
+        open_connections.add(self)
+
+    def wait(self, timeout: float | None = None) -> Message | None:
+        """Block until the next message; None once the connection is closed.
+
+        Raises:
+            TimeoutError: no message arrived within ``timeout`` seconds.
+        """
+        if self.protocol.state is _CONNECTING:
+            self.accept()
+        return self._queue.get(timeout)
+
+    def read(self) -> Message | None:
+        """The oldest queued message, or None if none is queued. Never blocks."""
+        if self.protocol.state is _CONNECTING:
+            self.accept()
+        return self._queue.get_nowait()
+
+    def count_messages(self) -> int:
+        """How many received messages are queued, unread."""
+        if self.protocol.state is _CONNECTING:
+            self.accept()
+        return len(self._queue)
+
+    def has_messages(self) -> bool:
+        """Whether a received message is queued, unread."""
+        return self.count_messages() > 0
+
+    def __iter__(self) -> Iterator[Message]:
+        """Yield messages until the connection closes; never yields None."""
+        get = self._queue.get
+        if self.protocol.state is _CONNECTING:
+            self.accept()
+        while (message := get(None)) is not None:
+            yield message
+
+    def send(self, message: Any, *, binary: bool = False, timeout: float | None = None) -> None:
+        """Send one message.
+
+        Args:
+            message: ``str`` is sent as a text frame; ``bytes``,
+                ``bytearray`` and ``memoryview`` as a binary frame; a ``dict``
+                or ``list`` as JSON text (Django's JSON encoder).
+            binary: send a ``str`` or JSON as a binary frame instead.
+            timeout: seconds the client may take to take the data, default
+                ``WEBSOCKET_SEND_TIMEOUT``; past it the connection is
+                dropped, since a half-written frame cannot be taken back.
+
+        Raises:
+            ConnectionClosed: the connection is closed.
+            TypeError: ``message`` is of another type.
+            TimeoutError: the client did not take the data in time.
+        """
+        protocol = self.protocol
+        if protocol.state is _CONNECTING:
+            self.accept()
+        if isinstance(message, str):
+            data: Any = message.encode()
+            text = not binary
+        elif isinstance(message, (bytes, bytearray, memoryview)):
+            data, text = message, False
+        elif isinstance(message, (dict, list)):
+            data = json.dumps(message, cls=_json_encoder()).encode()
+            text = not binary
+        else:
+            raise TypeError(
+                f"cannot send {type(message).__name__!r}: expected str, bytes, "
+                f"bytearray, memoryview, dict or list"
+            )
+        if protocol.state is not _OPEN or self._lost:
+            raise self._closed_error()
+        if text:
+            protocol.send_text(data)
+        else:
+            protocol.send_binary(data)
+        self.messages_out += 1
+        self._flush(self._options.send_timeout if timeout is None else timeout)
+
+    def close(self, code: int = CloseCode.NORMAL_CLOSURE, reason: str = "") -> None:
+        """Start the closing handshake and wait for it, up to the close timeout.
+
+        A no-op once closed. Closing a connection that was never accepted
+        accepts it first, so the client sees a proper close frame.
+
+        Raises:
+            websockets.exceptions.ProtocolError: ``code`` is not one a
+                server may send (RFC 6455 7.4).
+        """
+        protocol = self.protocol
+        if protocol.state is _CONNECTING:
+            self.accept()
+        if protocol.state is _OPEN and not self._lost:
+            protocol.send_close(code, reason)
+            self.closed_by_client = False
+            self._queue.close()
+            try:
+                self._flush(self._options.close_timeout)
+            except (ConnectionClosed, TimeoutError):
+                pass
+        self._wait_reader(self._options.close_timeout)
+
+    # -- internals -------------------------------------------------------------
+
+    def finish(self, *, failed: bool) -> None:
+        """End the connection after the view returned; called by the handler.
+
+        Closes with 1000, or 1011 when the view raised (RFC 6455 7.4.1), if
+        the view did not close it, then waits for the client's close frame
+        and the end of the reader, bounded by the close timeout.
+        """
+        if not self.accepted:
+            return
+        if self.protocol.state is _OPEN and not self._lost:
+            self.close(CloseCode.INTERNAL_ERROR if failed else CloseCode.NORMAL_CLOSURE)
+        else:
+            self._wait_reader(self._options.close_timeout)
+        reader = self._reader
+        if reader is not None and not reader.dead:
+            reader.kill(block=False)
+        self._queue.close()
+        open_connections.discard(self)
+
+    def _wait_reader(self, timeout: float | None) -> None:
+        reader = self._reader
+        if reader is None or reader.dead or reader is gevent.getcurrent():
+            return
+        reader.join(timeout)
+        if not reader.dead:
+            # The client did not finish the closing handshake in time
+            # (RFC 6455 7.1.1 lets the server drop TCP then).
+            self._abort()
+
+    def _abort(self) -> None:
+        """Drop the TCP connection; wakes the reader and any blocked writer."""
+        self._lost = True
+        self._queue.close()
+        try:
+            self._sock.shutdown(stdlib_socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    def _closed_error(self) -> ConnectionClosed:
+        return ConnectionClosed(self.close_code, self.close_reason or "")
+
+    def _flush(self, timeout: float | None) -> None:
+        """Write what the protocol has to send, in order, under the write lock."""
+        with self._write_lock:
+            writes = self.protocol.data_to_send()
+            while writes:
+                for data in writes:
+                    if data:
+                        self._sendall(data, timeout)
+                    else:  # SEND_EOF: the server closes TCP first (RFC 6455 7.1.1)
+                        try:
+                            self._sock.shutdown(stdlib_socket.SHUT_WR)
+                        except OSError:
+                            pass
+                writes = self.protocol.data_to_send()
+
+    def _sendall(self, data: bytes, timeout: float | None) -> None:
+        raw = self._sock._sock  # the non-blocking stdlib socket under gevent's
+        try:
+            try:
+                sent = raw.send(data)
+            except BlockingIOError:
+                sent = 0
+            if sent == len(data):  # the usual case: the kernel took it all
+                return
+            # A slow reader: wait for room, up to the send timeout for the
+            # whole message. gevent's own sendall would use the socket's
+            # timeout, which the reader greenlet uses for keepalive.
+            deadline = None if timeout is None else time.monotonic() + timeout
+            view = memoryview(data)[sent:]
+            while view:
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    raise TimeoutError
+                wait_write(raw.fileno(), timeout=remaining, timeout_exc=TimeoutError)
+                try:
+                    view = view[raw.send(view):]
+                except BlockingIOError:
+                    pass
+        except TimeoutError:
+            self._abort()
+            raise TimeoutError(
+                f"the client did not read {len(data)} bytes within {timeout} seconds; "
+                f"the connection was dropped (WEBSOCKET_SEND_TIMEOUT)"
+            ) from None
+        except OSError:
+            self._abort()
+            raise self._closed_error() from None
+
+    def _read_loop(self) -> None:
+        protocol = self.protocol
+        queue = self._queue
+        sock = self._sock
+        ping_interval = self._options.ping_interval
+        sock.settimeout(ping_interval)
+        try:
+            try:
+                # The HTTP parser may have buffered bytes past the handshake.
+                data = self._rfile.read1(_READ_SIZE)
+            except OSError:
+                data = b""
+            while True:
+                if data:
+                    protocol.receive_data(data)
+                else:
+                    protocol.receive_eof()
+                events = protocol.events_received()
+                # `writes` is the protocol's output buffer: checking it saves
+                # taking the write lock for the many frames that need no answer.
+                if protocol.writes:
+                    self._flush(self._options.send_timeout)
+                for event in events:
+                    if type(event) is str or type(event) is bytes:
+                        self.messages_in += 1
+                        queue.put(event)
+                    elif event.opcode is _CLOSE:
+                        if self.closed_by_client is None:
+                            self.closed_by_client = True
+                        queue.close()
+                        sock.settimeout(self._options.close_timeout)
+                if protocol.state is _CLOSED:
+                    break
+                if self._ping_sent_at is not None:
+                    self._ping_sent_at = None
+                    sock.settimeout(ping_interval)
+                data = self._recv()
+        except ConnectionClosed:
+            pass
+        finally:
+            queue.close()
+
+    def _recv(self) -> bytes:
+        """The next bytes from the socket; b"" at EOF or on a dead connection."""
+        sock = self._sock
+        while True:
+            try:
+                return sock.recv(_READ_SIZE)
+            except TimeoutError:
+                if not self._keepalive_timed_out():
+                    continue
+            except OSError:
+                pass
+            self._lost = True
+            return b""
+
+    def _keepalive_timed_out(self) -> bool:
+        """Called when the socket was silent for its timeout; True to give up."""
+        protocol = self.protocol
+        if protocol.state is not _OPEN:
+            return True  # the closing handshake timed out
+        if self._ping_sent_at is not None:
+            # No byte since our ping, ping_timeout ago: the peer is gone.
+            protocol.fail(CloseCode.INTERNAL_ERROR, "keepalive ping timeout")
+            try:
+                self._flush(self._options.close_timeout)
+            except (ConnectionClosed, TimeoutError):
+                pass
+            return True
+        protocol.send_ping(b"")
+        self._ping_sent_at = time.monotonic()
+        self._sock.settimeout(self._options.ping_timeout)
+        try:
+            self._flush(self._options.send_timeout)
+        except (ConnectionClosed, TimeoutError):
+            return True
+        return False
+
+    def __repr__(self) -> str:
+        state = "closed" if self.closed else "open" if self.accepted else "pending"
+        return f"<WebSocket {self.path!r} {state}>"
+

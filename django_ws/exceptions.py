@@ -1,0 +1,44 @@
+"""Exceptions raised by django_ws.
+
+::
+
+    WebSocketError                 root: catch this to catch everything below
+    ├── ConnectionClosed           the connection is closed (by the peer, an
+    │                              error, or locally); carries code and reason
+    └── WebSocketUsageError        the view used the API wrongly (local misuse),
+                                   e.g. accept() with a subprotocol the client
+                                   did not offer
+
+Timeouts raise the built-in :class:`TimeoutError` and wrong message types the
+built-in :class:`TypeError`, as the websockets library does. A peer's protocol
+error is never raised into the view: the connection closes with the RFC 6455
+code and the view sees the end of the iteration (or ``None`` from ``wait()``).
+"""
+
+from __future__ import annotations
+
+
+class WebSocketError(Exception):
+    """Base class of every exception django_ws raises."""
+
+
+class ConnectionClosed(WebSocketError):
+    """Raised when sending on a connection that is closed.
+
+    Attributes:
+        code: the close code (RFC 6455 7.1.5); 1006 when no close frame was
+            exchanged (the TCP connection was lost).
+        reason: the close reason (RFC 6455 7.1.6), possibly empty.
+    """
+
+    def __init__(self, code: int | None, reason: str = "") -> None:
+        self.code = code
+        self.reason = reason
+        detail = f"code={code}"
+        if reason:
+            detail += f", reason={reason!r}"
+        super().__init__(f"WebSocket connection is closed ({detail})")
+
+
+class WebSocketUsageError(WebSocketError):
+    """Raised when the view uses the WebSocket API in a way that cannot work."""

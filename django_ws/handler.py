@@ -1,0 +1,106 @@
+"""The gevent ``pywsgi`` handler that hands upgrade requests to Django.
+
+For a request with ``Upgrade: websocket`` the handshake is checked first: a
+malformed one is answered here with a 4xx that says why, without running the
+application. A valid one gets a :class:`~django_ws.connection.WebSocket` in
+the WSGI environ and runs the application like any request; the 101 is sent
+only when the view uses the socket, so until then the view's own HTTP response
+(403, 404, ...) goes out as usual. Once upgraded, the application's HTTP
+response is discarded, the WebSocket is closed properly and the socket is
+never read as HTTP again. No protocol logic lives here.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from gevent import pywsgi
+
+from . import ENVIRON_KEY
+from .conf import settings
+from .connection import WebSocket, open_handshake
+from .protocol import build_request
+
+__all__ = ["WebSocketHandler"]
+
+logger = logging.getLogger(__name__)
+
+
+class WebSocketHandler(pywsgi.WSGIHandler):
+    """A ``pywsgi.WSGIHandler`` that also serves WebSocket upgrades."""
+
+    websocket: WebSocket | None = None
+
+    def is_websocket_request(self) -> bool:
+        # RFC 6455 4.2.1: only the Upgrade header says "this is a WebSocket
+        # handshake"; its other requirements are checked by the protocol.
+        return "websocket" in self.headers.get("Upgrade", "").lower()
+
+    def run_application(self) -> None:
+        if not self.is_websocket_request():
+            super().run_application()
+            return
+        # Answered or upgraded, the connection never serves another request.
+        self.close_connection = True
+        request = build_request(
+            self.path,
+            self.headers.items(),  # every field line, repeated headers kept apart
+            method=self.command,
+            protocol=self.request_version,
+        )
+        options = settings.connection_options()
+        protocol, request, response = open_handshake(request, options)
+        if response.status_code != 101:
+            self._send_rejection(response, protocol.handshake_exc)
+            return
+        websocket = self.websocket = WebSocket(
+            sock=self.socket,
+            rfile=self.rfile,
+            request=request,
+            protocol=protocol,
+            response=response,
+            options=options,
+        )
+        self.environ[ENVIRON_KEY] = websocket
+        failed = True
+        try:
+            self.result = self.application(self.environ, self.start_response)
+            if not websocket.accepted:
+                self.process_result()  # the view answered in plain HTTP
+            failed = False
+        finally:
+            try:
+                close = getattr(self.result, "close", None)
+                self.result = None
+                if close is not None:
+                    close()  # Django's request_finished: closes DB connections
+            finally:
+                if websocket.accepted:
+                    websocket.finish(failed=failed)
+                    self.status = b"101 Switching Protocols"
+                    self._orig_status = "101 Switching Protocols"
+
+    def _send_rejection(self, response: Any, reason: Exception | None) -> None:
+        self.status = f"{response.status_code} {response.reason_phrase}".encode("latin-1")
+        self._orig_status = self.status.decode("latin-1")
+        self.code = response.status_code
+        logger.info("WebSocket handshake refused for %s: %s %s (%s)", self.path,
+                    response.status_code, response.reason_phrase, reason)
+        data = response.serialize()
+        self.socket.sendall(data)
+        self.response_length = len(data)
+
+    def format_request(self) -> str:
+        line: str = super().format_request()
+        websocket = self.websocket
+        if websocket is None or websocket.opened_at is None:
+            return line
+        # One line per WebSocket connection: how long it lived, how it ended.
+        who = {True: "client", False: "server", None: "-"}[websocket.closed_by_client]
+        return (
+            f"{line} websocket {time.monotonic() - websocket.opened_at:.3f}s "
+            f"close={websocket.close_code} by={who} "
+            f"in={websocket.messages_in} out={websocket.messages_out}"
+        )

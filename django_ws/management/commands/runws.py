@@ -1,0 +1,117 @@
+"""``manage.py runws``: runserver, on gevent, with WebSockets.
+
+gevent's monkey-patching comes first, before this module imports anything
+else: views are plain blocking code (``time.sleep()``, the ORM, ``requests``),
+and only patched sockets and sleeps yield to the other connections' greenlets
+instead of stopping the whole process. Django itself was imported before
+this module (manage.py sets it up to find the command); what it created so
+far holds no sockets, so patching now is early enough. Library code never
+patches: only this command and the documented production entry points do.
+"""
+
+from gevent import monkey
+
+monkey.patch_all()
+
+# ruff: noqa: E402
+from django.db import connections
+
+# Defining the models (in django.setup(), before this module was imported)
+# created the database wrappers, which remember the id of the thread that
+# made them: an id that patching just changed. Drop them; they hold no open
+# connection yet, and are made again on first use, under the patched ids.
+for _conn in connections.all(initialized_only=True):
+    del connections[_conn.alias]
+import errno
+import os
+from typing import Any
+
+from django.apps import apps
+from django.conf import settings
+from django.core.management.commands.runserver import Command as RunserverCommand
+from django.utils import autoreload
+
+from django_ws.server import WebSocketServer, serve
+
+
+class Command(RunserverCommand):
+    help = "Starts a gevent web server that serves HTTP and WebSockets, for development."
+
+    def add_arguments(self, parser: Any) -> None:
+        super().add_arguments(parser)
+        parser.add_argument(
+            "--nostatic", action="store_false", dest="use_static_handler",
+            help="Do not serve static files from STATIC_URL (as runserver --nostatic).",
+        )
+        parser.add_argument(
+            "--insecure", action="store_true", dest="insecure_serving",
+            help="Serve static files even if DEBUG is False (as runserver --insecure).",
+        )
+        parser.add_argument(
+            "--drain-timeout", type=float, default=10.0,
+            help="Seconds to let WebSocket views end after SIGTERM/SIGINT (default 10).",
+        )
+
+    def get_handler(self, *args: Any, **options: Any) -> Any:
+        handler = super().get_handler(*args, **options)
+        if apps.is_installed("django.contrib.staticfiles") and options.get(
+            "use_static_handler", True
+        ) and (settings.DEBUG or options.get("insecure_serving")):
+            from django.contrib.staticfiles.handlers import StaticFilesHandler
+
+            return StaticFilesHandler(handler)
+        return handler
+
+    def inner_run(self, *args: Any, **options: Any) -> None:
+        autoreload.raise_last_exception()
+        if not options["skip_checks"]:
+            self.stdout.write("Performing system checks...\n\n")
+            self.check(display_num_errors=True)
+        self.check_migrations()
+        for conn in connections.all(initialized_only=True):
+            conn.close()
+        try:
+            server = WebSocketServer(
+                (self.addr, int(self.port)), self.get_handler(*args, **options),
+                log=_RequestLog(self.stdout),
+            )
+            server.init_socket()
+        except OSError as exc:
+            errors = {
+                errno.EACCES: "You don't have permission to access that port.",
+                errno.EADDRINUSE: "That port is already in use.",
+                errno.EADDRNOTAVAIL: "That IP address can't be assigned to.",
+            }
+            self.stderr.write(f"Error: {errors.get(exc.errno, exc)}")
+            os._exit(1)
+        self._announce(server.server_port)
+        serve(server, drain_timeout=options["drain_timeout"])
+        if options.get("shutdown_message"):
+            self.stdout.write(options["shutdown_message"])
+
+    def _announce(self, port: int) -> None:
+        addr = f"[{self.addr}]" if self._raw_ipv6 else self.addr
+        self.stdout.write(
+            f"Django version {self.get_version()}, using settings {settings.SETTINGS_MODULE!r}\n"
+            f"Starting gevent server (HTTP and WebSocket) at http://{addr}:{port}/\n"
+            f"Quit the server with CONTROL-C.\n"
+        )
+        self.stdout.flush()
+
+
+class _RequestLog:
+    """pywsgi's access log (one line per request and per WebSocket) to stdout."""
+
+    def __init__(self, stream: Any) -> None:
+        self.stream = stream
+
+    def write(self, line: str) -> None:
+        self.stream.write(line.rstrip("\n"))
+        self.stream.flush()
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+    def writelines(self, lines: Any) -> None:
+        for line in lines:
+            self.write(line)

@@ -1,0 +1,167 @@
+"""The WebSocket protocol, without I/O: bytes in, messages out, bytes to send.
+
+Framing, masking, the handshake checks and permessage-deflate are the
+websockets library's sans-I/O :class:`~websockets.server.ServerProtocol`.
+This module adds what that core leaves to its callers (it delivers frames,
+not messages): assembling fragmented messages and validating their UTF-8,
+failing fast on the first bad fragment. It never touches a socket, gevent or
+Django, so it is tested by feeding it raw bytes.
+"""
+
+from __future__ import annotations
+
+import codecs
+import http
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from websockets.datastructures import Headers
+from websockets.exceptions import InvalidHeader
+from websockets.extensions.base import ServerExtensionFactory
+from websockets.extensions.permessage_deflate import ServerPerMessageDeflateFactory
+from websockets.frames import Frame, Opcode
+from websockets.headers import parse_subprotocol
+from websockets.http11 import Request, Response
+from websockets.server import ServerProtocol
+from websockets.typing import Subprotocol
+
+__all__ = [
+    "Message",
+    "WebSocketProtocol",
+    "build_request",
+    "compression_extensions",
+]
+
+logger = logging.getLogger(__name__)
+
+#: A complete message: ``str`` for a text message, ``bytes`` for a binary one.
+Message = str | bytes
+
+_TEXT, _BINARY, _CONT, _CLOSE = Opcode.TEXT, Opcode.BINARY, Opcode.CONT, Opcode.CLOSE
+_new_utf8_decoder = codecs.getincrementaldecoder("utf-8")
+
+# RFC 6455 4.1: the only version of the protocol; 4.2.2 says a server that
+# gets another one answers 426 with the versions it speaks.
+SUPPORTED_VERSION = "13"
+
+
+def build_request(path: str, headers: Iterable[tuple[str, str]], *,
+                  method: str = "GET", protocol: str = "HTTP/1.1") -> Request:
+    """Build the websockets handshake :class:`Request` from a parsed HTTP request.
+
+    Args:
+        path: the request target, with its query string.
+        headers: the request's header fields as (name, value) pairs, one pair
+            per field line, so that a repeated header stays visible (the WSGI
+            environ would have joined them with commas).
+        method: the request method; RFC 6455 4.1 requires GET.
+        protocol: the HTTP version, e.g. ``"HTTP/1.1"``.
+    """
+    return Request(path, Headers(headers), method=method, protocol=protocol)
+
+
+def compression_extensions(
+    compression: Mapping[str, Any] | None,
+) -> list[ServerExtensionFactory]:
+    """The extension factories for a ``WEBSOCKET_COMPRESSION`` value.
+
+    Args:
+        compression: keyword arguments for websockets'
+            ``ServerPerMessageDeflateFactory`` (RFC 7692 parameters), or None
+            to offer no compression.
+    """
+    if compression is None:
+        return []
+    return [ServerPerMessageDeflateFactory(**compression)]
+
+
+def offered_subprotocols(headers: Headers) -> list[str]:
+    """The subprotocols a client offers in ``Sec-WebSocket-Protocol`` (RFC 6455 4.1)."""
+    offered: list[str] = []
+    for value in headers.get_all("Sec-WebSocket-Protocol"):
+        offered.extend(parse_subprotocol(value))
+    return offered
+
+
+class WebSocketProtocol(ServerProtocol):
+    """websockets' server protocol, delivering whole messages.
+
+    :meth:`events_received` returns, in order, ``str`` and ``bytes`` for
+    complete messages and :class:`~websockets.frames.Frame` objects for
+    control frames (ping, pong, close), which the connection layer uses for
+    keepalive and closing.
+
+    The subprotocol is chosen by the view, after the handshake was checked:
+    :meth:`accept` negotiates none, and the connection layer sets the chosen
+    one on the response.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(select_subprotocol=_no_subprotocol, **kwargs)
+        self._text = False
+        self._decoder: codecs.IncrementalDecoder | None = None
+        self._chunks: list[Any] = []
+
+    def accept(self, request: Request) -> Response:
+        response = super().accept(request)
+        exc = self.handshake_exc
+        if isinstance(exc, InvalidHeader) and exc.name == "Sec-WebSocket-Version":
+            # RFC 6455 4.2.2 item 4 asks for 426 with the supported version,
+            # where websockets answers a plain 400.
+            response = self.reject(
+                http.HTTPStatus.UPGRADE_REQUIRED,
+                f"Failed to open a WebSocket connection: {exc}; "
+                f"this server speaks version {SUPPORTED_VERSION}.\n",
+            )
+            response.headers["Sec-WebSocket-Version"] = SUPPORTED_VERSION
+        return response
+
+    def recv_frame(self, frame: Frame) -> None:
+        opcode = frame.opcode
+        if opcode is _CLOSE and self.current_size is not None:
+            # RFC 6455 5.4 allows control frames between the fragments of a
+            # message, and 5.5.1 lets the peer close at any time; websockets
+            # fails this case with 1002. Drop the unfinished message and let
+            # the close be answered normally (Autobahn case 7.1.5).
+            self.current_size = None
+            self._chunks = []
+            self._decoder = None
+        super().recv_frame(frame)
+        if opcode is _TEXT or opcode is _BINARY or opcode is _CONT:
+            # super() appended the frame; a data frame is replaced by the
+            # message it completes, or by nothing while a message is partial.
+            self.events.pop()
+            message = self._assemble(frame)
+            if message is not None:
+                self.events.append(message)
+
+    def _assemble(self, frame: Frame) -> Message | None:
+        # super().recv_frame() already rejected a continuation without a
+        # start and a new message inside a fragmented one (RFC 6455 5.4), and
+        # enforced max_size, so only UTF-8 remains to check. A decoding
+        # error propagates to websockets' parser, which fails the connection
+        # with 1007 (RFC 6455 8.1) before reading any further frame.
+        opcode = frame.opcode
+        if opcode is not _CONT:
+            self._text = opcode is _TEXT
+            if frame.fin:  # the common case: a message in one frame
+                return bytes(frame.data).decode() if self._text else bytes(frame.data)
+            if self._text:
+                self._decoder = _new_utf8_decoder()
+                self._chunks = [self._decoder.decode(frame.data)]
+            else:
+                self._chunks = [bytes(frame.data)]
+            return None
+        if self._decoder is not None:
+            self._chunks.append(self._decoder.decode(frame.data, frame.fin))
+        else:
+            self._chunks.append(bytes(frame.data))
+        if not frame.fin:
+            return None
+        chunks, self._chunks, self._decoder = self._chunks, [], None
+        return "".join(chunks) if self._text else b"".join(chunks)
+
+
+def _no_subprotocol(protocol: ServerProtocol, offered: Sequence[Subprotocol]) -> None:
+    return None

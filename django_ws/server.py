@@ -1,0 +1,76 @@
+"""Build and run the gevent server around Django's WSGI application.
+
+Used by ``manage.py runws``; the gunicorn worker reuses the handler. The
+server is gevent's ``pywsgi.WSGIServer`` with our handler, one greenlet per
+connection.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+from collections.abc import Callable
+from typing import Any
+
+import gevent
+from gevent.event import Event
+from gevent import pywsgi
+from websockets.frames import CloseCode
+
+from .connection import open_connections
+from .handler import WebSocketHandler
+
+__all__ = ["WebSocketServer", "close_all"]
+
+logger = logging.getLogger(__name__)
+
+
+class WebSocketServer(pywsgi.WSGIServer):
+    """gevent's WSGI server, serving WebSocket upgrades too."""
+
+    handler_class = WebSocketHandler
+
+    def __init__(self, listener: Any, application: Callable[..., Any], **kwargs: Any) -> None:
+        host = listener[0] if isinstance(listener, tuple) else ""
+        environ = kwargs.pop("environ", None) or {}
+        # pywsgi would call socket.getfqdn() on the address for SERVER_NAME: a
+        # DNS look-up at start that can hang on a closed network.
+        environ.setdefault("SERVER_NAME", host or "localhost")
+        super().__init__(listener, application, environ=environ, **kwargs)
+
+    def shutdown(self, *, code: int = CloseCode.GOING_AWAY, drain_timeout: float = 10.0) -> None:
+        """Stop accepting, close every WebSocket with ``code``, wait for the views.
+
+        RFC 6455 7.4.1: 1001 when the server goes down, 1012 when it restarts.
+        Views still running after ``drain_timeout`` seconds are killed.
+        """
+        self.close()  # stop accepting new connections
+        closed = close_all(code, "server shutting down" if code == CloseCode.GOING_AWAY
+                           else "server restarting")
+        logger.info("closing %d WebSocket connection(s) with %d", closed, code)
+        self.stop(timeout=drain_timeout)
+
+
+def close_all(code: int, reason: str = "") -> int:
+    """Start closing every open WebSocket of this process; return how many."""
+    connections = list(open_connections)
+    for websocket in connections:
+        gevent.spawn(websocket.close, code, reason)
+    return len(connections)
+
+
+def serve(server: WebSocketServer, *, drain_timeout: float = 10.0) -> None:
+    """Serve until SIGTERM or SIGINT, then shut down gracefully."""
+    stopping = Event()
+
+    def on_signal() -> None:
+        stopping.set()
+
+    handlers = [gevent.signal_handler(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)]
+    try:
+        server.start()
+        stopping.wait()
+        server.shutdown(code=CloseCode.GOING_AWAY, drain_timeout=drain_timeout)
+    finally:
+        for handler in handlers:
+            handler.cancel()
