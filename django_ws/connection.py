@@ -27,7 +27,7 @@ import gevent
 from gevent.event import Event
 from gevent.lock import Semaphore
 from gevent.socket import wait_write
-from websockets.frames import CloseCode, Frame, Opcode
+from websockets.frames import Close, CloseCode, Opcode
 from websockets.http11 import Request, Response
 from websockets.protocol import State
 
@@ -180,6 +180,8 @@ class WebSocket:
         self._options = options
         self._options_overridden = False
         self._queue = _MessageQueue(options.max_queue)
+        # Set when the client's close frame arrived, or the reader ended.
+        self._close_received = Event()
         self._write_lock = Semaphore()
         self._reader: gevent.Greenlet[Any, Any] | None = None
         self._lost = False  # the TCP connection failed under us
@@ -242,28 +244,34 @@ class WebSocket:
         """True once no more messages can be sent (closing or closed)."""
         return self._lost or self.protocol.state is not _OPEN and self.accepted
 
+    def _first_close(self) -> Close | None:
+        # The close frame that started the closing handshake, whichever side
+        # sent it: its code says why the connection ended (RFC 6455 7.1.5).
+        protocol = self.protocol
+        received, sent = protocol.close_rcvd, protocol.close_sent
+        if received is not None and sent is not None:
+            return received if protocol.close_rcvd_then_sent else sent
+        return received or sent
+
     @property
     def close_code(self) -> int | None:
-        """The close code: the peer's if it sent one, else ours; None while open.
+        """The code of the close frame that started the closing; None while open.
 
         1006 means the TCP connection ended without a close frame.
         """
-        protocol = self.protocol
-        if protocol.close_rcvd is not None:
-            return protocol.close_rcvd.code
-        if protocol.close_sent is not None:
-            return protocol.close_sent.code
-        if self._lost or protocol.state is _CLOSED:
+        close = self._first_close()
+        if close is not None:
+            return close.code
+        if self._lost or self.protocol.state is _CLOSED:
             return CloseCode.ABNORMAL_CLOSURE
         return None
 
     @property
     def close_reason(self) -> str | None:
-        """The close reason that goes with :attr:`close_code`."""
-        protocol = self.protocol
-        for close in (protocol.close_rcvd, protocol.close_sent):
-            if close is not None:
-                return close.reason
+        """The reason that goes with :attr:`close_code`."""
+        close = self._first_close()
+        if close is not None:
+            return close.reason
         return "" if self.close_code is not None else None
 
     # -- the classic API -----------------------------------------------------------
@@ -387,10 +395,12 @@ class WebSocket:
         self._flush(self._options.send_timeout if timeout is None else timeout)
 
     def close(self, code: int = CloseCode.NORMAL_CLOSURE, reason: str = "") -> None:
-        """Start the closing handshake and wait for it, up to the close timeout.
+        """Start the closing handshake and wait for the client's answer.
 
-        A no-op once closed. Closing a connection that was never accepted
-        accepts it first, so the client sees a proper close frame.
+        Waits up to the close timeout for the client's close frame (RFC 6455
+        7.1.2), then returns; the TCP connection is dropped when the view
+        returns. A no-op once closed. Closing a connection that was never
+        accepted accepts it first, so the client sees a proper close frame.
 
         Raises:
             websockets.exceptions.ProtocolError: ``code`` is not one a
@@ -407,7 +417,10 @@ class WebSocket:
                 self._flush(self._options.close_timeout)
             except (ConnectionClosed, TimeoutError):
                 pass
-        self._wait_reader(self._options.close_timeout)
+        if not self._close_received.wait(self._options.close_timeout):
+            # RFC 6455 7.1.1 lets the server drop TCP when the client does
+            # not finish the closing handshake.
+            self._abort()
 
     # -- internals -------------------------------------------------------------
 
@@ -415,30 +428,19 @@ class WebSocket:
         """End the connection after the view returned; called by the handler.
 
         Closes with 1000, or 1011 when the view raised (RFC 6455 7.4.1), if
-        the view did not close it, then waits for the client's close frame
-        and the end of the reader, bounded by the close timeout.
+        the view did not close it. The handler then closes the socket: the
+        server drops TCP first (RFC 6455 7.1.1), so the reader, which may be
+        waiting for the client's end of TCP, is stopped.
         """
         if not self.accepted:
             return
         if self.protocol.state is _OPEN and not self._lost:
             self.close(CloseCode.INTERNAL_ERROR if failed else CloseCode.NORMAL_CLOSURE)
-        else:
-            self._wait_reader(self._options.close_timeout)
         reader = self._reader
         if reader is not None and not reader.dead:
             reader.kill(block=False)
         self._queue.close()
         open_connections.discard(self)
-
-    def _wait_reader(self, timeout: float | None) -> None:
-        reader = self._reader
-        if reader is None or reader.dead or reader is gevent.getcurrent():
-            return
-        reader.join(timeout)
-        if not reader.dead:
-            # The client did not finish the closing handshake in time
-            # (RFC 6455 7.1.1 lets the server drop TCP then).
-            self._abort()
 
     def _abort(self) -> None:
         """Drop the TCP connection; wakes the reader and any blocked writer."""
@@ -530,6 +532,7 @@ class WebSocket:
                         if self.closed_by_client is None:
                             self.closed_by_client = True
                         queue.close()
+                        self._close_received.set()
                         sock.settimeout(self._options.close_timeout)
                 if protocol.state is _CLOSED:
                     break
@@ -541,6 +544,7 @@ class WebSocket:
             pass
         finally:
             queue.close()
+            self._close_received.set()
 
     def _recv(self) -> bytes:
         """The next bytes from the socket; b"" at EOF or on a dead connection."""

@@ -81,6 +81,15 @@ class ServerProcess:
 # --------------------------------------------------------------------------- preflight
 
 
+def short_exc(exc: BaseException) -> str:
+    """One line per failure: an HTTP status instead of websockets' full Response repr."""
+    response = getattr(exc, "response", None)
+    if response is not None and hasattr(response, "status_code"):
+        body = bytes(getattr(response, "body", b"") or b"")[:80]
+        return f"{type(exc).__name__}: HTTP {response.status_code} {body!r}"
+    return repr(exc)
+
+
 def _probe_ws(port: int) -> None:
     from websockets.sync.client import connect
 
@@ -133,14 +142,14 @@ def preflight(server: Server, log_dir: Path) -> tuple[str | None, str | None]:
             (_probe_tcp if server.transport == "tcp" else _probe_ws)(sp.port)
         except Exception as exc:
             tail = procs.log_tail(sp.log_path)
-            return f"echo probe failed: {exc!r}" + (f" | log: {tail}" if tail else ""), None
+            return f"echo probe failed: {short_exc(exc)}" + (f" | log: {tail}" if tail else ""), None
         if not server.broadcast:
             return None, None
         try:
             _probe_broadcast(sp.port)
         except Exception as exc:
             tail = procs.log_tail(sp.log_path)
-            return None, f"broadcast probe failed: {exc!r}" + (f" | log: {tail}" if tail else "")
+            return None, f"broadcast probe failed: {short_exc(exc)}" + (f" | log: {tail}" if tail else "")
     return None, None
 
 

@@ -29,9 +29,14 @@ MIDDLEWARE = [
 
 ROOT_URLCONF = "bench_djws.urls"
 
-# In-memory SQLite: auth/sessions import cleanly, nothing is ever queried
-# (signed-cookie sessions, user loaded lazily and never touched).
-DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}
+# The peers are all configured for 16 MiB: S3 sends 1 MiB messages, exactly
+# django_ws's default limit.
+WEBSOCKET_MAX_MESSAGE_SIZE = 16 * 1024 * 1024
+
+# No database: signed-cookie sessions, and the (lazy) user is never loaded.
+# (An in-memory SQLite "default" made runws answer 500: the wrapper closed at
+# request_finished belongs to another thread id under gevent.)
+DATABASES: dict[str, dict[str, str]] = {}
 SESSION_ENGINE = "django.contrib.sessions.backends.signed_cookies"
 USE_TZ = True
 

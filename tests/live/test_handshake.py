@@ -1,0 +1,42 @@
+"""Bad handshakes get a 4xx that says why, before the view runs (RFC 6455 4.2)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import connect, handshake, raw_request
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "status", "reason"),
+    [
+        (handshake(key=None), 400, b"Sec-WebSocket-Key"),
+        (handshake(key="not base64!"), 400, b"Sec-WebSocket-Key"),
+        (handshake(key="c2hvcnQ="), 400, b"Sec-WebSocket-Key"),  # 5 bytes, not 16
+        (handshake(extra=["Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ=="]), 400,
+         b"Sec-WebSocket-Key"),  # repeated
+        (handshake(method="POST"), 405, b"POST"),
+    ],
+    ids=["missing-key", "bad-key", "short-key", "two-keys", "post"],
+)
+def test_bad_handshake_gets_4xx_with_reason(server, request_bytes, status, reason):
+    got_status, headers, body = raw_request(server, request_bytes)
+    assert got_status == status
+    assert reason in body
+    assert b"Traceback" not in body
+
+
+@pytest.mark.parametrize("version", ["8", None])
+def test_bad_version_gets_426_with_supported_version(server, version):
+    status, headers, body = raw_request(server, handshake(version=version))
+    assert status == 426  # RFC 6455 4.2.2
+    assert headers["sec-websocket-version"] == "13"
+
+
+def test_server_serves_after_bad_handshakes(server):
+    for request_bytes in (handshake(key=None), handshake(version="8"), b"garbage\r\n\r\n"):
+        raw_request(server, request_bytes)
+    ws = connect(server, "/echo/")
+    ws.send("still alive")
+    assert ws.recv() == "still alive"
+    ws.close()

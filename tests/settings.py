@@ -1,0 +1,43 @@
+"""A minimal project for the tests (django-cors-headers style)."""
+
+import os
+import tempfile
+
+SECRET_KEY = "tests-only"
+DEBUG = False
+ALLOWED_HOSTS = ["127.0.0.1", "localhost", "testserver"]
+INSTALLED_APPS = [
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django_ws",
+    "tests",
+]
+MIDDLEWARE = [
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_ws.middleware.WebSocketMiddleware",
+]
+ROOT_URLCONF = "tests.urls"
+DATABASES = {
+    "default": {
+        "ENGINE": "django.db.backends.sqlite3",
+        # A file, shared by the test process and the live server it starts.
+        "NAME": os.environ.get(
+            "DJANGO_WS_TEST_DB", os.path.join(tempfile.gettempdir(), "django_ws_tests.sqlite3")
+        ),
+        "TEST": {"NAME": os.environ.get("DJANGO_WS_TEST_DB")},
+    }
+}
+DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
+USE_TZ = True
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "loggers": {
+        "django_ws": {"handlers": ["console"], "level": "INFO"},
+        "django.request": {"handlers": ["console"], "level": "ERROR"},
+    },
+}

@@ -1,0 +1,26 @@
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("probe/<str:key>/", views.probe),
+    path("echo/", views.echo, name="echo"),
+    path("only-ws/", views.only_ws),
+    path("undecorated/", views.undecorated),
+    path("queue/", views.queue),
+    path("wait-until-closed/", views.wait_until_closed),
+    path("iterate/", views.iterate),
+    path("wait-timeout/", views.wait_timeout),
+    path("kinds/", views.kinds),
+    path("refuse/<int:status>/", views.refuse),
+    path("close-with/", views.close_with),
+    path("crash/", views.crash),
+    path("crash-before-accept/", views.crash_before_accept),
+    path("returns/", views.returns_without_closing),
+    path("sleepy/", views.sleepy),
+    path("orm/", views.orm),
+    path("concurrent-senders/", views.concurrent_senders),
+    path("subprotocol/", views.subprotocol),
+    path("explicit-subprotocol/", views.explicit_subprotocol),
+    path("info/", views.info),
+]
