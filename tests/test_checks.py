@@ -1,0 +1,71 @@
+"""System checks: ids, messages that name the setting."""
+
+from __future__ import annotations
+
+import pytest
+from django.core import checks
+from django.test import override_settings
+
+from django_ws.checks import check_middleware, check_settings
+
+MIDDLEWARE = "django_ws.middleware.WebSocketMiddleware"
+
+
+def ids(messages):
+    return [message.id for message in messages]
+
+
+def test_checks_are_registered():
+    registered = checks.registry.registry.get_checks()
+    assert check_middleware in registered and check_settings in registered
+
+
+def test_default_settings_pass():
+    assert check_middleware() == [] and check_settings() == []
+
+
+@override_settings(MIDDLEWARE=[], WEBSOCKET_ACCEPT_ALL=True)
+def test_accept_all_without_middleware_is_e001():
+    assert ids(check_middleware()) == ["django_ws.E001"]
+
+
+@override_settings(MIDDLEWARE=[MIDDLEWARE, "django.middleware.common.CommonMiddleware"])
+def test_middleware_not_last_is_w001():
+    assert ids(check_middleware()) == ["django_ws.W001"]
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("WEBSOCKET_MAX_MESSAGE_SIZE", "1MB"),
+        ("WEBSOCKET_MAX_MESSAGE_SIZE", -1),
+        ("WEBSOCKET_MAX_QUEUE", None),
+        ("WEBSOCKET_PING_INTERVAL", True),
+        ("WEBSOCKET_CLOSE_TIMEOUT", 0),
+    ],
+)
+def test_bad_numbers_are_e002_naming_the_setting(name, value):
+    with override_settings(**{name: value}):
+        messages = check_settings()
+    assert ids(messages) == ["django_ws.E002"]
+    assert name in messages[0].msg and repr(value) in messages[0].msg
+
+
+@pytest.mark.parametrize("value", ["https://a.example", ["a.example"], [1]])
+def test_bad_allowed_origins_are_e003(value):
+    with override_settings(WEBSOCKET_ALLOWED_ORIGINS=value):
+        assert ids(check_settings()) == ["django_ws.E003"]
+
+
+@pytest.mark.parametrize("value", ["deflate", {"server_max_window_bits": 99}, {"bogus": 1}])
+def test_bad_compression_is_e004(value):
+    with override_settings(WEBSOCKET_COMPRESSION=value):
+        messages = check_settings()
+    assert ids(messages) == ["django_ws.E004"]
+    assert "WEBSOCKET_COMPRESSION" in messages[0].msg
+
+
+def test_none_disables_limits_and_compression():
+    with override_settings(WEBSOCKET_MAX_MESSAGE_SIZE=None, WEBSOCKET_PING_INTERVAL=None,
+                           WEBSOCKET_COMPRESSION=None):
+        assert check_settings() == []

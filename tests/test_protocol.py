@@ -1,0 +1,175 @@
+"""The sans-I/O layer, fed raw bytes (no network)."""
+
+from __future__ import annotations
+
+import os
+import struct
+
+import pytest
+from websockets.frames import Close, CloseCode, Frame, Opcode
+from websockets.protocol import State
+
+from django_ws.protocol import WebSocketProtocol, build_request
+
+MASK = b"\x01\x02\x03\x04"
+
+
+def frame(opcode: int, payload: bytes, *, fin: bool = True) -> bytes:
+    """A masked client frame (RFC 6455 5.2), built by hand on purpose."""
+    head = bytes([(0x80 if fin else 0) | opcode])
+    length = len(payload)
+    if length < 126:
+        head += bytes([0x80 | length])
+    elif length < 65536:
+        head += bytes([0x80 | 126]) + struct.pack("!H", length)
+    else:
+        head += bytes([0x80 | 127]) + struct.pack("!Q", length)
+    masked = bytes(b ^ MASK[i % 4] for i, b in enumerate(payload))
+    return head + MASK + masked
+
+
+def open_protocol(**kwargs) -> WebSocketProtocol:
+    protocol = WebSocketProtocol(**kwargs)
+    request = build_request("/", [
+        ("Host", "example.com"), ("Upgrade", "websocket"), ("Connection", "Upgrade"),
+        ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="), ("Sec-WebSocket-Version", "13"),
+    ])
+    protocol.receive_data(request.serialize())
+    parsed = protocol.events_received()[0]
+    protocol.send_response(protocol.accept(parsed))
+    protocol.data_to_send()
+    assert protocol.state is State.OPEN
+    return protocol
+
+
+def sent_close(protocol: WebSocketProtocol) -> Close:
+    data = b"".join(protocol.data_to_send())
+    assert data[0] == 0x88, data  # an unmasked close frame
+    return Close.parse(data[2:2 + data[1]])
+
+
+def test_single_frame_messages():
+    protocol = open_protocol()
+    protocol.receive_data(frame(1, "héllo".encode()) + frame(2, b"\x00\xff"))
+    assert protocol.events_received() == ["héllo", b"\x00\xff"]
+
+
+def test_fragmented_text_is_assembled():  # RFC 6455 5.4
+    protocol = open_protocol()
+    text = "fragmenté €".encode()
+    protocol.receive_data(frame(1, text[:9], fin=False))  # splits the é
+    protocol.receive_data(frame(0, text[9:12], fin=False))
+    assert protocol.events_received() == []
+    protocol.receive_data(frame(0, text[12:]))
+    assert protocol.events_received() == ["fragmenté €"]
+
+
+def test_fragmented_binary_is_assembled():
+    protocol = open_protocol()
+    protocol.receive_data(frame(2, b"ab", fin=False) + frame(0, b"cd", fin=False) + frame(0, b"e"))
+    assert protocol.events_received() == [b"abcde"]
+
+
+def test_control_frames_between_fragments():  # RFC 6455 5.4
+    protocol = open_protocol()
+    protocol.receive_data(frame(1, b"a", fin=False) + frame(9, b"ping") + frame(0, b"b"))
+    events = protocol.events_received()
+    assert events[0].opcode is Opcode.PING
+    assert events[1] == "ab"
+    assert protocol.data_to_send()  # the pong
+
+
+def test_invalid_utf8_fails_fast_with_1007():  # RFC 6455 8.1
+    protocol = open_protocol()
+    # The first fragment is already invalid: no need to wait for the rest.
+    protocol.receive_data(frame(1, b"ok\xc0\xaf", fin=False))
+    assert protocol.events_received() == []
+    assert sent_close(protocol).code == CloseCode.INVALID_DATA
+
+
+def test_invalid_utf8_single_frame_fails_with_1007():
+    protocol = open_protocol()
+    protocol.receive_data(frame(1, b"\xff"))
+    assert sent_close(protocol).code == CloseCode.INVALID_DATA
+
+
+def test_truncated_utf8_at_end_of_message_fails_with_1007():
+    protocol = open_protocol()
+    protocol.receive_data(frame(1, b"\xe2\x82", fin=False) + frame(0, b""))
+    assert sent_close(protocol).code == CloseCode.INVALID_DATA
+
+
+def test_close_between_fragments_is_answered_normally():
+    # RFC 6455 5.5.1 / Autobahn 7.1.5: websockets alone answers 1002 here.
+    protocol = open_protocol()
+    protocol.receive_data(frame(1, b"part", fin=False) + frame(8, struct.pack("!H", 1000)))
+    events = protocol.events_received()
+    assert [e.opcode for e in events] == [Opcode.CLOSE]
+    assert sent_close(protocol).code == CloseCode.NORMAL_CLOSURE
+
+
+def test_continuation_without_start_is_1002():
+    protocol = open_protocol()
+    protocol.receive_data(frame(0, b"x"))
+    assert sent_close(protocol).code == CloseCode.PROTOCOL_ERROR
+
+
+def test_oversized_message_is_1009_from_the_header():
+    protocol = open_protocol(max_size=1024)
+    # Only the header of a 2**63-1 byte frame: refused without its payload.
+    protocol.receive_data(bytes([0x82, 0x80 | 127]) + struct.pack("!Q", 2**63 - 1) + MASK)
+    assert sent_close(protocol).code == CloseCode.MESSAGE_TOO_BIG
+
+
+def test_fragmented_message_growing_past_the_limit_is_1009():
+    protocol = open_protocol(max_size=1024)
+    chunk = os.urandom(600)
+    protocol.receive_data(frame(2, chunk, fin=False) + frame(0, chunk, fin=False))
+    assert sent_close(protocol).code == CloseCode.MESSAGE_TOO_BIG
+
+
+def test_bad_version_is_426():
+    protocol = WebSocketProtocol()
+    request = build_request("/", [
+        ("Host", "h"), ("Upgrade", "websocket"), ("Connection", "Upgrade"),
+        ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="), ("Sec-WebSocket-Version", "8"),
+    ])
+    response = protocol.accept(request)
+    assert response.status_code == 426
+    assert response.headers["Sec-WebSocket-Version"] == "13"
+
+
+def test_no_subprotocol_is_chosen_by_the_handshake():
+    protocol = WebSocketProtocol()
+    request = build_request("/", [
+        ("Host", "h"), ("Upgrade", "websocket"), ("Connection", "Upgrade"),
+        ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="), ("Sec-WebSocket-Version", "13"),
+        ("Sec-WebSocket-Protocol", "chat"),
+    ])
+    response = protocol.accept(request)
+    assert response.status_code == 101
+    assert "Sec-WebSocket-Protocol" not in response.headers
+
+
+@pytest.mark.parametrize("opcode", [3, 7, 0xB])
+def test_reserved_opcodes_are_1002(opcode):
+    protocol = open_protocol()
+    protocol.receive_data(frame(opcode, b""))
+    assert sent_close(protocol).code == CloseCode.PROTOCOL_ERROR
+
+
+def test_frame_helper_round_trips_through_websockets():
+    # Guards the hand-built frames above against a mistake of their own.
+    import websockets.frames
+    from websockets.streams import StreamReader
+
+    reader = StreamReader()
+    reader.feed_data(frame(1, b"abc"))
+    parser = Frame.parse(reader.read_exact, mask=True)
+    try:
+        next(parser)
+    except StopIteration as done:
+        assert done.value.data == b"abc"
+    else:  # pragma: no cover
+        pytest.fail("frame not parsed")
+    assert websockets.frames.Opcode.TEXT == 1
