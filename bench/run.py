@@ -85,6 +85,8 @@ def main() -> int:
     def on_signal(signum: int, _frame: FrameType | None) -> None:
         raise KeyboardInterrupt(f"signal {signum}")
 
+    # SIGINT explicitly too: a shell that starts us in the background ignores it otherwise.
+    signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGHUP, on_signal)
     nofile = procs.raise_nofile()
@@ -92,6 +94,7 @@ def main() -> int:
     run_id = dt.datetime.now().strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:4]
     log_dir = BENCH / "logs" / run_id
     log_dir.mkdir(parents=True, exist_ok=True)
+    prune_logs(BENCH / "logs", keep=5)
     places = trial.placements()
     place_text = {k: f"server {sorted(v.server)} / client {sorted(v.client)}" for k, v in places.items()}
     started = time.monotonic()
@@ -171,11 +174,23 @@ def main() -> int:
     return 0
 
 
+def prune_logs(root: Path, keep: int) -> None:
+    """Keep the newest `keep` run log folders (names start with a sortable timestamp)."""
+    import shutil
+
+    for old in sorted(p for p in root.iterdir() if p.is_dir())[:-keep]:
+        shutil.rmtree(old, ignore_errors=True)
+
+
 def describe(rec: dict[str, object]) -> str:
+    """One progress line per trial."""
     m = rec.get("metrics")
     text = ""
     if isinstance(m, dict):
-        keys = ("rate", "mib_s", "p50_us", "rss_kib_conn", "bcast_last_ms", "srv_cpu_us_op", "cli_util")
+        keys = {
+            "S3": ("mib_s", "srv_cpu_ms_mib", "cli_util"),
+            "S4": ("conns", "rss_kib_conn", "bcast_last_ms", "conn_rate"),
+        }.get(str(rec["scenario"]), ("rate", "p50_us", "p50_ms", "srv_cpu_us_op", "cli_util"))
         text = " ".join(f"{k}={m[k]:.4g}" for k in keys if isinstance(m.get(k), (int, float)))
     if "error" in rec:
         text += f" ERROR: {str(rec['error'])[:300]}"
@@ -183,20 +198,29 @@ def describe(rec: dict[str, object]) -> str:
 
 
 def ceiling_text(summaries: dict[str, dict[str, dict[str, object]]]) -> str:
-    """Best rate per scenario and the client's CPU use there: near 100% means client-bound."""
+    """What the load generator could drive, from the cell where it worked hardest.
+
+    rate / client CPU share = the rate at which the client alone would fill
+    its core. It is only an estimate (costs are not perfectly linear), but a
+    server figure far below it was not limited by the client.
+    """
     parts = []
     for sid, per in summaries.items():
-        best: tuple[float, str, float] | None = None
+        key = "mib_s" if sid == "S3" else "rate"
+        best: tuple[float, str, float, float] | None = None
         for name, entry in per.items():
             stats = entry["stats"]  # type: ignore[index]
-            key = "mib_s" if "mib_s" in stats and sid == "S3" else "rate"
-            if key in stats and "cli_util" in stats:
-                rate = stats[key]["median"]
-                if best is None or rate > best[0]:
-                    best = (rate, name, stats["cli_util"]["median"])
+            if key in stats and stats.get("cli_util", {}).get("median"):
+                rate, util = stats[key]["median"], stats["cli_util"]["median"]
+                capacity = rate / (util / 100)
+                if best is None or rate > best[0]:  # the fastest server stresses the client most
+                    best = (rate, name, util, capacity)
         if best:
-            unit = "MiB/s" if sid == "S3" else "/s"
-            parts.append(f"{sid} {best[0]:,.0f}{unit} ({best[1]}, client CPU {best[2]:.0f}%)")
+            unit = " MiB/s" if sid == "S3" else "/s"
+            parts.append(
+                f"{sid}: {best[0]:,.0f}{unit} against {best[1]} with the client at {best[2]:.0f}% "
+                f"of its core (≈{best[3]:,.0f}{unit} if client-bound)"
+            )
     return "; ".join(parts) if parts else "n/a"
 
 

@@ -45,18 +45,15 @@ class WebSocketServer(pywsgi.WSGIServer):
         Views still running after ``drain_timeout`` seconds are killed.
         """
         self.close()  # stop accepting new connections
-        closed = close_all(code, "server shutting down" if code == CloseCode.GOING_AWAY
-                           else "server restarting")
-        logger.info("closing %d WebSocket connection(s) with %d", closed, code)
+        closing = close_all(code, "server shutting down" if code == CloseCode.GOING_AWAY
+                            else "server restarting")
+        logger.info("closing %d WebSocket connection(s) with %d", len(closing), code)
         self.stop(timeout=drain_timeout)
 
 
-def close_all(code: int, reason: str = "") -> int:
-    """Start closing every open WebSocket of this process; return how many."""
-    connections = list(open_connections)
-    for websocket in connections:
-        gevent.spawn(websocket.close, code, reason)
-    return len(connections)
+def close_all(code: int, reason: str = "") -> list[gevent.Greenlet[Any, Any]]:
+    """Start closing every open WebSocket of this process, each on a greenlet."""
+    return [gevent.spawn(websocket.close, code, reason) for websocket in list(open_connections)]
 
 
 def serve(server: WebSocketServer, *, drain_timeout: float = 10.0) -> None:

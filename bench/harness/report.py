@@ -60,12 +60,20 @@ def ratio(summary: dict[str, dict[str, Any]], server: str, baseline: str, key: s
     return float(mine["median"] / base["median"])
 
 
+def effective_baseline(summary: dict[str, dict[str, Any]], baseline: str) -> str | None:
+    """The chosen baseline, or the first server with results when it has none here (e.g. S4)."""
+    if summary.get(baseline, {}).get("ok"):
+        return baseline
+    return next((name for name, entry in summary.items() if entry["ok"]), None)
+
+
 def scenario_table(scenario: Scenario, summary: dict[str, dict[str, Any]], baseline: str, placement: str) -> str:
+    baseline = effective_baseline(summary, baseline) or baseline
     header = ["server"]
     for col in scenario.columns:
         header.append(col.label)
         if col.primary:
-            header.append("vs base")
+            header.append(f"vs {baseline}")
     lines = [
         f"### {scenario.id}: {scenario.title} (cores: {placement})",
         "",

@@ -31,7 +31,10 @@ from django.conf import settings
 from django.core.management.commands.runserver import Command as RunserverCommand
 from django.utils import autoreload
 
-from django_ws.server import WebSocketServer, serve
+import gevent
+from websockets.frames import CloseCode
+
+from django_ws.server import WebSocketServer, close_all, serve
 
 
 class Command(RunserverCommand):
@@ -68,8 +71,13 @@ class Command(RunserverCommand):
             self.stdout.write("Performing system checks...\n\n")
             self.check(display_num_errors=True)
         self.check_migrations()
+        # As runserver, close what the migration check opened; and forget the
+        # wrappers: the autoreloader exits from another greenlet, where
+        # Django's final close_all() would refuse a wrapper made here.
         for conn in connections.all(initialized_only=True):
             conn.close()
+            del connections[conn.alias]
+        autoreload.file_changed.connect(self._restarting, weak=False)
         try:
             server = WebSocketServer(
                 (self.addr, int(self.port)), self.get_handler(*args, **options),
@@ -88,6 +96,13 @@ class Command(RunserverCommand):
         serve(server, drain_timeout=options["drain_timeout"])
         if options.get("shutdown_message"):
             self.stdout.write(options["shutdown_message"])
+
+    def _restarting(self, sender: Any, file_path: Any, **kwargs: Any) -> None:
+        # The autoreloader is about to restart the process: tell clients it
+        # is a restart (RFC 6455 7.4.1: 1012), so they reconnect, and give the
+        # views a moment to end. Returning None lets the reload go on.
+        closing = close_all(CloseCode.SERVICE_RESTART, "server restarting")
+        gevent.joinall(closing, timeout=2.0)
 
     def _announce(self, port: int) -> None:
         addr = f"[{self.addr}]" if self._raw_ipv6 else self.addr
