@@ -1,5 +1,6 @@
 """Settings of the demo: SQLite, DEBUG, everything embedded."""
 
+import os
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -47,7 +48,7 @@ TEMPLATES = [
 DATABASES = {
     "default": {
         "ENGINE": "django.db.backends.sqlite3",
-        "NAME": BASE_DIR / "db.sqlite3",
+        "NAME": os.environ.get("DJANGO_WS_DEMO_DB", BASE_DIR / "db.sqlite3"),
     }
 }
 

@@ -1,0 +1,73 @@
+"""runws itself: the demo project, static files, graceful shutdown."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import urllib.request
+
+import pytest
+
+from django_ws.testing import LiveServer
+from tests.conftest import TIMEOUT, connect, receive_close
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    db = str(tmp_path_factory.mktemp("demo") / "demo.sqlite3")
+    env = {**os.environ, "DJANGO_WS_DEMO_DB": db, "DJANGO_SETTINGS_MODULE": "demo_project.settings"}
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], env=env, check=True,
+                   timeout=120)
+    with LiveServer(settings_module="demo_project.settings",
+                    env={"DJANGO_WS_DEMO_DB": db}) as live:
+        yield live
+
+
+def get(live, path):
+    with urllib.request.urlopen(live.http_url(path), timeout=TIMEOUT) as response:
+        return response.status, response.read().decode()
+
+
+def test_demo_echo_page_and_socket(demo):
+    status, page = get(demo, "/echo/")
+    assert status == 200
+    assert 'new WebSocket(scheme + window.location.host + "/echo/")' in page
+    ws = connect(demo, "/echo/", origin=demo.http_url("").rstrip("/"))
+    ws.send("from the test")
+    assert ws.recv() == "from the test"
+    ws.close()
+
+
+def test_demo_static_files_in_debug(demo):
+    status, css = get(demo, "/static/demo/demo.css")
+    assert status == 200 and "#log" in css
+
+
+def test_demo_chat_room_with_history(demo):
+    alice = connect(demo, "/chat/testroom/")
+    bob = connect(demo, "/chat/testroom/")
+    alice.send("hello bob")
+    assert json.loads(bob.recv()) == {"text": "hello bob"}
+    assert json.loads(alice.recv()) == {"text": "hello bob"}
+    alice.close()
+    bob.close()
+    # A newcomer sees the history, read from the database by the view.
+    carol = connect(demo, "/chat/testroom/")
+    assert json.loads(carol.recv()) == {"text": "hello bob", "history": True}
+    carol.close()
+
+
+def test_sigterm_closes_connections_with_1001_and_exits(server_factory):
+    live = server_factory()
+    ws = connect(live, "/echo/")
+    ws.send("x")
+    assert ws.recv() == "x"
+    codes = []
+    stopper = threading.Thread(target=lambda: codes.append(live.stop()))
+    stopper.start()
+    assert receive_close(ws) == (1001, "server shutting down")
+    stopper.join(TIMEOUT)
+    assert codes == [0]
