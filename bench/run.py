@@ -98,6 +98,8 @@ def main() -> int:
     places = trial.placements()
     place_text = {k: f"server {sorted(v.server)} / client {sorted(v.client)}" for k, v in places.items()}
     started = time.monotonic()
+    # Other work on the machine skews every figure: keep the load average as a noise indicator.
+    load_before = Path("/proc/loadavg").read_text().split()[:3]
     trials: list[dict[str, object]] = []
     unavailable: dict[str, str] = {}
     notes: list[str] = []
@@ -161,7 +163,8 @@ def main() -> int:
         run = {"type": "run", "run_id": run_id, "date": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
                "quick": args.quick, "reps": reps, "servers": names, "scenarios": [s.id for s in selected],
                "baseline": baseline, "unavailable": unavailable, "notes": notes, "wall_s": wall,
-               "placements": place_text, "machine": info}
+               "placements": place_text, "machine": info,
+               "loadavg_before": load_before, "loadavg_after": Path("/proc/loadavg").read_text().split()[:3]}
         summary_recs = [
             {"type": "summary", "run_id": run_id, "scenario": sid, "server": name, "ok": entry["ok"],
              "runs": entry["runs"], "stats": entry["stats"], "errors": entry["errors"]}

@@ -35,6 +35,7 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
 from typing import IO, Any
 from urllib.parse import urlsplit
 
@@ -560,6 +561,32 @@ def write_spec(path: Path, url: str, agent: str, outdir: Path, cases: list[str],
     path.write_text(json.dumps(spec, indent=2) + "\n")
 
 
+# Runs inside the Python 2.7 venv: expands the spec's patterns exactly as
+# wstest will, so a typo fails fast instead of leaving wstest idle forever
+# (it never stops its reactor when zero cases match).
+RESOLVE_CASES = """
+import json, sys
+from autobahntestsuite.case import Cases, CaseCategories, CaseSubCategories, CaseSetname, CaseBasename
+from autobahntestsuite.caseset import CaseSet
+cs = CaseSet(CaseSetname, CaseBasename, Cases, CaseCategories, CaseSubCategories)
+ids = cs.parseSpecCases(json.load(open(sys.argv[1])))
+print(json.dumps({"cases": ids, "unknown": [i for i in ids if i not in cs.CasesIndices]}))
+"""
+
+
+def resolve_cases(cache: Cache, spec: Path) -> list[str]:
+    res = subprocess.run([str(cache.venv / "bin" / "python"), "-c", RESOLVE_CASES, str(spec)],
+                         capture_output=True, text=True, env=py27_env(cache), timeout=120)
+    if res.returncode:
+        raise RunnerError(f"could not resolve the case patterns:\n{res.stderr.strip()}")
+    resolved = json.loads(res.stdout.strip().splitlines()[-1])
+    if resolved["unknown"]:
+        raise RunnerError(f"unknown case ids: {', '.join(resolved['unknown'])}")
+    if not resolved["cases"]:
+        raise RunnerError("no case matches --cases minus --exclude")
+    return list(resolved["cases"])
+
+
 def run_wstest(cache: Cache, spec: Path, outdir: Path, timeout: float, verbose: bool) -> None:
     logpath = outdir / "wstest.log"
     cmd = [cache.wstest, "-m", "fuzzingclient", "-s", spec]
@@ -682,7 +709,18 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+class Terminated(Exception):
+    """Raised on SIGTERM so cleanup (stopping wstest and the server) still runs."""
+
+
+def on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise Terminated()
+
+
 def main(argv: list[str] | None = None) -> int:
+    # CI/timeout(1) stop us with SIGTERM; by default Python would die without
+    # running the finally blocks, orphaning the server and wstest sessions.
+    signal.signal(signal.SIGTERM, on_sigterm)
     parser = build_parser()
     args = parser.parse_args(argv)
     if not args.setup_only and not args.url:
@@ -721,14 +759,18 @@ def main(argv: list[str] | None = None) -> int:
         spec = outdir / "fuzzingclient.json"
         write_spec(spec, args.url, args.agent, outdir, split_patterns(args.cases), split_patterns(args.exclude))
 
+        expected = resolve_cases(cache, spec)
+        log(f"{len(expected)} cases selected")
+
         started = time.monotonic()
         with server_process(server_cmd, env_extra, host, port, args.server_timeout, outdir / "server.log"):
             run_wstest(cache, spec, outdir, args.timeout, args.verbose)
         elapsed = time.monotonic() - started
 
         results = read_results(outdir, args.agent, args.width)
-        if not results:
-            raise RunnerError("wstest ran no case (check --cases/--exclude)")
+        missing = sorted(set(expected) - {r.case_id for r in results}, key=case_sort_key)
+        if missing:
+            raise RunnerError(f"{len(missing)} selected cases have no result, e.g. {missing[:5]}")
         summary, lines, failed = summarize(results)
         print(summary)
         for line in lines:
@@ -740,6 +782,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         log("interrupted")
         return 130
+    except Terminated:
+        log("terminated")
+        return 143
     return 1 if failed and not args.allow_failures else 0
 
 

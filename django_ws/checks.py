@@ -22,6 +22,7 @@ _NUMBERS: dict[str, tuple[type, ...]] = {
     "WEBSOCKET_PING_TIMEOUT": (int, float),
     "WEBSOCKET_SEND_TIMEOUT": (int, float),
     "WEBSOCKET_CLOSE_TIMEOUT": (int, float),
+    "WEBSOCKET_HANDSHAKE_TIMEOUT": (int, float),
 }
 _NOT_NULLABLE = {"WEBSOCKET_MAX_QUEUE"}
 

@@ -25,6 +25,9 @@ DEFAULTS: dict[str, Any] = {
     "WEBSOCKET_PING_TIMEOUT": 20.0,
     "WEBSOCKET_SEND_TIMEOUT": 60.0,
     "WEBSOCKET_CLOSE_TIMEOUT": 10.0,
+    # Time for a client to send a request's line and headers, a handshake or
+    # plain HTTP: a slowloris sending a byte a second cannot hold a greenlet.
+    "WEBSOCKET_HANDSHAKE_TIMEOUT": 10.0,
     # permessage-deflate (RFC 7692): a dict of options for websockets'
     # ServerPerMessageDeflateFactory; None turns compression off. The default
     # is the websockets library's own: small windows, so memory per
@@ -105,6 +108,10 @@ class Settings:
     @property
     def CLOSE_TIMEOUT(self) -> float | None:
         return self._get("WEBSOCKET_CLOSE_TIMEOUT")  # type: ignore[no-any-return]
+
+    @property
+    def HANDSHAKE_TIMEOUT(self) -> float | None:
+        return self._get("WEBSOCKET_HANDSHAKE_TIMEOUT")  # type: ignore[no-any-return]
 
     @property
     def COMPRESSION(self) -> Mapping[str, Any] | None:

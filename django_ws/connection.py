@@ -166,7 +166,7 @@ class WebSocket:
         self,
         *,
         sock: GeventSocket,
-        rfile: BinaryIO,
+        rfile: BinaryIO | None,
         request: Request,
         protocol: WebSocketProtocol,
         response: Response,
@@ -509,11 +509,7 @@ class WebSocket:
         ping_interval = self._options.ping_interval
         sock.settimeout(ping_interval)
         try:
-            try:
-                # The HTTP parser may have buffered bytes past the handshake.
-                data = self._rfile.read1(_READ_SIZE)
-            except OSError:
-                data = b""
+            data = self._recv()
             while True:
                 if data:
                     protocol.receive_data(data)
@@ -551,6 +547,12 @@ class WebSocket:
         sock = self._sock
         while True:
             try:
+                rfile, self._rfile = self._rfile, None
+                if rfile is not None:
+                    # The HTTP parser may have buffered bytes past the
+                    # handshake: read1() returns those, or reads the socket
+                    # once if there are none.
+                    return rfile.read1(_READ_SIZE)
                 return sock.recv(_READ_SIZE)
             except TimeoutError:
                 if not self._keepalive_timed_out():

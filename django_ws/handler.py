@@ -16,6 +16,7 @@ import logging
 import time
 from typing import Any
 
+import gevent
 from gevent import pywsgi
 
 from . import ENVIRON_KEY
@@ -28,10 +29,40 @@ __all__ = ["WebSocketHandler"]
 logger = logging.getLogger(__name__)
 
 
+class _RequestTooSlow(Exception):
+    """The client did not send a whole request head in time."""
+
+
 class WebSocketHandler(pywsgi.WSGIHandler):
     """A ``pywsgi.WSGIHandler`` that also serves WebSocket upgrades."""
 
     websocket: WebSocket | None = None
+    _head_timer: gevent.Timeout | None = None
+
+    def handle_one_request(self) -> Any:
+        # pywsgi bounds each read, not the whole request head: a client that
+        # sends a byte a second (slowloris) would hold this greenlet forever.
+        # This deadline covers the request line and headers, and an idle
+        # keep-alive connection waiting for its next request.
+        timer = self._head_timer = gevent.Timeout.start_new(
+            settings.HANDSHAKE_TIMEOUT, _RequestTooSlow
+        )
+        try:
+            return super().handle_one_request()
+        except _RequestTooSlow:
+            logger.info("closed a connection from %s: no complete request within %ss "
+                        "(WEBSOCKET_HANDSHAKE_TIMEOUT)", self.client_address,
+                        settings.HANDSHAKE_TIMEOUT)
+            return None
+        finally:
+            timer.close()
+
+    def get_environ(self) -> dict[str, Any]:
+        # Called once the request head is parsed: the application's time is
+        # not the client's sending time.
+        if self._head_timer is not None:
+            self._head_timer.close()
+        return super().get_environ()  # type: ignore[no-any-return]
 
     def is_websocket_request(self) -> bool:
         # RFC 6455 4.2.1: only the Upgrade header says "this is a WebSocket

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from websockets.datastructures import Headers
-from websockets.exceptions import InvalidHeader
+from websockets.exceptions import InvalidHeader, InvalidProtocol
 from websockets.extensions.base import ServerExtensionFactory
 from websockets.extensions.permessage_deflate import ServerPerMessageDeflateFactory
 from websockets.frames import Frame, Opcode
@@ -115,6 +115,13 @@ class WebSocketProtocol(ServerProtocol):
                 f"this server speaks version {SUPPORTED_VERSION}.\n",
             )
             response.headers["Sec-WebSocket-Version"] = SUPPORTED_VERSION
+        elif isinstance(exc, InvalidProtocol):
+            # RFC 6455 4.2.1 requires HTTP/1.1 and suggests 400 for any bad
+            # handshake; websockets answers 505, which proxies may retry.
+            response = self.reject(
+                http.HTTPStatus.BAD_REQUEST,
+                f"Failed to open a WebSocket connection: {exc}; HTTP/1.1 is required.\n",
+            )
         return response
 
     def recv_frame(self, frame: Frame) -> None:

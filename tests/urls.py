@@ -23,4 +23,8 @@ urlpatterns = [
     path("subprotocol/", views.subprotocol),
     path("explicit-subprotocol/", views.explicit_subprotocol),
     path("info/", views.info),
+    path("flood/", views.flood),
+    path("slow-reader/", views.slow_reader),
+    path("ticker/", views.ticker),
+    path("debug/greenlets/", views.greenlets),
 ]

@@ -182,3 +182,48 @@ def info(request):
     websocket = request.websocket
     websocket.send({"path": websocket.path, "origin": websocket.origin,
                     "user": str(request.user), "method": request.method})
+
+
+@accept_websocket
+def flood(request):
+    """Sends until the client, which never reads, makes send() fail."""
+    payload = b"x" * 65536
+    try:
+        while True:
+            request.websocket.send(payload)
+    except (TimeoutError, ConnectionClosed) as exc:
+        PROBES[request.GET["key"]] = type(exc).__name__
+
+
+@accept_websocket
+def slow_reader(request):
+    """Accepts, then does not read for a while: the queue fills up."""
+    request.websocket.accept()
+    time.sleep(float(request.GET.get("sleep", "3")))
+    PROBES[request.GET["key"]] = request.websocket.count_messages()
+
+
+@accept_websocket
+def ticker(request):
+    """Only sends, never reads: client pings must still be answered."""
+    for n in range(int(request.GET.get("ticks", "100"))):
+        request.websocket.send(f"tick {n}")
+        time.sleep(0.02)
+
+
+def greenlets(request):
+    """How many greenlets and WebSocket objects this process holds."""
+    import gc
+
+    import greenlet
+
+    from django_ws.connection import WebSocket, open_connections
+
+    gc.collect()
+    # type(), not isinstance(): a lazy object's __class__ may run code.
+    types = [type(o) for o in gc.get_objects()]
+    return JsonResponse({
+        "greenlets": sum(issubclass(t, greenlet.greenlet) for t in types),
+        "websockets": sum(t is WebSocket for t in types),
+        "open": len(open_connections),
+    })

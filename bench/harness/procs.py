@@ -181,6 +181,18 @@ def cpu_seconds(pid: int) -> float:
     return total / _CLK_TCK
 
 
+def machine_busy_seconds() -> float:
+    """CPU time all cores spent busy (user+nice+system+irq+softirq+steal), from /proc/stat.
+
+    Compared with the server's and client's own CPU time it shows how much
+    else ran during a measurement (another job on the box skews every figure).
+    """
+    with open("/proc/stat") as f:
+        fields = f.readline().split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(x) for x in fields[:8])
+    return (user + nice + system + irq + softirq + steal) / _CLK_TCK
+
+
 def rss_kib(pid: int) -> int:
     """VmRSS of pid and its descendants, in KiB (from /proc/PID/status)."""
     total = 0

@@ -11,7 +11,8 @@ from typing import Any
 
 from .servers import Server
 
-Snapshot = dict[str, float]  # {"t": monotonic, "cpu": server CPU s, "rss": server RSS KiB}
+# {"t": monotonic, "cpu": server CPU s, "rss": server RSS KiB, "busy": machine CPU s}
+Snapshot = dict[str, float]
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,10 @@ class Scenario:
         m["srv_util"] = srv_cpu / elapsed * 100
         m["cli_util"] = res["client_cpu_s"] / elapsed * 100
         m["errors"] = res.get("errors", 0)
+        # CPU busy on the machine beyond server + client (kernel softirq work
+        # not charged to either, other jobs), in % of one core. Noise indicator.
+        busy = stop["busy"] - start["busy"]
+        m["other_util"] = (busy - srv_cpu - res["client_cpu_s"]) / elapsed * 100
         if self.kind == "pingpong":
             m["p50_us"], m["p99_us"] = res["p50_us"], res["p99_us"]
             mib = ops * spec["size"] / 2**20
@@ -99,7 +104,12 @@ class Scenario:
         return m
 
 
-CPU_COLS = (Column("srv_util", "server CPU %"), Column("cli_util", "client CPU %"))
+CPU_COLS = (
+    Column("srv_util", "server CPU %"),
+    Column("cli_util", "client CPU %"),
+    # Everything else that ran meanwhile: kernel work charged to neither, other jobs.
+    Column("other_util", "other CPU %"),
+)
 
 SCENARIOS: dict[str, Scenario] = {
     s.id: s

@@ -69,6 +69,7 @@ class ServerProcess:
             "t": time.monotonic(),
             "cpu": procs.cpu_seconds(self.proc.pid),
             "rss": float(procs.rss_kib(self.proc.pid)),
+            "busy": procs.machine_busy_seconds(),
         }
 
     def __enter__(self) -> ServerProcess:
