@@ -137,10 +137,8 @@ def stop_group(proc: subprocess.Popen[Any], grace: float = 10.0) -> None:
     if proc.poll() is None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGTERM)
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(timeout=grace)
-        except subprocess.TimeoutExpired:
-            pass
     # Children may outlive a leader that exited on SIGTERM; reap the group.
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
@@ -198,6 +196,10 @@ class Cache:
         return self.root / "ready.json"
 
     @property
+    def py27_stamp(self) -> Path:
+        return self.py27root / ".django_ws-key"
+
+    @property
     def setup_log(self) -> Path:
         return self.root / "setup.log"
 
@@ -210,13 +212,21 @@ def default_cache_dir() -> Path:
     return Path(xdg) / "django_ws" / "autobahn"
 
 
+def _digest(*parts: str | bytes) -> str:
+    h = hashlib.sha256()
+    for part in parts:
+        h.update((part.encode() if isinstance(part, str) else part) + b"\0")
+    return h.hexdigest()
+
+
+def py27_key() -> str:
+    """What decides the unpacked interpreter; it is reused while this is unchanged."""
+    return _digest(SETUP_REVISION, DEBIAN_SUITE, *PY27_PACKAGES)
+
+
 def setup_key() -> str:
     """Everything that decides the cache's content; a change forces a rebuild."""
-    h = hashlib.sha256()
-    for part in (SETUP_REVISION, AUTOBAHN_VERSION, VIRTUALENV_PIN, DEBIAN_SUITE, *PY27_PACKAGES):
-        h.update(part.encode() + b"\0")
-    h.update(REQUIREMENTS.read_bytes())
-    return h.hexdigest()
+    return _digest(py27_key(), AUTOBAHN_VERSION, VIRTUALENV_PIN, REQUIREMENTS.read_bytes())
 
 
 def py27_env(cache: Cache, base: dict[str, str] | None = None) -> dict[str, str]:
@@ -266,7 +276,9 @@ def parse_apt_sources() -> list[tuple[list[str], str, list[str]]]:
             if fields.get("enabled", "yes").lower() == "no":
                 continue
             for uri in fields.get("uris", "").split():
-                entries.append((fields.get("types", "").split(), uri, fields.get("suites", "").split()))
+                entries.append(
+                    (fields.get("types", "").split(), uri, fields.get("suites", "").split())
+                )
     return entries
 
 
@@ -303,8 +315,15 @@ def write_private_apt(cache: Cache, mirror: str) -> dict[str, str]:
     like docker-clean's, would touch /var/cache/apt), sources and pins.
     """
     apt = cache.apt
-    for sub in ("etc/apt.conf.d", "etc/sources.list.d", "etc/preferences.d", "etc/trusted.gpg.d",
-                "state/lists/partial", "cache/archives/partial", "log"):
+    for sub in (
+        "etc/apt.conf.d",
+        "etc/sources.list.d",
+        "etc/preferences.d",
+        "etc/trusted.gpg.d",
+        "state/lists/partial",
+        "cache/archives/partial",
+        "log",
+    ):
         (apt / sub).mkdir(parents=True, exist_ok=True)
     (apt / "state" / "status").touch()
     if not DEBIAN_KEYRING.is_file():
@@ -364,7 +383,10 @@ def parse_apt_depends(text: str) -> dict[str, list[list[str]]]:
 def system_installed_packages() -> set[str]:
     out = subprocess.run(
         ["dpkg-query", "-W", "-f=${Package} ${db:Status-Abbrev}\n"],
-        capture_output=True, text=True, check=True, timeout=60,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
     ).stdout
     return {p for p, _, st in (ln.partition(" ") for ln in out.splitlines()) if st.startswith("ii")}
 
@@ -380,9 +402,22 @@ def resolve_debs(env: dict[str, str]) -> list[str]:
     frontier = list(PY27_PACKAGES)
     while frontier:
         out = subprocess.run(
-            ["apt-cache", "depends", "--no-recommends", "--no-suggests", "--no-conflicts",
-             "--no-breaks", "--no-replaces", "--no-enhances", *frontier],
-            capture_output=True, text=True, env=env, check=True, timeout=120,
+            [
+                "apt-cache",
+                "depends",
+                "--no-recommends",
+                "--no-suggests",
+                "--no-conflicts",
+                "--no-breaks",
+                "--no-replaces",
+                "--no-enhances",
+                *frontier,
+            ],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=True,
+            timeout=120,
         ).stdout
         frontier = []
         for groups in parse_apt_depends(out).values():
@@ -407,8 +442,13 @@ def setup_python27(cache: Cache, logf: IO[str]) -> None:
     print(f"debs: {' '.join(packages)}", file=logf, flush=True)
     shutil.rmtree(cache.debs, ignore_errors=True)
     cache.debs.mkdir(parents=True)
-    if run_bounded(["apt-get", "-q", "download", *packages], timeout=APT_TIMEOUT, out=logf,
-                   env=env, cwd=cache.debs):
+    if run_bounded(
+        ["apt-get", "-q", "download", *packages],
+        timeout=APT_TIMEOUT,
+        out=logf,
+        env=env,
+        cwd=cache.debs,
+    ):
         raise RunnerError("private apt-get download failed")
     shutil.rmtree(cache.py27root, ignore_errors=True)
     cache.py27root.mkdir(parents=True)
@@ -416,11 +456,17 @@ def setup_python27(cache: Cache, logf: IO[str]) -> None:
         subprocess.run(["dpkg-deb", "-x", str(deb), str(cache.py27root)], check=True, timeout=120)
     # The modules wstest's stack needs whose C libraries may come from bullseye.
     check = "import ssl, hashlib, ctypes, zlib, bz2, pyexpat, sqlite3; print(ssl.OPENSSL_VERSION)"
-    res = subprocess.run([str(cache.python27), "-c", check], capture_output=True, text=True,
-                         env=py27_env(cache), timeout=60)
+    res = subprocess.run(
+        [str(cache.python27), "-c", check],
+        capture_output=True,
+        text=True,
+        env=py27_env(cache),
+        timeout=60,
+    )
     print(res.stdout + res.stderr, file=logf, flush=True)
     if res.returncode:
         raise RunnerError(f"unpacked python2.7 is not usable:\n{res.stderr.strip()}")
+    cache.py27_stamp.write_text(py27_key())
 
 
 def setup_venv(cache: Cache, logf: IO[str]) -> None:
@@ -443,10 +489,26 @@ def setup_venv(cache: Cache, logf: IO[str]) -> None:
     inc = cache.py27root / "usr" / "include"
     env["CFLAGS"] = f"-I{inc / 'python2.7'} -I{inc} {env.get('CFLAGS', '')}".strip()
     cmds: list[list[str | os.PathLike[str]]] = [
-        [cache.tools / "bin" / "virtualenv", "--no-periodic-update", "--no-download",
-         "-p", cache.python27, cache.venv],
-        [cache.venv / "bin" / "python", "-m", "pip", "install", "--no-cache-dir",
-         "--progress-bar", "off", "-r", REQUIREMENTS, f"autobahntestsuite=={AUTOBAHN_VERSION}"],
+        [
+            cache.tools / "bin" / "virtualenv",
+            "--no-periodic-update",
+            "--no-download",
+            "-p",
+            cache.python27,
+            cache.venv,
+        ],
+        [
+            cache.venv / "bin" / "python",
+            "-m",
+            "pip",
+            "install",
+            "--no-cache-dir",
+            "--progress-bar",
+            "off",
+            "-r",
+            REQUIREMENTS,
+            f"autobahntestsuite=={AUTOBAHN_VERSION}",
+        ],
         [cache.venv / "bin" / "python", "-m", "pip", "check"],
         # `pip check` cannot see a dependency that installs but fails to import
         # on 2.7, which is the usual way these old pins break.
@@ -483,22 +545,36 @@ def ensure_setup(cache: Cache, force: bool = False) -> None:
         log(f"setting up {cache.root} (first run only; log: {cache.setup_log})")
         with open(cache.setup_log, "w") as logf:
             try:
-                py_ok = (cache.python27.exists() and not force
-                         and subprocess.run([str(cache.python27), "-c", "import ssl"],
-                                            env=py27_env(cache), timeout=60).returncode == 0)
+                py_ok = (
+                    cache.python27.exists()
+                    and not force
+                    and subprocess.run(
+                        [str(cache.python27), "-c", "import ssl"], env=py27_env(cache), timeout=60
+                    ).returncode
+                    == 0
+                )
                 if not py_ok:
                     setup_python27(cache, logf)
                 setup_venv(cache, logf)
             except (RunnerError, subprocess.SubprocessError, OSError) as exc:
                 logf.flush()
-                raise RunnerError(f"setup failed: {exc}\n--- {cache.setup_log} (tail) ---\n"
-                                  f"{tail(cache.setup_log)}") from exc
+                raise RunnerError(
+                    f"setup failed: {exc}\n--- {cache.setup_log} (tail) ---\n"
+                    f"{tail(cache.setup_log)}"
+                ) from exc
         # Only the unpacked interpreter and the venv are needed from now on;
         # apt lists (~100 MB), .debs and the virtualenv tool are rebuilt if ever needed.
         for scratch in (cache.apt, cache.debs, cache.tools, cache.root / "virtualenv-app-data"):
             shutil.rmtree(scratch, ignore_errors=True)
-        cache.stamp.write_text(json.dumps({"key": key, "autobahntestsuite": AUTOBAHN_VERSION,
-                                           "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}))
+        cache.stamp.write_text(
+            json.dumps(
+                {
+                    "key": key,
+                    "autobahntestsuite": AUTOBAHN_VERSION,
+                    "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                }
+            )
+        )
         log(f"setup done in {time.monotonic() - started:.0f} s")
 
 
@@ -519,8 +595,14 @@ def wait_for_port(host: str, port: int, timeout: float, proc: subprocess.Popen[A
 
 
 @contextlib.contextmanager
-def server_process(cmd: list[str] | None, env_extra: dict[str, str], host: str, port: int,
-                   timeout: float, logpath: Path) -> Iterator[None]:
+def server_process(
+    cmd: list[str] | None,
+    env_extra: dict[str, str],
+    host: str,
+    port: int,
+    timeout: float,
+    logpath: Path,
+) -> Iterator[None]:
     """Start cmd (if any), wait until it listens, and stop it by its group id afterwards."""
     if cmd is None:
         wait_for_port(host, port, 5, None)
@@ -531,8 +613,15 @@ def server_process(cmd: list[str] | None, env_extra: dict[str, str], host: str, 
     env = {**os.environ, **env_extra}
     log(f"starting server: {shlex.join(cmd)} (log: {logpath})")
     with open(logpath, "w") as out:
-        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                env=env, cwd=REPO, start_new_session=True)
+        proc = subprocess.Popen(
+            cmd,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=REPO,
+            start_new_session=True,
+        )
         try:
             wait_for_port(host, port, timeout, proc)
             yield
@@ -550,7 +639,9 @@ def split_patterns(value: str) -> list[str]:
     return [p.strip() for p in value.split(",") if p.strip()]
 
 
-def write_spec(path: Path, url: str, agent: str, outdir: Path, cases: list[str], exclude: list[str]) -> None:
+def write_spec(
+    path: Path, url: str, agent: str, outdir: Path, cases: list[str], exclude: list[str]
+) -> None:
     spec = {
         "outdir": str(outdir),
         "servers": [{"agent": agent, "url": url}],
@@ -566,17 +657,23 @@ def write_spec(path: Path, url: str, agent: str, outdir: Path, cases: list[str],
 # (it never stops its reactor when zero cases match).
 RESOLVE_CASES = """
 import json, sys
-from autobahntestsuite.case import Cases, CaseCategories, CaseSubCategories, CaseSetname, CaseBasename
+from autobahntestsuite import case
 from autobahntestsuite.caseset import CaseSet
-cs = CaseSet(CaseSetname, CaseBasename, Cases, CaseCategories, CaseSubCategories)
+cs = CaseSet(case.CaseSetname, case.CaseBasename, case.Cases, case.CaseCategories,
+             case.CaseSubCategories)
 ids = cs.parseSpecCases(json.load(open(sys.argv[1])))
 print(json.dumps({"cases": ids, "unknown": [i for i in ids if i not in cs.CasesIndices]}))
 """
 
 
 def resolve_cases(cache: Cache, spec: Path) -> list[str]:
-    res = subprocess.run([str(cache.venv / "bin" / "python"), "-c", RESOLVE_CASES, str(spec)],
-                         capture_output=True, text=True, env=py27_env(cache), timeout=120)
+    res = subprocess.run(
+        [str(cache.venv / "bin" / "python"), "-c", RESOLVE_CASES, str(spec)],
+        capture_output=True,
+        text=True,
+        env=py27_env(cache),
+        timeout=120,
+    )
     if res.returncode:
         raise RunnerError(f"could not resolve the case patterns:\n{res.stderr.strip()}")
     resolved = json.loads(res.stdout.strip().splitlines()[-1])
@@ -589,14 +686,17 @@ def resolve_cases(cache: Cache, spec: Path) -> list[str]:
 
 def run_wstest(cache: Cache, spec: Path, outdir: Path, timeout: float, verbose: bool) -> None:
     logpath = outdir / "wstest.log"
-    cmd = [cache.wstest, "-m", "fuzzingclient", "-s", spec]
+    cmd: list[str | os.PathLike[str]] = [cache.wstest, "-m", "fuzzingclient", "-s", spec]
     log(f"running wstest (timeout {timeout:.0f} s, log: {logpath})")
     with open(logpath, "w") as out:
         try:
-            status = run_bounded(cmd, timeout=timeout, out=None if verbose else out,
-                                 env=py27_env(cache), cwd=outdir)
+            status = run_bounded(
+                cmd, timeout=timeout, out=None if verbose else out, env=py27_env(cache), cwd=outdir
+            )
         except subprocess.TimeoutExpired as exc:
-            raise RunnerError(f"wstest did not finish within {timeout:.0f} s\n{tail(logpath)}") from exc
+            raise RunnerError(
+                f"wstest did not finish within {timeout:.0f} s\n{tail(logpath)}"
+            ) from exc
     if status:
         raise RunnerError(f"wstest exited with status {status}\n{tail(logpath)}")
 
@@ -619,8 +719,10 @@ class CaseResult:
 
     @property
     def outcome(self) -> str:
-        ranks = [SEVERITY.index(b) if b in SEVERITY else len(SEVERITY)
-                 for b in (self.behavior, self.behavior_close)]
+        ranks = [
+            SEVERITY.index(b) if b in SEVERITY else len(SEVERITY)
+            for b in (self.behavior, self.behavior_close)
+        ]
         worst = max(ranks)
         return SEVERITY[worst] if worst < len(SEVERITY) else self.behavior_close
 
@@ -634,7 +736,9 @@ def read_results(outdir: Path, agent: str, width: int) -> list[CaseResult]:
     results = []
     for case_id in sorted(index, key=case_sort_key):
         entry = index[case_id]
-        result = CaseResult(case_id, entry.get("behavior", "?"), entry.get("behaviorClose", "?"), "")
+        result = CaseResult(
+            case_id, entry.get("behavior", "?"), entry.get("behaviorClose", "?"), ""
+        )
         if result.behavior != "OK" or result.behavior_close != "OK":
             with contextlib.suppress(OSError, ValueError):
                 report = json.loads((outdir / entry["reportfile"]).read_text())
@@ -683,28 +787,55 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--url", help="WebSocket echo endpoint, e.g. ws://127.0.0.1:9001/echo/")
     p.add_argument("--cases", default="*", help="comma-separated case patterns")
-    p.add_argument("--exclude", default="", help="comma-separated case patterns to skip, e.g. '9.*,12.*,13.*'")
+    p.add_argument(
+        "--exclude", default="", help="comma-separated case patterns to skip, e.g. '9.*,12.*,13.*'"
+    )
     p.add_argument("--reports", type=Path, default=HERE / "reports", help="report output folder")
     p.add_argument("--agent", default="django_ws", help="agent name used in the reports")
     p.add_argument("--timeout", type=float, default=3600, help="seconds allowed for wstest")
-    p.add_argument("--allow-failures", action="store_true",
-                   help="exit 0 even if cases FAILED / UNIMPLEMENTED / WRONG CODE (report only)")
-    p.add_argument("--server-cmd", help="command that starts the server under test (run from the "
-                   "repo root, stopped by its process-group id afterwards)")
-    p.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
-                   help="extra environment for --server-cmd / --serve-websockets-echo (repeatable)")
-    p.add_argument("--server-timeout", type=float, default=30, help="seconds to wait for the server's port")
-    p.add_argument("--serve-websockets-echo", action="store_true",
-                   help="start compliance/ref_echo_server.py (the websockets library's own sync "
-                   "server) on --url's port as the server under test")
-    p.add_argument("--ref-python", default=None,
-                   help="interpreter with `websockets` for --serve-websockets-echo "
-                   "(default: .venv/bin/python if present, else this interpreter)")
-    p.add_argument("--cache", type=Path, default=default_cache_dir(),
-                   help="cache folder ($DJANGO_WS_AUTOBAHN_CACHE)")
+    p.add_argument(
+        "--allow-failures",
+        action="store_true",
+        help="exit 0 even if cases FAILED / UNIMPLEMENTED / WRONG CODE (report only)",
+    )
+    p.add_argument(
+        "--server-cmd",
+        help="command that starts the server under test (run from the "
+        "repo root, stopped by its process-group id afterwards)",
+    )
+    p.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra environment for --server-cmd / --serve-websockets-echo (repeatable)",
+    )
+    p.add_argument(
+        "--server-timeout", type=float, default=30, help="seconds to wait for the server's port"
+    )
+    p.add_argument(
+        "--serve-websockets-echo",
+        action="store_true",
+        help="start compliance/ref_echo_server.py (the websockets library's own sync "
+        "server) on --url's port as the server under test",
+    )
+    p.add_argument(
+        "--ref-python",
+        default=None,
+        help="interpreter with `websockets` for --serve-websockets-echo "
+        "(default: .venv/bin/python if present, else this interpreter)",
+    )
+    p.add_argument(
+        "--cache",
+        type=Path,
+        default=default_cache_dir(),
+        help="cache folder ($DJANGO_WS_AUTOBAHN_CACHE)",
+    )
     p.add_argument("--setup-only", action="store_true", help="build/verify the cache and exit")
     p.add_argument("--reinstall", action="store_true", help="rebuild the cache from scratch")
-    p.add_argument("--width", type=int, default=70, help="max width of each text field in case lines")
+    p.add_argument(
+        "--width", type=int, default=70, help="max width of each text field in case lines"
+    )
     p.add_argument("--verbose", action="store_true", help="show wstest's own output")
     return p
 
@@ -747,23 +878,40 @@ def main(argv: list[str] | None = None) -> int:
         server_cmd: list[str] | None = shlex.split(args.server_cmd) if args.server_cmd else None
         if args.serve_websockets_echo:
             ref_python = args.ref_python or (
-                str(REPO / ".venv" / "bin" / "python") if (REPO / ".venv" / "bin" / "python").exists()
+                str(REPO / ".venv" / "bin" / "python")
+                if (REPO / ".venv" / "bin" / "python").exists()
                 else sys.executable
             )
-            server_cmd = [ref_python, str(HERE / "ref_echo_server.py"), "--host", host, "--port", str(port)]
+            server_cmd = [
+                ref_python,
+                str(HERE / "ref_echo_server.py"),
+                "--host",
+                host,
+                "--port",
+                str(port),
+            ]
 
         outdir = args.reports.expanduser().resolve()
         # Stale case files from an earlier run would be mixed into index.json.
         shutil.rmtree(outdir, ignore_errors=True)
         outdir.mkdir(parents=True)
         spec = outdir / "fuzzingclient.json"
-        write_spec(spec, args.url, args.agent, outdir, split_patterns(args.cases), split_patterns(args.exclude))
+        write_spec(
+            spec,
+            args.url,
+            args.agent,
+            outdir,
+            split_patterns(args.cases),
+            split_patterns(args.exclude),
+        )
 
         expected = resolve_cases(cache, spec)
         log(f"{len(expected)} cases selected")
 
         started = time.monotonic()
-        with server_process(server_cmd, env_extra, host, port, args.server_timeout, outdir / "server.log"):
+        with server_process(
+            server_cmd, env_extra, host, port, args.server_timeout, outdir / "server.log"
+        ):
             run_wstest(cache, spec, outdir, args.timeout, args.verbose)
         elapsed = time.monotonic() - started
 

@@ -299,3 +299,28 @@ def test_client_pings_are_answered_while_the_view_only_sends(server, guard):
             break
         assert opcode == 1 and payload.startswith(b"tick")
     client.close()
+
+
+def test_5000_connections_leak_nothing(server):
+    def counts():
+        with urllib.request.urlopen(server.http_url("/debug/greenlets/"), timeout=TIMEOUT) as r:
+            return json.load(r)
+
+    baseline = counts()
+    before = rss_kib(server.process.pid)
+    deadline = time.monotonic() + 120  # bounded in time as well as in count
+    for n in range(5000):
+        ws = connect(server, "/echo/")
+        ws.send("x")
+        assert ws.recv() == "x"
+        if n % 2:
+            ws.close()
+        else:
+            ws.sock.close()  # half of them vanish without a close frame
+        if time.monotonic() > deadline:
+            pytest.fail(f"only {n} connections in 120 s")
+    after = wait_for(lambda: (c := counts())["open"] == 0 and c, timeout=TIMEOUT)
+    growth = rss_kib(server.process.pid) - before
+    assert growth < 16 * 1024, f"RSS grew by {growth} KiB over 5,000 connections"
+    assert after["websockets"] <= baseline["websockets"]
+    assert after["greenlets"] <= baseline["greenlets"] + 2
