@@ -521,6 +521,15 @@ def setup_venv(cache: Cache, logf: IO[str]) -> None:
             raise RunnerError(f"failed: {shlex.join(map(str, cmd))}")
 
 
+def py27_is_current(cache: Cache) -> bool:
+    """True if the unpacked interpreter matches py27_key() and still starts."""
+    with contextlib.suppress(OSError):
+        if cache.py27_stamp.read_text() == py27_key():
+            cmd = [str(cache.python27), "-c", "import ssl"]
+            return subprocess.run(cmd, env=py27_env(cache), timeout=60).returncode == 0
+    return False
+
+
 @contextlib.contextmanager
 def locked(path: Path) -> Iterator[None]:
     """Serialize concurrent runners sharing one cache (e.g. parallel CI jobs)."""
@@ -545,15 +554,7 @@ def ensure_setup(cache: Cache, force: bool = False) -> None:
         log(f"setting up {cache.root} (first run only; log: {cache.setup_log})")
         with open(cache.setup_log, "w") as logf:
             try:
-                py_ok = (
-                    cache.python27.exists()
-                    and not force
-                    and subprocess.run(
-                        [str(cache.python27), "-c", "import ssl"], env=py27_env(cache), timeout=60
-                    ).returncode
-                    == 0
-                )
-                if not py_ok:
+                if force or not py27_is_current(cache):
                     setup_python27(cache, logf)
                 setup_venv(cache, logf)
             except (RunnerError, subprocess.SubprocessError, OSError) as exc:

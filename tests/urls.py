@@ -27,4 +27,5 @@ urlpatterns = [
     path("slow-reader/", views.slow_reader),
     path("ticker/", views.ticker),
     path("debug/greenlets/", views.greenlets),
+    path("small/", views.small),
 ]

@@ -227,3 +227,9 @@ def greenlets(request):
         "websockets": sum(t is WebSocket for t in types),
         "open": len(open_connections),
     })
+
+
+@accept_websocket(max_message_size=10, compression=None)
+def small(request):
+    for message in request.websocket:
+        request.websocket.send(message)
