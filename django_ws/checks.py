@@ -18,6 +18,7 @@ MIDDLEWARE_PATH = "django_ws.middleware.WebSocketMiddleware"
 _NUMBERS: dict[str, tuple[type, ...]] = {
     "WEBSOCKET_MAX_MESSAGE_SIZE": (int,),
     "WEBSOCKET_MAX_QUEUE": (int,),
+    "WEBSOCKET_MAX_SEND_BUFFER": (int,),
     "WEBSOCKET_PING_INTERVAL": (int, float),
     "WEBSOCKET_PING_TIMEOUT": (int, float),
     "WEBSOCKET_SEND_TIMEOUT": (int, float),
@@ -97,3 +98,50 @@ def _compression_error(compression: Any) -> str | None:
     except (TypeError, ValueError) as exc:
         return str(exc)
     return None
+
+
+@register(Tags.compatibility)
+def check_groups(app_configs: Any = None, **kwargs: Any) -> list[Any]:
+    from django.utils.module_loading import import_string
+
+    from .groups import DEFAULT_GROUPS
+
+    config = getattr(django_settings, "WEBSOCKET_GROUPS", DEFAULT_GROUPS)
+    if not isinstance(config, Mapping) or "default" not in config:
+        return [Error(
+            f"WEBSOCKET_GROUPS is {config!r}; expected a dict with a 'default' entry, "
+            f"like CACHES.",
+            hint="e.g. {'default': {'BACKEND': 'django_ws.groups.memory.MemoryBackend'}}",
+            id="django_ws.E005",
+        )]
+    errors: list[Any] = []
+    for alias, entry in config.items():
+        path = entry.get("BACKEND") if isinstance(entry, Mapping) else None
+        try:
+            import_string(path or "")
+        except ImportError as exc:
+            errors.append(Error(
+                f"WEBSOCKET_GROUPS[{alias!r}]['BACKEND'] is {path!r}, which cannot be "
+                f"imported: {exc}",
+                hint="Use 'django_ws.groups.memory.MemoryBackend' or "
+                     "'django_ws.groups.redis.RedisBackend'.",
+                id="django_ws.E006",
+            ))
+            continue
+        if path == "django_ws.groups.redis.RedisBackend":
+            try:
+                import redis  # noqa: F401
+            except ImportError:
+                errors.append(Error(
+                    f"WEBSOCKET_GROUPS[{alias!r}] uses the Redis backend, but the redis "
+                    f"package is not installed.",
+                    hint="pip install 'django-ws[redis]'",
+                    id="django_ws.E007",
+                ))
+            if not entry.get("OPTIONS", {}).get("url"):
+                errors.append(Error(
+                    f"WEBSOCKET_GROUPS[{alias!r}]['OPTIONS'] has no 'url' for Redis.",
+                    hint="e.g. 'OPTIONS': {'url': 'redis://127.0.0.1:6379/0'}",
+                    id="django_ws.E008",
+                ))
+    return errors

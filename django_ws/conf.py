@@ -24,6 +24,9 @@ DEFAULTS: dict[str, Any] = {
     "WEBSOCKET_PING_INTERVAL": 20.0,
     "WEBSOCKET_PING_TIMEOUT": 20.0,
     "WEBSOCKET_SEND_TIMEOUT": 60.0,
+    # Bytes of group messages a client may leave unread before it is
+    # disconnected as too slow (broadcast never waits for one member).
+    "WEBSOCKET_MAX_SEND_BUFFER": 4 * MiB,
     "WEBSOCKET_CLOSE_TIMEOUT": 10.0,
     # Time for a client to send a request's line and headers, a handshake or
     # plain HTTP: a slowloris sending a byte a second cannot hold a greenlet.
@@ -54,6 +57,7 @@ class ConnectionOptions:
     ping_interval: float | None = DEFAULTS["WEBSOCKET_PING_INTERVAL"]
     ping_timeout: float | None = DEFAULTS["WEBSOCKET_PING_TIMEOUT"]
     send_timeout: float | None = DEFAULTS["WEBSOCKET_SEND_TIMEOUT"]
+    max_send_buffer: int | None = DEFAULTS["WEBSOCKET_MAX_SEND_BUFFER"]
     close_timeout: float | None = DEFAULTS["WEBSOCKET_CLOSE_TIMEOUT"]
     compression: Mapping[str, Any] | None = dataclasses.field(
         default_factory=lambda: dict(DEFAULTS["WEBSOCKET_COMPRESSION"])
@@ -106,6 +110,10 @@ class Settings:
         return self._get("WEBSOCKET_SEND_TIMEOUT")  # type: ignore[no-any-return]
 
     @property
+    def MAX_SEND_BUFFER(self) -> int | None:
+        return self._get("WEBSOCKET_MAX_SEND_BUFFER")  # type: ignore[no-any-return]
+
+    @property
     def CLOSE_TIMEOUT(self) -> float | None:
         return self._get("WEBSOCKET_CLOSE_TIMEOUT")  # type: ignore[no-any-return]
 
@@ -125,6 +133,7 @@ class Settings:
             ping_interval=self.PING_INTERVAL,
             ping_timeout=self.PING_TIMEOUT,
             send_timeout=self.SEND_TIMEOUT,
+            max_send_buffer=self.MAX_SEND_BUFFER,
             close_timeout=self.CLOSE_TIMEOUT,
             compression=self.COMPRESSION,
         )

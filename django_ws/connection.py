@@ -26,7 +26,6 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 import gevent
 from gevent.event import Event
 from gevent.lock import Semaphore
-from gevent.socket import wait_write
 from websockets.frames import Close, CloseCode, Opcode
 from websockets.http11 import Request, Response
 from websockets.protocol import State
@@ -38,7 +37,7 @@ from .protocol import Message, WebSocketProtocol, compression_extensions, offere
 if TYPE_CHECKING:  # pragma: no cover
     from gevent.socket import socket as GeventSocket
 
-__all__ = ["WebSocket", "open_connections", "open_handshake"]
+__all__ = ["WebSocket", "encode_message", "open_connections", "open_handshake"]
 
 logger = logging.getLogger(__name__)
 # websockets logs each connection's opening and closing at INFO level; keep
@@ -90,6 +89,31 @@ def open_handshake(
     return protocol, request, protocol.reject(
         400, f"Failed to open a WebSocket connection: {protocol.handshake_exc}.\n"
     )
+
+
+def encode_message(message: Any, *, binary: bool = False) -> tuple[Any, bool]:
+    """The payload and frame type for a message, as ``send()`` documents.
+
+    Returns:
+        ``(data, text)``: the bytes-like payload, and True for a text frame.
+
+    Raises:
+        TypeError: ``message`` is of no type that can be sent.
+    """
+    if isinstance(message, str):
+        return message.encode(), not binary
+    if isinstance(message, (bytes, bytearray, memoryview)):
+        return message, False
+    if isinstance(message, (dict, list)):
+        return json.dumps(message, cls=_json_encoder()).encode(), not binary
+    raise TypeError(
+        f"cannot send {type(message).__name__!r}: expected str, bytes, "
+        f"bytearray, memoryview, dict or list"
+    )
+
+
+class _SendTimeout(Exception):
+    """The send timeout fired (distinct from the socket's own timeouts)."""
 
 
 class _MessageQueue:
@@ -183,6 +207,12 @@ class WebSocket:
         # Set when the client's close frame arrived, or the reader ended.
         self._close_received = Event()
         self._write_lock = Semaphore()
+        # Serialized bytes not written yet, in protocol order; the head may be
+        # a partly written frame (a memoryview of its rest).
+        self._out: list[Any] = []
+        self._out_bytes = 0
+        self._flusher: gevent.Greenlet[Any, Any] | None = None
+        self._groups: set[tuple[str, str]] = set()
         self._reader: gevent.Greenlet[Any, Any] | None = None
         self._lost = False  # the TCP connection failed under us
         self._ping_sent_at: float | None = None
@@ -372,19 +402,7 @@ class WebSocket:
         protocol = self.protocol
         if protocol.state is _CONNECTING:
             self.accept()
-        if isinstance(message, str):
-            data: Any = message.encode()
-            text = not binary
-        elif isinstance(message, (bytes, bytearray, memoryview)):
-            data, text = message, False
-        elif isinstance(message, (dict, list)):
-            data = json.dumps(message, cls=_json_encoder()).encode()
-            text = not binary
-        else:
-            raise TypeError(
-                f"cannot send {type(message).__name__!r}: expected str, bytes, "
-                f"bytearray, memoryview, dict or list"
-            )
+        data, text = encode_message(message, binary=binary)
         if protocol.state is not _OPEN or self._lost:
             raise self._closed_error()
         if text:
@@ -393,6 +411,31 @@ class WebSocket:
             protocol.send_binary(data)
         self.messages_out += 1
         self._flush(self._options.send_timeout if timeout is None else timeout)
+
+    def join(self, group: str, *, using: str = "default") -> None:
+        """Receive the messages broadcast to ``group`` (see ``django_ws.groups``).
+
+        They go straight to the client, not through the view. The connection
+        leaves all its groups when it closes, however it closes.
+        """
+        from .groups import get_backend
+
+        if self.protocol.state is _CONNECTING:
+            self.accept()
+        get_backend(using).join(group, self)
+        self._groups.add((using, group))
+
+    def leave(self, group: str, *, using: str = "default") -> None:
+        """Stop receiving the messages broadcast to ``group``."""
+        from .groups import get_backend
+
+        get_backend(using).leave(group, self)
+        self._groups.discard((using, group))
+
+    @property
+    def groups(self) -> list[str]:
+        """The groups this connection is in."""
+        return sorted(group for _, group in self._groups)
 
     def close(self, code: int = CloseCode.NORMAL_CLOSURE, reason: str = "") -> None:
         """Start the closing handshake and wait for the client's answer.
@@ -436,11 +479,20 @@ class WebSocket:
             return
         if self.protocol.state is _OPEN and not self._lost:
             self.close(CloseCode.INTERNAL_ERROR if failed else CloseCode.NORMAL_CLOSURE)
-        reader = self._reader
-        if reader is not None and not reader.dead:
-            reader.kill(block=False)
+        self._leave_groups()
+        for greenlet in (self._reader, self._flusher):
+            if greenlet is not None and not greenlet.dead:
+                greenlet.kill(block=False)
         self._queue.close()
         open_connections.discard(self)
+
+    def _leave_groups(self) -> None:
+        if self._groups:
+            from .groups import get_backend
+
+            for using, group in list(self._groups):
+                get_backend(using).leave(group, self)
+            self._groups.clear()
 
     def _abort(self) -> None:
         """Drop the TCP connection; wakes the reader and any blocked writer."""
@@ -454,23 +506,108 @@ class WebSocket:
     def _closed_error(self) -> ConnectionClosed:
         return ConnectionClosed(self.close_code, self.close_reason or "")
 
-    def _flush(self, timeout: float | None) -> None:
-        """Write what the protocol has to send, in order, under the write lock."""
-        with self._write_lock:
-            writes = self.protocol.data_to_send()
-            while writes:
-                for data in writes:
-                    if data:
-                        self._sendall(data, timeout)
-                    else:  # SEND_EOF: the server closes TCP first (RFC 6455 7.1.1)
-                        try:
-                            self._sock.shutdown(stdlib_socket.SHUT_WR)
-                        except OSError:
-                            pass
-                writes = self.protocol.data_to_send()
+    def _collect(self) -> None:
+        # Move what the protocol serialized into our output, in its order.
+        writes = self.protocol.data_to_send()
+        if writes:
+            self._out.extend(writes)
+            self._out_bytes += sum(map(len, writes))
 
-    def _sendall(self, data: bytes, timeout: float | None) -> None:
-        raw = self._sock._sock  # the non-blocking stdlib socket under gevent's
+    def _flush(self, timeout: float | None) -> None:
+        """Write all pending output, in order, under the write lock.
+
+        Blocks up to ``timeout`` seconds while the client does not read.
+        """
+        with self._write_lock:
+            out = self._out
+            while True:
+                self._collect()
+                if not out:
+                    return
+                data = out.pop(0)
+                self._out_bytes -= len(data)
+                if data:
+                    self._sendall(data, timeout)
+                else:  # SEND_EOF: the server closes TCP first (RFC 6455 7.1.1)
+                    try:
+                        self._sock.shutdown(stdlib_socket.SHUT_WR)
+                    except OSError:
+                        pass
+
+    def deliver(self, frame: bytes | None, data: bytes, *, text: bool) -> bool:
+        """Queue a group message and write what the socket takes now, never blocking.
+
+        The broadcast fast path: ``frame`` is the message already serialized
+        (one serialization for all the members without an extension), or
+        None. What the client does not take at once is written by a
+        background greenlet; past ``max_send_buffer`` bytes unsent the client
+        is too slow and is disconnected, so that a slow member can neither
+        make the broadcaster wait nor grow the server's memory.
+
+        Returns:
+            False if the connection is closed or was just dropped.
+        """
+        protocol = self.protocol
+        if protocol.state is not _OPEN or self._lost:
+            return False
+        if frame is None or protocol.extensions:
+            # Compression keeps state per connection: encode it here.
+            if text:
+                protocol.send_text(data)
+            else:
+                protocol.send_binary(data)
+            self._collect()
+        else:
+            self._collect()
+            self._out.append(frame)
+            self._out_bytes += len(frame)
+        self.messages_out += 1
+        if not self._write_lock.locked():  # else the writer drains _out, in order
+            self._write_nowait()
+        if self._out:
+            limit = self._options.max_send_buffer
+            if limit is not None and self._out_bytes > limit:
+                logger.warning(
+                    "dropped slow WebSocket client %s: %d bytes unsent "
+                    "(WEBSOCKET_MAX_SEND_BUFFER)", self.path, self._out_bytes,
+                )
+                self._abort()
+                return False
+            if self._flusher is None or self._flusher.dead:
+                self._flusher = gevent.spawn(self._flush_in_background)
+        return True
+
+    def _write_nowait(self) -> None:
+        # raw.send() on the non-blocking socket never switches greenlets, so
+        # this runs whole, and a partly written frame stays at the head.
+        raw = self._sock._sock
+        out = self._out
+        while out:
+            data = out[0]
+            if not data:
+                return  # EOF: left to _flush(), after everything else
+            try:
+                sent = raw.send(data)
+            except BlockingIOError:
+                return
+            except OSError:
+                self._abort()
+                return
+            self._out_bytes -= sent
+            if sent < len(data):
+                out[0] = memoryview(data)[sent:]
+                return
+            out.pop(0)
+
+    def _flush_in_background(self) -> None:
+        try:
+            self._flush(self._options.send_timeout)
+        except (ConnectionClosed, TimeoutError):
+            pass  # _sendall() dropped the connection and logged nothing worth more
+
+    def _sendall(self, data: bytes | memoryview, timeout: float | None) -> None:
+        sock = self._sock
+        raw = sock._sock  # the non-blocking stdlib socket under gevent's
         try:
             try:
                 sent = raw.send(data)
@@ -479,20 +616,17 @@ class WebSocket:
             if sent == len(data):  # the usual case: the kernel took it all
                 return
             # A slow reader: wait for room, up to the send timeout for the
-            # whole message. gevent's own sendall would use the socket's
-            # timeout, which the reader greenlet uses for keepalive.
-            deadline = None if timeout is None else time.monotonic() + timeout
+            # whole message. gevent's send() waits on the socket's own
+            # watcher, which closing the socket cancels; its timeout is the
+            # reader's keepalive tick, so it only means "still waiting".
             view = memoryview(data)[sent:]
-            while view:
-                remaining = None if deadline is None else deadline - time.monotonic()
-                if remaining is not None and remaining <= 0:
-                    raise TimeoutError
-                wait_write(raw.fileno(), timeout=remaining, timeout_exc=TimeoutError)
-                try:
-                    view = view[raw.send(view):]
-                except BlockingIOError:
-                    pass
-        except TimeoutError:
+            with gevent.Timeout(timeout, _SendTimeout):
+                while view:
+                    try:
+                        view = view[sock.send(view):]
+                    except TimeoutError:
+                        pass
+        except _SendTimeout:
             self._abort()
             raise TimeoutError(
                 f"the client did not read {len(data)} bytes within {timeout} seconds; "

@@ -28,4 +28,6 @@ urlpatterns = [
     path("ticker/", views.ticker),
     path("debug/greenlets/", views.greenlets),
     path("small/", views.small),
+    path("group/<str:group>/member/", views.group_member),
+    path("group/<str:group>/broadcast/", views.group_broadcast),
 ]

@@ -4,6 +4,7 @@ What a view observes server-side is stored in ``PROBES`` and read back over
 HTTP from ``/probe/<key>/``, so tests can check what the view saw.
 """
 
+import json
 import time
 
 import gevent
@@ -233,3 +234,31 @@ def greenlets(request):
 def small(request):
     for message in request.websocket:
         request.websocket.send(message)
+
+
+@accept_websocket
+def group_member(request, group):
+    """Joins ``group``; says "joined"; "leave" leaves it; echoes the rest."""
+    websocket = request.websocket
+    websocket.join(group)
+    websocket.send("joined")
+    for message in websocket:
+        if message == "leave":
+            websocket.leave(group)
+            websocket.send("left")
+        else:
+            websocket.send(f"echo:{message}")
+
+
+def group_broadcast(request, group):
+    """Plain HTTP view: broadcast the query's message (or JSON) to ``group``."""
+    from django_ws import groups
+
+    if "json" in request.GET:
+        groups.broadcast(group, json.loads(request.GET["json"]))
+    elif "binary" in request.GET:
+        groups.broadcast(group, request.GET["binary"].encode(), binary=True)
+    else:
+        repeat = int(request.GET.get("repeat", "1"))
+        groups.broadcast(group, request.GET.get("message", "") * repeat)
+    return JsonResponse({"local_members": groups.count(group)})

@@ -181,16 +181,25 @@ def cpu_seconds(pid: int) -> float:
     return total / _CLK_TCK
 
 
-def machine_busy_seconds() -> float:
-    """CPU time all cores spent busy (user+nice+system+irq+softirq+steal), from /proc/stat.
+def busy_seconds(cores: set[int]) -> float:
+    """CPU time `cores` spent busy (user+nice+system+irq+softirq+steal), from /proc/stat.
 
-    Compared with the server's and client's own CPU time it shows how much
-    else ran during a measurement (another job on the box skews every figure).
+    Compared with the server's and client's own CPU time on the same cores it
+    shows how much else ran there during a measurement (another job on the
+    box skews every figure). Cores the trial does not use are left out: load
+    there does not compete with it.
     """
+    total = 0
     with open("/proc/stat") as f:
-        fields = f.readline().split()[1:]
-    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(x) for x in fields[:8])
-    return (user + nice + system + irq + softirq + steal) / _CLK_TCK
+        for line in f:
+            if not line.startswith("cpu"):
+                break
+            name, *fields = line.split()
+            if name == "cpu" or int(name[3:]) not in cores:
+                continue
+            user, nice, system, _idle, _iowait, irq, softirq, steal = (int(x) for x in fields[:8])
+            total += user + nice + system + irq + softirq + steal
+    return total / _CLK_TCK
 
 
 def rss_kib(pid: int) -> int:

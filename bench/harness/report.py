@@ -29,7 +29,11 @@ def summarize(trials: list[Trial], scenario: Scenario, servers: list[str]) -> di
     """Per server: for every metric, median/min/max over the successful repetitions."""
     out: dict[str, dict[str, Any]] = {}
     for name in servers:
-        mine = [t for t in trials if t["scenario"] == scenario.id and t["server"] == name]
+        # Attempts replaced by a quieter retry are kept in results.jsonl, not counted here.
+        mine = [
+            t for t in trials
+            if t["scenario"] == scenario.id and t["server"] == name and "discarded" not in t
+        ]
         good = [t for t in mine if "metrics" in t and "error" not in t]
         stats: dict[str, Any] = {}
         keys = {k for t in good for k in t["metrics"]}

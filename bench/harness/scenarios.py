@@ -11,7 +11,7 @@ from typing import Any
 
 from .servers import Server
 
-# {"t": monotonic, "cpu": server CPU s, "rss": server RSS KiB, "busy": machine CPU s}
+# {"t": monotonic, "cpu": server CPU s, "rss": server RSS KiB, "busy": CPU s of the trial's cores}
 Snapshot = dict[str, float]
 
 
@@ -80,6 +80,9 @@ class Scenario:
             m["srv_cpu_bcast_ms"] = (bcast["cpu"] - after["cpu"]) * 1e3
             m["conn_rate"] = res["conns"] / res["connect_s"] if res["connect_s"] else None
             m["srv_cpu_us_conn"] = (after["cpu"] - before["cpu"]) / conns * 1e6
+            window = bcast["t"] - before["t"]
+            other = (bcast["busy"] - before["busy"]) - (bcast["cpu"] - before["cpu"]) - res["client_cpu_s"]
+            m["other_util"] = other / window * 100
             return m
         start, stop = marks["start"], marks["stop"]
         ops, elapsed = max(res["ops"], 1), res["elapsed_s"]
@@ -90,8 +93,8 @@ class Scenario:
         m["srv_util"] = srv_cpu / elapsed * 100
         m["cli_util"] = res["client_cpu_s"] / elapsed * 100
         m["errors"] = res.get("errors", 0)
-        # CPU busy on the machine beyond server + client (kernel softirq work
-        # not charged to either, other jobs), in % of one core. Noise indicator.
+        # CPU busy on the trial's cores beyond server + client (kernel softirq
+        # work charged to neither, other jobs), in % of one core. Noise indicator.
         busy = stop["busy"] - start["busy"]
         m["other_util"] = (busy - srv_cpu - res["client_cpu_s"]) / elapsed * 100
         if self.kind == "pingpong":
@@ -145,7 +148,8 @@ SCENARIOS: dict[str, Scenario] = {
             quick={},
             columns=(Column("rss_kib_conn", "RSS KiB/conn", True), Column("bcast_last_ms", "broadcast: last ms", True),
                      Column("bcast_p50_ms", "p50 ms"), Column("srv_cpu_bcast_ms", "server CPU ms/broadcast"),
-                     Column("conn_rate", "connects/s"), Column("srv_cpu_us_conn", "server CPU µs/connect")),
+                     Column("conn_rate", "connects/s"), Column("srv_cpu_us_conn", "server CPU µs/connect"),
+                     Column("other_util", "other CPU %")),
             needs_broadcast=True,
             tcp_ok=False,
         ),

@@ -49,8 +49,12 @@ def placements() -> dict[str, Placement]:
 class ServerProcess:
     """A started server; use as a context manager so it is always stopped by PID."""
 
-    def __init__(self, server: Server, cpus: set[int] | None, log_path: Path) -> None:
+    def __init__(
+        self, server: Server, cpus: set[int] | None, log_path: Path, watch: set[int] | None = None
+    ) -> None:
         self.server = server
+        # Cores whose busy time is compared with server + client CPU (noise check).
+        self.watch = watch or set(os.sched_getaffinity(0))
         self.port = procs.free_port()
         self.log_path = log_path
         self.proc = procs.spawn(
@@ -69,7 +73,7 @@ class ServerProcess:
             "t": time.monotonic(),
             "cpu": procs.cpu_seconds(self.proc.pid),
             "rss": float(procs.rss_kib(self.proc.pid)),
-            "busy": procs.machine_busy_seconds(),
+            "busy": procs.busy_seconds(self.watch),
         }
 
     def __enter__(self) -> ServerProcess:
@@ -177,7 +181,7 @@ def run_trial(
     """Run one scenario once against a fresh server. Always stops both processes."""
     place = places[scenario.placement]
     out: dict[str, Any] = {"placement": scenario.placement}
-    with ServerProcess(server, place.server, log_dir / f"{tag}-server.log") as sp:
+    with ServerProcess(server, place.server, log_dir / f"{tag}-server.log", place.server | place.client) as sp:
         err = sp.wait_ready()
         if err:
             return {**out, "error": f"server start failed: {err}"}

@@ -1,0 +1,106 @@
+"""The contract of a groups backend.
+
+A backend keeps, for this process, which connections are in which group, and
+carries broadcasts to the processes that have members:
+
+- ``join(group, websocket)`` / ``leave(group, websocket)``: membership of a
+  local connection. The first local member of a group calls
+  :meth:`subscribe`, the last one leaving calls :meth:`unsubscribe`.
+- ``broadcast(group, data, text=...)``: callable from any sync code, with or
+  without gevent, in any process; must reach every member of every process
+  once, in the order one sender broadcast.
+- ``deliver_local(group, data, text=...)``: hand a message to this process's
+  members; what a backend calls when a broadcast reaches it.
+- ``close()``: release connections and greenlets.
+
+Group names are non-empty strings of at most 200 characters.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from websockets.frames import Frame, Opcode
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..connection import WebSocket
+
+__all__ = ["GroupBackend", "validate_group"]
+
+MAX_GROUP_NAME = 200
+
+
+def validate_group(group: str) -> None:
+    """Raise a clear error for a group name no backend can carry."""
+    if not isinstance(group, str) or not group or len(group) > MAX_GROUP_NAME:
+        raise ValueError(
+            f"invalid group name {group!r}: expected a non-empty str of at most "
+            f"{MAX_GROUP_NAME} characters"
+        )
+
+
+class GroupBackend:
+    """Base class: local membership and delivery; subclasses carry broadcasts."""
+
+    def __init__(self, alias: str, options: dict[str, Any]) -> None:
+        self.alias = alias
+        self.options = options
+        self._members: dict[str, dict[WebSocket, None]] = {}
+
+    # -- membership (this process) ---------------------------------------------
+
+    def join(self, group: str, websocket: WebSocket) -> None:
+        validate_group(group)
+        members = self._members.get(group)
+        if members is None:
+            members = self._members[group] = {}
+            self.subscribe(group)
+        members[websocket] = None
+
+    def leave(self, group: str, websocket: WebSocket) -> None:
+        members = self._members.get(group)
+        if members is None:
+            return
+        members.pop(websocket, None)
+        if not members:
+            del self._members[group]
+            self.unsubscribe(group)
+
+    def local_members(self, group: str) -> list[WebSocket]:
+        return list(self._members.get(group, ()))
+
+    def local_groups(self) -> list[str]:
+        return list(self._members)
+
+    # -- delivery ------------------------------------------------------------
+
+    def deliver_local(self, group: str, data: bytes, *, text: bool) -> int:
+        """Send to this process's members of ``group``; return how many took it."""
+        members = self._members.get(group)
+        if not members:
+            return 0
+        # One serialization for every member without an extension (an
+        # unmasked server frame, RFC 6455 5.1); members with compression
+        # encode their own.
+        frame = Frame(Opcode.TEXT if text else Opcode.BINARY, data).serialize(
+            mask=False, extensions=[]
+        )
+        delivered = 0
+        for websocket in list(members):  # a member may leave meanwhile
+            if websocket.deliver(frame, data, text=text):
+                delivered += 1
+        return delivered
+
+    # -- what subclasses provide ---------------------------------------------
+
+    def broadcast(self, group: str, data: bytes, *, text: bool) -> None:
+        raise NotImplementedError
+
+    def subscribe(self, group: str) -> None:
+        """This process has its first member of ``group``."""
+
+    def unsubscribe(self, group: str) -> None:
+        """This process has no member of ``group`` any more."""
+
+    def close(self) -> None:
+        """Release what the backend holds."""
