@@ -56,6 +56,16 @@ STATIC_URL = "static/"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 USE_TZ = True
 
+# Groups live in this process's memory; set DJANGO_WS_DEMO_REDIS to a Redis URL
+# (redis://127.0.0.1:6379/0) to let several server processes share the chat.
+if os.environ.get("DJANGO_WS_DEMO_REDIS"):
+    WEBSOCKET_GROUPS = {
+        "default": {
+            "BACKEND": "django_ws.groups.redis.RedisBackend",
+            "OPTIONS": {"url": os.environ["DJANGO_WS_DEMO_REDIS"]},
+        }
+    }
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

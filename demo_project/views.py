@@ -3,11 +3,9 @@
 from django.shortcuts import redirect, render
 
 from django_ws.decorators import accept_websocket
+from django_ws.groups import broadcast
 
 from .models import ChatMessage
-
-# Who is in which room, in this process. (The groups API replaces this.)
-_rooms: dict[str, set] = {}
 
 HISTORY = 20
 
@@ -31,18 +29,11 @@ def chat(request, room):
     websocket = request.websocket
     for line in ChatMessage.objects.filter(room=room).order_by("-created")[:HISTORY][::-1]:
         websocket.send({"text": line.text, "history": True})
-    members = _rooms.setdefault(room, set())
-    members.add(websocket)
-    try:
-        for text in websocket:
-            if not isinstance(text, str) or not text.strip():
-                continue
-            text = text[:1000]
-            ChatMessage.objects.create(room=room, text=text)
-            for member in list(members):
-                try:
-                    member.send({"text": text})
-                except Exception:  # a member that went away meanwhile
-                    members.discard(member)
-    finally:
-        members.discard(websocket)
+    group = f"chat.{room}"
+    websocket.join(group)  # left automatically when the connection closes
+    for text in websocket:
+        if not isinstance(text, str) or not text.strip():
+            continue
+        text = text[:1000]
+        ChatMessage.objects.create(room=room, text=text)
+        broadcast(group, {"text": text})  # every member, in every server process

@@ -1,0 +1,59 @@
+"""A gunicorn worker that serves HTTP and WebSockets, as ``runws`` does::
+
+    gunicorn -k django_ws.gunicorn.GeventWebSocketWorker -w 4 myproject.wsgi
+
+gunicorn's gevent worker monkey-patches each worker process before it loads
+the application (the documented production entry point: nothing else
+patches), and runs our pywsgi handler, so lazy accept, the limits and the
+origin check behave as under ``runws``. On SIGTERM the worker stops
+accepting, closes every WebSocket with 1001 and lets the views end within
+gunicorn's ``--graceful-timeout``.
+
+Do not combine with ``--preload``: the application would be imported before
+the worker patches, as with any gevent worker.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import gevent
+from gunicorn.workers.ggevent import GeventPyWSGIWorker, PyWSGIHandler
+from websockets.frames import CloseCode
+
+from .connection import open_connections
+from .handler import WebSocketHandler
+from .server import close_all
+
+__all__ = ["GeventWebSocketWorker"]
+
+logger = logging.getLogger("django_ws.server")
+
+
+class GunicornWebSocketHandler(WebSocketHandler, PyWSGIHandler):
+    """Our handler, logging through gunicorn's access log as its own does."""
+
+    def log_request(self) -> None:
+        super().log_request()
+        websocket = self.websocket
+        if websocket is not None and websocket.opened_at is not None:
+            logger.info("%s", self.format_request())
+
+
+class GeventWebSocketWorker(GeventPyWSGIWorker):
+    """gunicorn's gevent pywsgi worker, with WebSockets."""
+
+    wsgi_handler = GunicornWebSocketHandler
+
+    def handle_exit(self, sig: Any, frame: Any) -> None:
+        super().handle_exit(sig, frame)  # gunicorn stops accepting within a second
+        gevent.spawn(self._close_websockets)
+
+    def _close_websockets(self) -> None:
+        # RFC 6455 7.4.1: 1001, going away. Repeat while the listener may
+        # still have let a connection in, until the process exits.
+        while True:
+            if open_connections:
+                close_all(CloseCode.GOING_AWAY, "server shutting down")
+            gevent.sleep(0.5)
