@@ -20,7 +20,7 @@ import socket as stdlib_socket
 import time
 import weakref
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 import gevent
@@ -125,6 +125,9 @@ class _MessageQueue:
     """
 
     def __init__(self, maxsize: int) -> None:
+        #: Called before blocking for a message: the Django layer releases the
+        #: view's database connections there (see decorators).
+        self.before_block: Callable[[], None] | None = None
         self._items: deque[Message] = deque()
         self._maxsize = max(1, maxsize)
         self._readable = Event()
@@ -164,6 +167,12 @@ class _MessageQueue:
         Raises:
             TimeoutError: no message within ``timeout`` seconds.
         """
+        if self._items:
+            return self.get_nowait()
+        if self.closed:
+            return None
+        if self.before_block is not None:
+            self.before_block()
         deadline = None if timeout is None else time.monotonic() + timeout
         while not self._items:
             if self.closed:
@@ -241,12 +250,26 @@ class WebSocket:
 
     @property
     def subprotocol(self) -> str | None:
-        """The subprotocol agreed in the handshake, if any."""
+        """The subprotocol agreed in the handshake, if any.
+
+        Before the 101 is sent: the one it will agree on, the first of the
+        view's ``subprotocols`` that the client offered.
+        """
+        if self.protocol.state is _CONNECTING:
+            return self._pending_subprotocol()
         return self.protocol.subprotocol
+
+    def _pending_subprotocol(self) -> str | None:
+        offered = self.subprotocols
+        return next((p for p in self._options.subprotocols or () if p in offered), None)
 
     @property
     def options(self) -> ConnectionOptions:
         return self._options
+
+    def on_idle(self, callback: Callable[[], None] | None) -> None:
+        """Call ``callback`` whenever the view is about to block for a message."""
+        self._queue.before_block = callback
 
     def configure(self, **changes: Any) -> None:
         """Override options for this connection before it is accepted.
@@ -327,9 +350,9 @@ class WebSocket:
                 )
             return
         offered = self.subprotocols
-        if subprotocol is None and self._options.subprotocols:
-            subprotocol = next((p for p in self._options.subprotocols if p in offered), None)
-        elif subprotocol is not None and subprotocol not in offered:
+        if subprotocol is None:
+            subprotocol = self._pending_subprotocol()
+        elif subprotocol not in offered:
             raise WebSocketUsageError(
                 f"subprotocol {subprotocol!r} was not offered by the client; it offered {offered!r}"
             )

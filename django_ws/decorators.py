@@ -11,28 +11,74 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any, TypeVar, overload
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
+from django.contrib.auth import decorators as django_auth
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, HttpResponseForbidden
 from django.http.response import HttpResponseBase
 from websockets.frames import CloseCode
 
 from .conf import OPTION_NAMES
+from .db import release_idle_connections
 from .middleware import VIEW_MARKER, attach_websocket, unserved_upgrade
 from .origin import origin_allowed
 
-__all__ = ["accept_websocket", "require_websocket"]
+if TYPE_CHECKING:  # pragma: no cover
+    from .connection import WebSocket
+
+__all__ = ["accept_websocket", "login_required", "permission_required", "require_websocket"]
 
 View = TypeVar("View", bound=Callable[..., Any])
 
 
-def _decorate(view: View, options: dict[str, Any], *, required: bool) -> View:
+def check_options(options: dict[str, Any], where: str) -> None:
+    """Raise TypeError at import time for an option name that does not exist."""
     unknown = set(options) - OPTION_NAMES
     if unknown:
         raise TypeError(
-            f"unknown WebSocket option(s) {sorted(unknown)!r} for {view.__qualname__}; "
+            f"unknown WebSocket option(s) {sorted(unknown)!r} for {where}; "
             f"expected some of {sorted(OPTION_NAMES)!r}"
         )
+
+
+def forbidden_origin(request: HttpRequest) -> HttpResponse:
+    return HttpResponseForbidden(
+        f"Origin {request.headers.get('Origin')!r} may not open a WebSocket here "
+        f"(see WEBSOCKET_ALLOWED_ORIGINS).",
+        content_type="text/plain",
+    )
+
+
+def run_websocket_view(
+    websocket: WebSocket, options: dict[str, Any], view: Callable[[], Any]
+) -> HttpResponseBase:
+    """Run a view on a WebSocket request: limits, DB hygiene, the closing rules.
+
+    Shared by the decorators and :class:`~django_ws.views.WebSocketView`.
+    """
+    if options:
+        websocket.configure(**options)
+    websocket.on_idle(release_idle_connections)
+    try:
+        response = view()
+    except BaseException:
+        # RFC 6455 7.4.1: 1011, the server hit a condition it could not
+        # handle. Django turns the exception into a 500 page, which the
+        # handler discards once upgraded, and logs it.
+        if websocket.accepted:
+            websocket.close(CloseCode.INTERNAL_ERROR)
+        raise
+    if websocket.accepted or response is None:
+        # The socket was used, or the view had nothing to say in HTTP:
+        # Django needs a response object, the handler will discard it.
+        if not websocket.accepted:
+            websocket.close()
+        return response if isinstance(response, HttpResponseBase) else HttpResponse()
+    return response  # type: ignore[no-any-return]
+
+
+def _decorate(view: View, options: dict[str, Any], *, required: bool) -> View:
+    check_options(options, view.__qualname__)
 
     @functools.wraps(view)
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
@@ -47,29 +93,8 @@ def _decorate(view: View, options: dict[str, Any], *, required: bool) -> View:
                 )
             return view(request, *args, **kwargs)  # type: ignore[no-any-return]
         if not origin_allowed(request):
-            return HttpResponseForbidden(
-                f"Origin {request.headers.get('Origin')!r} may not open a WebSocket here "
-                f"(see WEBSOCKET_ALLOWED_ORIGINS).",
-                content_type="text/plain",
-            )
-        if options:
-            websocket.configure(**options)
-        try:
-            response = view(request, *args, **kwargs)
-        except BaseException:
-            # RFC 6455 7.4.1: 1011, the server hit a condition it could not
-            # handle. Django turns the exception into a 500 page, which the
-            # handler discards once upgraded, and logs it.
-            if websocket.accepted:
-                websocket.close(CloseCode.INTERNAL_ERROR)
-            raise
-        if websocket.accepted or response is None:
-            # The socket was used, or the view had nothing to say in HTTP:
-            # Django needs a response object, the handler will discard it.
-            if not websocket.accepted:
-                websocket.close()
-            return response if isinstance(response, HttpResponseBase) else HttpResponse()
-        return response  # type: ignore[no-any-return]
+            return forbidden_origin(request)
+        return run_websocket_view(websocket, options, lambda: view(request, *args, **kwargs))
 
     setattr(wrapper, VIEW_MARKER, True)
     return wrapper  # type: ignore[return-value]
@@ -106,3 +131,62 @@ def require_websocket(view: Any = None, /, **options: Any) -> Any:
     if view is None:
         return lambda view: _decorate(view, options, required=True)
     return _decorate(view, options, required=True)
+
+
+def login_required(view: View) -> View:
+    """Django's ``login_required``, answering a WebSocket request with 401.
+
+    A browser cannot follow the redirect Django's decorator answers with (it
+    reports a failed handshake); a 401 before any 101 is what a WebSocket
+    client can act on. Plain HTTP requests get Django's redirect to the login
+    page. Stack it with ``accept_websocket``, in either order.
+    """
+    http_view = django_auth.login_required(view)
+
+    @functools.wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        if attach_websocket(request) is None:
+            return http_view(request, *args, **kwargs)  # type: ignore[no-any-return]
+        if not request.user.is_authenticated:
+            return _unauthorized()
+        return view(request, *args, **kwargs)  # type: ignore[no-any-return]
+
+    return wrapper  # type: ignore[return-value]
+
+
+def permission_required(
+    perm: str | list[str] | tuple[str, ...], *, login_url: str | None = None,
+    raise_exception: bool = False,
+) -> Callable[[View], View]:
+    """Django's ``permission_required``, answering WebSocket requests with 401/403.
+
+    Anonymous WebSocket requests get 401, authenticated ones without the
+    permission 403, both before any 101. Plain HTTP requests behave as with
+    Django's decorator (``login_url``, ``raise_exception``).
+    """
+    perms = (perm,) if isinstance(perm, str) else tuple(perm)
+
+    def decorator(view: View) -> View:
+        http_view = django_auth.permission_required(
+            perm, login_url=login_url, raise_exception=raise_exception
+        )(view)
+
+        @functools.wraps(view)
+        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+            if attach_websocket(request) is None:
+                return http_view(request, *args, **kwargs)  # type: ignore[no-any-return]
+            if not request.user.is_authenticated:
+                return _unauthorized()
+            if not request.user.has_perms(perms):
+                return HttpResponseForbidden(
+                    "Permission denied.", content_type="text/plain"
+                )
+            return view(request, *args, **kwargs)  # type: ignore[no-any-return]
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorator
+
+
+def _unauthorized() -> HttpResponse:
+    return HttpResponse("Authentication required.", status=401, content_type="text/plain")

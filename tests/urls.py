@@ -29,5 +29,10 @@ urlpatterns = [
     path("debug/greenlets/", views.greenlets),
     path("small/", views.small),
     path("group/<str:group>/member/", views.group_member),
+    path("chat/", views.Chat.as_view()),
+    path("picky-origin/", views.PickyOrigin.as_view()),
+    path("test-login/", views.test_login),
+    path("private/", views.private),
+    path("staff-only/", views.staff_only),
     path("group/<str:group>/broadcast/", views.group_broadcast),
 ]

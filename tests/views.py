@@ -262,3 +262,71 @@ def group_broadcast(request, group):
         repeat = int(request.GET.get("repeat", "1"))
         groups.broadcast(group, request.GET.get("message", "") * repeat)
     return JsonResponse({"local_members": groups.count(group)})
+
+
+# -- class views and auth ------------------------------------------------------
+
+from django.contrib.auth import login as auth_login  # noqa: E402
+from django.contrib.auth.models import Permission, User  # noqa: E402
+
+from django_ws.decorators import login_required, permission_required  # noqa: E402
+from django_ws.views import WebSocketView  # noqa: E402
+
+
+class Chat(WebSocketView):
+    subprotocols = ["chat.v2", "chat.v1"]
+    websocket_options = {"max_message_size": 1000}
+
+    def get(self, request):
+        return HttpResponse("chat page")
+
+    def open(self):
+        if self.request.GET.get("refuse"):
+            raise PermissionDenied
+        self.received = []
+        self.write_message({"hello": str(self.request.user),
+                            "subprotocol": self.websocket.subprotocol})
+
+    def on_message(self, message):
+        self.received.append(message)
+        if message == "bye":
+            self.close(4000, "bye")
+        else:
+            self.write_message(message.upper() if isinstance(message, str) else message,
+                               binary=isinstance(message, bytes))
+
+    def on_close(self):
+        PROBES[self.request.GET.get("key", "chat")] = {
+            "received": [m for m in self.received if isinstance(m, str)],
+            "code": self.websocket.close_code}
+
+
+class PickyOrigin(WebSocketView):
+    def check_origin(self, origin):
+        return origin == "https://trusted.example"
+
+    def open(self):
+        self.write_message("welcome")
+
+
+def test_login(request):
+    """Test-only: log in as ``?user=`` (created if needed), perms from ``?perm=``."""
+    user, _ = User.objects.get_or_create(username=request.GET["user"])
+    for codename in request.GET.getlist("perm"):
+        user.user_permissions.add(Permission.objects.get(codename=codename))
+    auth_login(request, user)
+    return HttpResponse("logged in")
+
+
+@login_required
+@accept_websocket
+def private(request):
+    if not request.is_websocket():
+        return HttpResponse("private page")
+    request.websocket.send(f"hello {request.user.username}")
+
+
+@accept_websocket
+@permission_required("auth.view_user")
+def staff_only(request):
+    request.websocket.send("you may view users")

@@ -1,0 +1,141 @@
+"""Tornado-style class views, built on ``request.websocket``::
+
+    class ChatView(WebSocketView):
+        subprotocols = ["chat.v1"]
+
+        def open(self):
+            self.websocket.join("chat")
+
+        def on_message(self, message):
+            self.write_message({"echo": message})
+
+        def on_close(self):
+            log.info("closed with %s", self.websocket.close_code)
+
+    urlpatterns = [path("ws/chat/", ChatView.as_view())]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.http.response import HttpResponseBase
+from django.views import View
+from websockets.frames import CloseCode
+
+from .decorators import check_options, forbidden_origin, run_websocket_view
+from .middleware import VIEW_MARKER, attach_websocket, unserved_upgrade
+from .origin import origin_allowed
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .connection import Message, WebSocket
+
+__all__ = ["WebSocketView"]
+
+
+class WebSocketView(View):
+    """A class-based WebSocket view with Tornado's WebSocketHandler hooks.
+
+    For a WebSocket request: :meth:`check_origin` (False: 403 before the
+    101), :meth:`select_subprotocol`, :meth:`open`, then :meth:`on_message`
+    for each message, then :meth:`on_close`. :meth:`open` runs before the
+    101 is sent (lazy accept): raising ``PermissionDenied`` or ``Http404``
+    there gives the client that HTTP status. Plain HTTP requests go to
+    :meth:`get` (by default 400, "WebSocket only").
+
+    Class attributes: ``subprotocols`` (offered by the server, in order of
+    preference) and ``websocket_options`` (per-view limits, as the
+    decorators' keyword arguments).
+    """
+
+    subprotocols: ClassVar[Sequence[str] | None] = None
+    websocket_options: ClassVar[dict[str, Any]] = {}
+
+    websocket: WebSocket
+
+    @classmethod
+    def as_view(cls, **initkwargs: Any) -> Callable[..., HttpResponseBase]:
+        check_options(cls.websocket_options, cls.__qualname__)
+        view = super().as_view(**initkwargs)
+        setattr(view, VIEW_MARKER, True)  # the middleware lets it accept WebSockets
+        return view
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        websocket = attach_websocket(request)
+        if websocket is None:
+            refusal = unserved_upgrade(request)
+            if refusal is not None:
+                return refusal
+            return super().dispatch(request, *args, **kwargs)  # type: ignore[no-any-return]
+        if not self.check_origin(request.headers.get("Origin")):
+            return forbidden_origin(request)
+        self.websocket = websocket
+        return run_websocket_view(websocket, self.websocket_options, self._serve)
+
+    def _serve(self) -> HttpResponseBase | None:
+        websocket = self.websocket
+        chosen = self.select_subprotocol(websocket.subprotocols)
+        if chosen is not None:
+            # Agreed before open(), which may already send (and so accept).
+            websocket.configure(subprotocols=[chosen])
+        response = self.open()
+        if response is not None and not websocket.accepted:
+            return response  # open() answered in HTTP: no WebSocket
+        websocket.accept()
+        try:
+            for message in websocket:
+                self.on_message(message)
+        finally:
+            self.on_close()
+        return None
+
+    # -- hooks -----------------------------------------------------------------
+
+    def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        """A plain HTTP GET; override to render a page."""
+        return HttpResponseBadRequest("This URL only speaks WebSocket.", content_type="text/plain")
+
+    def check_origin(self, origin: str | None) -> bool:
+        """Whether a handshake from ``origin`` may open a WebSocket.
+
+        The default allows the request's own host and
+        ``WEBSOCKET_ALLOWED_ORIGINS`` (see ``django_ws.origin``).
+        """
+        return origin_allowed(self.request)
+
+    def select_subprotocol(self, subprotocols: Sequence[str]) -> str | None:
+        """Pick one of the client's ``subprotocols``, or None for none.
+
+        The default picks the first of the class's ``subprotocols`` that the
+        client offered.
+        """
+        for subprotocol in self.subprotocols or ():
+            if subprotocol in subprotocols:
+                return subprotocol
+        return None
+
+    def open(self) -> HttpResponseBase | None:
+        """Called for a new connection, before the 101 is sent.
+
+        Return an ``HttpResponse`` (or raise ``PermissionDenied``/``Http404``)
+        to refuse the handshake with that status.
+        """
+        return None
+
+    def on_message(self, message: Message) -> None:
+        """Called for each message: ``str`` for text, ``bytes`` for binary."""
+
+    def on_close(self) -> None:
+        """Called once the connection is closed (``self.websocket.close_code``)."""
+
+    # -- Tornado's names -------------------------------------------------------
+
+    def write_message(self, message: Any, binary: bool = False) -> None:
+        """Send a message (a dict or list as JSON), as ``WebSocket.send()``."""
+        self.websocket.send(message, binary=binary)
+
+    def close(self, code: int = CloseCode.NORMAL_CLOSURE, reason: str = "") -> None:
+        """Close the connection, as ``WebSocket.close()``."""
+        self.websocket.close(code, reason)

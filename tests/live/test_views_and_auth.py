@@ -1,0 +1,95 @@
+"""Class views (Tornado's hooks), auth at the handshake, sessions."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+import uuid
+
+import pytest
+import websocket
+
+from tests.conftest import TIMEOUT, connect, receive_close, wait_for
+
+
+def login(server, username, *perms):
+    query = f"user={username}" + "".join(f"&perm={p}" for p in perms)
+    with urllib.request.urlopen(server.http_url(f"/test-login/?{query}"), timeout=TIMEOUT) as r:
+        cookies = r.headers.get_all("Set-Cookie")
+    session = next(c.split(";")[0] for c in cookies if c.startswith("sessionid="))
+    return session
+
+
+def status_of(server, path, **options):
+    with pytest.raises(websocket.WebSocketBadStatusException) as info:
+        connect(server, path, **options)
+    return info.value.status_code
+
+
+def probe(server, key):
+    with urllib.request.urlopen(server.http_url(f"/probe/{key}/"), timeout=TIMEOUT) as r:
+        return json.load(r)["value"]
+
+
+def test_class_view_lifecycle(server):
+    key = uuid.uuid4().hex
+    ws = connect(server, f"/chat/?key={key}", subprotocols=["chat.v1", "chat.v2"])
+    assert ws.getsubprotocol() == "chat.v2"
+    assert json.loads(ws.recv()) == {"hello": "AnonymousUser", "subprotocol": "chat.v2"}
+    ws.send("abc")
+    assert ws.recv() == "ABC"
+    ws.send_binary(b"\x01")
+    assert ws.recv_data() == (websocket.ABNF.OPCODE_BINARY, b"\x01")
+    ws.send("bye")
+    assert receive_close(ws) == (4000, "bye")
+    assert wait_for(lambda: probe(server, key)) == {"received": ["abc", "bye"], "code": 4000}
+
+
+def test_class_view_options_and_plain_get(server):
+    ws = connect(server, "/chat/")
+    ws.recv()
+    ws.send("x" * 1001)  # websocket_options: max_message_size=1000
+    assert receive_close(ws)[0] == 1009
+    with urllib.request.urlopen(server.http_url("/chat/"), timeout=TIMEOUT) as r:
+        assert r.read() == b"chat page"
+
+
+def test_class_view_open_refuses_before_101(server):
+    assert status_of(server, "/chat/?refuse=1") == 403
+
+
+def test_class_view_check_origin(server):
+    assert status_of(server, "/picky-origin/", origin="https://evil.example") == 403
+    ws = connect(server, "/picky-origin/", origin="https://trusted.example")
+    assert ws.recv() == "welcome"
+    ws.close()
+
+
+def test_login_required_gives_401_not_a_redirect(server):
+    assert status_of(server, "/private/") == 401
+
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args, **kwargs):
+            return None
+
+    opener = urllib.request.build_opener(NoRedirect)
+    with pytest.raises(urllib.error.HTTPError) as info:
+        opener.open(server.http_url("/private/"), timeout=TIMEOUT)
+    assert info.value.code == 302  # plain HTTP: Django's redirect to the login page
+    assert "/accounts/login/" in info.value.headers["Location"]
+
+
+def test_session_cookie_authenticates_the_websocket(server):
+    session = login(server, "alice")
+    ws = connect(server, "/private/", cookie=session)
+    assert ws.recv() == "hello alice"
+    receive_close(ws)
+
+
+def test_permission_required(server):
+    assert status_of(server, "/staff-only/") == 401
+    assert status_of(server, "/staff-only/", cookie=login(server, "bob")) == 403
+    ws = connect(server, "/staff-only/", cookie=login(server, "carol", "view_user"))
+    assert ws.recv() == "you may view users"
+    receive_close(ws)
