@@ -35,6 +35,7 @@ class LiveServer:
 
     Args:
         settings: settings to override in the server (JSON-serialisable).
+        port: the port to listen on; 0 (the default) picks a free one.
         settings_module: ``DJANGO_SETTINGS_MODULE`` of the server; defaults
             to this process's.
         env: extra environment variables for the child.
@@ -48,6 +49,7 @@ class LiveServer:
         settings_module: str | None = None,
         env: Mapping[str, str] | None = None,
         args: tuple[str, ...] = (),
+        port: int = 0,
         start_timeout: float = 30.0,
     ) -> None:
         self.settings = dict(settings or {})
@@ -57,6 +59,7 @@ class LiveServer:
         self.start_timeout = start_timeout
         self.process: subprocess.Popen[str] | None = None
         self.host = "127.0.0.1"
+        self.requested_port = port  # 0: any free port
         self.port = 0
         self.output: list[str] = []
         self._reader: threading.Thread | None = None
@@ -72,6 +75,8 @@ class LiveServer:
     # -- life cycle ----------------------------------------------------------
 
     def start(self) -> LiveServer:
+        self.port = 0
+        self.output = []
         if self.settings_module is None:
             raise RuntimeError("LiveServer needs settings_module or DJANGO_SETTINGS_MODULE")
         env = {**os.environ, **self.env, "DJANGO_SETTINGS_MODULE": self.settings_module}
@@ -79,7 +84,7 @@ class LiveServer:
         command = [
             sys.executable, "-m", "django_ws.testing",
             "--overrides", json.dumps(self.settings),
-            "127.0.0.1:0", "--noreload", *self.args,
+            f"127.0.0.1:{self.requested_port}", "--noreload", *self.args,
         ]
         self.process = subprocess.Popen(
             command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,

@@ -89,6 +89,52 @@ def redis_url(tmp_path_factory):
     process.wait(TIMEOUT)
 
 
+@pytest.fixture(scope="session")
+def postgres(tmp_path_factory):
+    """A real PostgreSQL server on a free port of 127.0.0.1; yields (host, port)."""
+    import glob
+    import shutil
+    import socket
+    import tempfile
+
+    binaries = sorted(glob.glob("/usr/lib/postgresql/*/bin"))
+    if not binaries:
+        if os.environ.get("CI"):
+            pytest.fail("PostgreSQL is missing: .ci/run must install it")
+        pytest.skip("PostgreSQL is not installed (apt-get install postgresql)")
+    bin_dir = binaries[-1]
+    # PostgreSQL refuses to run as root: run it as the postgres user there.
+    as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    folder = tempfile.mkdtemp(prefix="django_ws_pg_")
+    data = os.path.join(folder, "data")
+    if as_user:
+        shutil.chown(folder, "postgres", "postgres")
+    subprocess.run([*as_user, f"{bin_dir}/initdb", "-D", data, "-A", "trust", "-U", "postgres"],
+                   check=True, stdout=subprocess.DEVNULL, timeout=120)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = subprocess.Popen(
+        [*as_user, f"{bin_dir}/postgres", "-D", data, "-p", str(port), "-k", folder,
+         "-c", "listen_addresses=127.0.0.1", "-c", "max_connections=300", "-c", "fsync=off"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + TIMEOUT * 3
+    while subprocess.run([f"{bin_dir}/pg_isready", "-h", "127.0.0.1", "-p", str(port)],
+                         stdout=subprocess.DEVNULL).returncode != 0:
+        if time.monotonic() > deadline or process.poll() is not None:
+            process.kill()
+            pytest.fail("PostgreSQL did not start")
+        time.sleep(0.1)
+    yield "127.0.0.1", port
+    process.terminate()  # runuser passes SIGTERM on: a "smart" shutdown
+    try:
+        process.wait(TIMEOUT * 3)
+    except subprocess.TimeoutExpired:
+        process.kill()
+    shutil.rmtree(folder, ignore_errors=True)
+
+
 def connect(server, path, **options):
     """A websocket-client connection (an independent client library)."""
     options.setdefault("timeout", TIMEOUT)

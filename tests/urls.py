@@ -30,6 +30,7 @@ urlpatterns = [
     path("small/", views.small),
     path("group/<str:group>/member/", views.group_member),
     path("chat/", views.Chat.as_view()),
+    path("db-idle/", views.db_idle),
     path("picky-origin/", views.PickyOrigin.as_view()),
     path("test-login/", views.test_login),
     path("private/", views.private),

@@ -330,3 +330,12 @@ def private(request):
 @permission_required("auth.view_user")
 def staff_only(request):
     request.websocket.send("you may view users")
+
+
+@accept_websocket
+def db_idle(request):
+    """Runs a query, then idles in the iteration: must hold no DB connection."""
+    websocket = request.websocket
+    websocket.send(f"ready {Note.objects.count()}")
+    for _ in websocket:
+        websocket.send(f"count {Note.objects.count()}")

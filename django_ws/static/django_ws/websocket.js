@@ -1,0 +1,132 @@
+/*
+ * django_ws browser client: the browser's WebSocket, plus reconnection.
+ *
+ *   <script src="{% static 'django_ws/websocket.js' %}"></script>
+ *   const socket = new DjangoWebSocket("{% url 'chat' %}");   // a path is enough
+ *   socket.addEventListener("message", (event) => show(event.data));
+ *   socket.send("hello");   // queued while (re)connecting
+ *
+ * Reconnects with exponential back-off and full jitter after a close the
+ * server means as temporary (1001 going away, 1005/1006 lost connection,
+ * 1011 server error, 1012 restart, 1013 try again later). Does not retry
+ * after a normal close (1000), a policy violation (1008), a protocol error
+ * the retry would repeat (1002, 1003, 1007, 1009, 1010), an application code
+ * (4000-4999), or a handshake the server refused with an HTTP status.
+ *
+ * Events: "open", "message", "close" (each close, with .willRetry and
+ * .delay), "reconnecting". The same event objects as the browser's WebSocket.
+ */
+(function (root) {
+  "use strict";
+
+  const RETRY_CODES = new Set([1001, 1005, 1006, 1011, 1012, 1013]);
+
+  function absoluteUrl(url) {
+    if (/^wss?:\/\//.test(url)) return url;
+    const scheme = root.location.protocol === "https:" ? "wss://" : "ws://";
+    if (url.startsWith("/")) return scheme + root.location.host + url;
+    return scheme + root.location.host + new URL(url, root.location.href).pathname;
+  }
+
+  class DjangoWebSocket extends EventTarget {
+    /**
+     * @param {string} url  ws:// or wss:// URL, or a path on this site.
+     * @param {object} [options]
+     * @param {string|string[]} [options.protocols]  subprotocols to offer.
+     * @param {number} [options.minDelay=500]  first retry delay, ms.
+     * @param {number} [options.maxDelay=30000]  longest retry delay, ms.
+     * @param {number} [options.maxRetries=Infinity]  give up after this many.
+     * @param {number} [options.maxQueue=1000]  messages kept while disconnected.
+     */
+    constructor(url, options = {}) {
+      super();
+      this.url = absoluteUrl(url);
+      this.protocols = options.protocols;
+      this.minDelay = options.minDelay ?? 500;
+      this.maxDelay = options.maxDelay ?? 30000;
+      this.maxRetries = options.maxRetries ?? Infinity;
+      this.maxQueue = options.maxQueue ?? 1000;
+      this.retries = 0;
+      this.queue = [];
+      this.closedByUser = false;
+      this.timer = null;
+      this.socket = null;
+      this._connect();
+    }
+
+    get readyState() {
+      return this.socket ? this.socket.readyState : WebSocket.CONNECTING;
+    }
+
+    /** Send now if open, else queue until the next open (oldest dropped past maxQueue). */
+    send(data) {
+      if (this.socket && this.socket.readyState === WebSocket.OPEN) {
+        this.socket.send(data);
+        return;
+      }
+      this.queue.push(data);
+      if (this.queue.length > this.maxQueue) this.queue.shift();
+    }
+
+    /** Close for good: no reconnection. */
+    close(code = 1000, reason = "") {
+      this.closedByUser = true;
+      clearTimeout(this.timer);
+      if (this.socket) this.socket.close(code, reason);
+    }
+
+    _connect() {
+      const socket = new WebSocket(this.url, this.protocols);
+      socket.binaryType = "arraybuffer";
+      this.socket = socket;
+      let opened = false;
+      socket.addEventListener("open", (event) => {
+        opened = true;
+        this.retries = 0;
+        const queued = this.queue.splice(0);
+        for (const data of queued) socket.send(data);
+        this.dispatchEvent(new Event("open"));
+      });
+      socket.addEventListener("message", (event) => {
+        this.dispatchEvent(new MessageEvent("message", { data: event.data, origin: event.origin }));
+      });
+      socket.addEventListener("close", (event) => {
+        // A handshake refused with an HTTP status (403, 404, ...) closes with
+        // 1006 before any open: retrying would be refused again, but a
+        // server that is down looks the same, so those are retried too.
+        const retry =
+          !this.closedByUser &&
+          RETRY_CODES.has(event.code) &&
+          this.retries < this.maxRetries;
+        const delay = retry ? this._delay() : null;
+        const closeEvent = new CloseEvent("close", {
+          code: event.code,
+          reason: event.reason,
+          wasClean: event.wasClean,
+        });
+        closeEvent.willRetry = retry;
+        closeEvent.delay = delay;
+        closeEvent.opened = opened;
+        this.dispatchEvent(closeEvent);
+        if (retry) {
+          this.retries += 1;
+          this.timer = setTimeout(() => {
+            this.dispatchEvent(new Event("reconnecting"));
+            this._connect();
+          }, delay);
+        }
+      });
+    }
+
+    _delay() {
+      // Exponential back-off with full jitter: spreads the reconnections of
+      // many clients after a server restart.
+      const ceiling = Math.min(this.maxDelay, this.minDelay * 2 ** this.retries);
+      return Math.round(Math.random() * ceiling);
+    }
+  }
+
+  DjangoWebSocket.RETRY_CODES = RETRY_CODES;
+  root.DjangoWebSocket = DjangoWebSocket;
+  if (typeof module !== "undefined" && module.exports) module.exports = DjangoWebSocket;
+})(typeof window !== "undefined" ? window : globalThis);

@@ -1,0 +1,111 @@
+"""The demo's pages in real headless Chromium (Debian's), driven by Playwright."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+
+import pytest
+
+from django_ws.testing import LiveServer
+
+sync_api = pytest.importorskip("playwright.sync_api")
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+# As root, without a sandbox; and no background traffic to the outside.
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+EXPECT_MS = 10_000
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not os.path.exists(CHROMIUM):
+        if os.environ.get("CI"):
+            pytest.fail("chromium is missing: .ci/run must install it")
+        pytest.skip("chromium is not installed (apt-get install chromium)")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                             args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def demo_db(tmp_path_factory):
+    db = str(tmp_path_factory.mktemp("browser") / "demo.sqlite3")
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"],
+                   env={**os.environ, "DJANGO_WS_DEMO_DB": db,
+                        "DJANGO_SETTINGS_MODULE": "demo_project.settings"},
+                   check=True, timeout=120)
+    return db
+
+
+def demo_server(demo_db, port=0):
+    return LiveServer(settings_module="demo_project.settings", port=port,
+                      env={"DJANGO_WS_DEMO_DB": demo_db})
+
+
+@pytest.fixture(scope="module")
+def demo(demo_db):
+    with demo_server(demo_db) as live:
+        yield live
+
+
+def test_echo_page(browser, demo):
+    page = browser.new_page()
+    page.goto(demo.http_url("/echo/"))
+    expect = sync_api.expect
+    expect(page.locator("#status")).to_have_text("connected", timeout=EXPECT_MS)
+    page.fill("#message", "hello from chromium")
+    page.click("button[type=submit]")
+    expect(page.locator("#log")).to_contain_text("echo: hello from chromium", timeout=EXPECT_MS)
+    page.close()
+
+
+def test_two_pages_in_one_room(browser, demo):
+    expect = sync_api.expect
+    alice, bob = browser.new_page(), browser.new_page()
+    for page in (alice, bob):
+        page.goto(demo.http_url("/chat/browsers/"))
+        expect(page.locator("#status")).to_have_text("connected", timeout=EXPECT_MS)
+    alice.fill("#message", "hi bob, it's alice")
+    alice.click("button[type=submit]")
+    expect(bob.locator("#log")).to_contain_text("hi bob, it's alice", timeout=EXPECT_MS)
+    bob.fill("#message", "hello alice")
+    bob.click("button[type=submit]")
+    expect(alice.locator("#log")).to_contain_text("hello alice", timeout=EXPECT_MS)
+    alice.close()
+    bob.close()
+
+
+def test_js_client_survives_a_server_restart(browser, demo_db):
+    expect = sync_api.expect
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    first = demo_server(demo_db, port).start()
+    page = browser.new_page()
+    try:
+        page.goto(first.http_url("/chat/restart/"))
+        expect(page.locator("#status")).to_have_text("connected", timeout=EXPECT_MS)
+        first.stop()  # closes with 1001: the client retries
+        expect(page.locator("#status")).to_contain_text("reconnecting", timeout=EXPECT_MS)
+        # Sent while disconnected: queued by the client, delivered on reconnect.
+        page.fill("#message", "sent while the server was down")
+        page.click("button[type=submit]")
+        second = demo_server(demo_db, port).start()
+        try:
+            expect(page.locator("#status")).to_have_text("connected", timeout=EXPECT_MS * 3)
+            expect(page.locator("#log")).to_contain_text("sent while the server was down",
+                                                         timeout=EXPECT_MS)
+        finally:
+            second.stop()
+    finally:
+        page.close()
+        first.stop()
