@@ -12,7 +12,8 @@ touched), and a virtualenv holding autobahntestsuite and its pinned
 dependencies. Later runs reuse it. See compliance/README.md.
 
 Exit status: 0 when every case passed (OK, NON-STRICT or INFORMATIONAL), 1 when
-some case failed (unless --allow-failures), 2 on a setup/run error.
+some case failed (unless --allow-failures), 2 on a setup/run error, 130/143 when
+interrupted by SIGINT/SIGTERM (wstest and the server are stopped first).
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ PY27_PACKAGES = (
     "libpython2.7",
     "libpython2.7-minimal",
     "libpython2.7-stdlib",
-    "libpython2.7-dev",  # headers, in case a pinned dependency builds from source
+    "libpython2.7-dev",  # headers: wsaccel (the C UTF-8 validator) builds from source
 )
 DEBIAN_KEYRING = Path("/usr/share/keyrings/debian-archive-keyring.gpg")
 # Imported once after installation to prove the environment really works.
@@ -70,7 +71,7 @@ SMOKE_IMPORTS = (
 SETUP_REVISION = "1"
 
 # Autobahn verdicts, from harmless to worst. A case's outcome is the worse of
-# its `behavior` and `behaviorClose`; anything past INFORMATIONAL fails.
+# its `behavior` and `behaviorClose`; anything past NON-STRICT fails.
 SEVERITY = [
     "OK",
     "INFORMATIONAL",

@@ -145,3 +145,27 @@ def check_groups(app_configs: Any = None, **kwargs: Any) -> list[Any]:
                     id="django_ws.E008",
                 ))
     return errors
+
+
+def check_gevent_patched() -> list[Any]:
+    """django_ws.E009: the serving process is not monkey-patched by gevent.
+
+    Not registered with ``manage.py check`` (which rightly runs unpatched):
+    ``runws`` and the gunicorn worker run it once they have patched. Without
+    patching, a view blocked in ``time.sleep()`` or a socket stops every other
+    connection of the process.
+    """
+    from gevent import monkey
+
+    missing = [name for name in ("socket", "time", "threading", "select")
+               if not monkey.is_module_patched(name)]
+    if not missing:
+        return []
+    return [Error(
+        f"gevent has not monkey-patched {', '.join(missing)} in this server process: a "
+        f"blocking view would stop every other connection.",
+        hint="Serve with `manage.py runws` or `gunicorn -k "
+             "django_ws.gunicorn.GeventWebSocketWorker` (without --preload), or call "
+             "gevent.monkey.patch_all() first thing in your own entry point.",
+        id="django_ws.E009",
+    )]

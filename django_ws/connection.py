@@ -230,6 +230,8 @@ class WebSocket:
         self.messages_out = 0
         #: True when the client sent the first close frame, False when we did.
         self.closed_by_client: bool | None = None
+        #: ``request.user`` (lazy), set by the Django layer for the log line.
+        self.user: Any = None
 
     # -- what the request offered ------------------------------------------------
 
@@ -262,6 +264,19 @@ class WebSocket:
     def _pending_subprotocol(self) -> str | None:
         offered = self.subprotocols
         return next((p for p in self._options.subprotocols or () if p in offered), None)
+
+    @property
+    def user_label(self) -> str:
+        """The user, for logs: a user name, "anonymous", or "-" without auth."""
+        user = self.user
+        if user is None:
+            return "-"
+        try:
+            if not user.is_authenticated:
+                return "anonymous"
+            return str(user.get_username())
+        except Exception:  # a broken session must not break the log line
+            return "?"
 
     @property
     def options(self) -> ConnectionOptions:

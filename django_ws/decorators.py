@@ -50,12 +50,14 @@ def forbidden_origin(request: HttpRequest) -> HttpResponse:
 
 
 def run_websocket_view(
-    websocket: WebSocket, options: dict[str, Any], view: Callable[[], Any]
+    request: HttpRequest, websocket: WebSocket, options: dict[str, Any], view: Callable[[], Any]
 ) -> HttpResponseBase:
     """Run a view on a WebSocket request: limits, DB hygiene, the closing rules.
 
     Shared by the decorators and :class:`~django_ws.views.WebSocketView`.
     """
+    # For the connection's log line; a lazy object, evaluated when logged.
+    websocket.user = getattr(request, "user", None)
     if options:
         websocket.configure(**options)
     websocket.on_idle(release_idle_connections)
@@ -94,7 +96,9 @@ def _decorate(view: View, options: dict[str, Any], *, required: bool) -> View:
             return view(request, *args, **kwargs)  # type: ignore[no-any-return]
         if not origin_allowed(request):
             return forbidden_origin(request)
-        return run_websocket_view(websocket, options, lambda: view(request, *args, **kwargs))
+        return run_websocket_view(
+            request, websocket, options, lambda: view(request, *args, **kwargs)
+        )
 
     setattr(wrapper, VIEW_MARKER, True)
     return wrapper  # type: ignore[return-value]

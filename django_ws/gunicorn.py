@@ -22,8 +22,10 @@ import gevent
 from gunicorn.workers.ggevent import GeventPyWSGIWorker, PyWSGIHandler
 from websockets.frames import CloseCode
 
+from .checks import check_gevent_patched
 from .connection import open_connections
 from .handler import WebSocketHandler
+from .patching import reset_django_state
 from .server import close_all
 
 __all__ = ["GeventWebSocketWorker"]
@@ -45,6 +47,18 @@ class GeventWebSocketWorker(GeventPyWSGIWorker):
     """gunicorn's gevent pywsgi worker, with WebSockets."""
 
     wsgi_handler = GunicornWebSocketHandler
+
+    def patch(self) -> None:
+        super().patch()  # gevent's monkey.patch_all(), and the listening sockets
+        # This module imported Django in the arbiter, unpatched.
+        reset_django_state()
+
+    def load_wsgi(self) -> None:
+        # init_process() patched before this; --preload would have loaded
+        # the application unpatched in the arbiter.
+        for error in check_gevent_patched():
+            self.log.error("%s: %s HINT: %s", error.id, error.msg, error.hint)
+        super().load_wsgi()
 
     def handle_exit(self, sig: Any, frame: Any) -> None:
         super().handle_exit(sig, frame)  # gunicorn stops accepting within a second

@@ -126,12 +126,14 @@ class WebSocketHandler(pywsgi.WSGIHandler):
     def format_request(self) -> str:
         line: str = super().format_request()
         websocket = self.websocket
-        if websocket is None or websocket.opened_at is None:
+        if websocket is None:
             return line
+        if websocket.opened_at is None:
+            return f"{line} websocket refused"  # the view answered in HTTP
         # One line per WebSocket connection: how long it lived, how it ended.
         who = {True: "client", False: "server", None: "-"}[websocket.closed_by_client]
         return (
             f"{line} websocket {time.monotonic() - websocket.opened_at:.3f}s "
-            f"close={websocket.close_code} by={who} "
+            f"user={websocket.user_label} close={websocket.close_code} by={who} "
             f"in={websocket.messages_in} out={websocket.messages_out}"
         )

@@ -1,12 +1,24 @@
-"""Test helpers: run the real server for a test project.
+"""Test helpers: run the real server for a test project, and talk to it.
 
-:class:`LiveServer` starts ``runws`` in a child process (gevent monkey-patches
-the whole process, which a test runner must not be) on a free port of
-127.0.0.1, with optional settings overrides, and stops it by PID. Tests then
-talk to it with any WebSocket client::
+- :class:`LiveServer` starts ``runws`` in a child process (gevent
+  monkey-patches the whole process, which a test runner must not be) on a
+  free port of 127.0.0.1, with optional settings overrides, and stops it by
+  PID.
+- :func:`connect` opens a blocking client connection (the websockets
+  library's sync client) with headers and cookies, and :class:`Client` has
+  ``send``/``receive(timeout)``/``close`` and assertions on the close code;
+  a refused handshake raises :class:`HandshakeRejected` with its status.
+- :class:`WebSocketLiveServerTestCase` (unittest) and the pytest fixtures
+  ``ws_live_server`` and ``ws_connect`` (this package's pytest plugin) wire
+  them into a test suite::
 
-    with LiveServer(settings={"WEBSOCKET_ACCEPT_ALL": True}) as server:
-        ws = websocket.create_connection(server.ws_url("/echo/"))
+    def test_echo(ws_connect):
+        client = ws_connect("/echo/")
+        client.send("hi")
+        assert client.receive() == "hi"
+
+The live server uses the databases of its settings module: give it a file
+or server database (SQLite in memory is private to each process).
 
 Running this module starts such a server: ``python -m django_ws.testing
 --overrides JSON [runws arguments]``; it is what LiveServer runs.
@@ -25,7 +37,18 @@ import time
 from collections.abc import Mapping
 from typing import Any, TextIO
 
-__all__ = ["LiveServer"]
+try:  # Django's TestCase classes need configured settings only when used.
+    from django.test import SimpleTestCase as _SimpleTestCase
+except ImportError:  # pragma: no cover
+    _SimpleTestCase = object
+
+__all__ = [
+    "Client",
+    "HandshakeRejected",
+    "LiveServer",
+    "WebSocketLiveServerTestCase",
+    "connect",
+]
 
 _BANNER = re.compile(r"Starting gevent server .* at http://(?P<host>[^ ]+?):(?P<port>\d+)/")
 
@@ -36,6 +59,9 @@ class LiveServer:
     Args:
         settings: settings to override in the server (JSON-serialisable).
         port: the port to listen on; 0 (the default) picks a free one.
+        via_manage: run ``django-admin runws`` itself (which patches after
+            Django is set up, as ``manage.py runws`` does) instead of this
+            module's runner; settings overrides are then not available.
         settings_module: ``DJANGO_SETTINGS_MODULE`` of the server; defaults
             to this process's.
         env: extra environment variables for the child.
@@ -50,6 +76,7 @@ class LiveServer:
         env: Mapping[str, str] | None = None,
         args: tuple[str, ...] = (),
         port: int = 0,
+        via_manage: bool = False,
         start_timeout: float = 30.0,
     ) -> None:
         self.settings = dict(settings or {})
@@ -60,6 +87,7 @@ class LiveServer:
         self.process: subprocess.Popen[str] | None = None
         self.host = "127.0.0.1"
         self.requested_port = port  # 0: any free port
+        self.via_manage = via_manage
         self.port = 0
         self.output: list[str] = []
         self._reader: threading.Thread | None = None
@@ -81,11 +109,16 @@ class LiveServer:
             raise RuntimeError("LiveServer needs settings_module or DJANGO_SETTINGS_MODULE")
         env = {**os.environ, **self.env, "DJANGO_SETTINGS_MODULE": self.settings_module}
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [os.getcwd(), env.get("PYTHONPATH")]))
-        command = [
-            sys.executable, "-m", "django_ws.testing",
-            "--overrides", json.dumps(self.settings),
-            f"127.0.0.1:{self.requested_port}", "--noreload", *self.args,
-        ]
+        address = f"127.0.0.1:{self.requested_port}"
+        if self.via_manage:
+            if self.settings:
+                raise ValueError("LiveServer(via_manage=True) cannot override settings")
+            command = [sys.executable, "-m", "django", "runws", address, "--noreload", *self.args]
+        else:
+            command = [
+                sys.executable, "-m", "django_ws.testing",
+                "--overrides", json.dumps(self.settings), address, "--noreload", *self.args,
+            ]
         self.process = subprocess.Popen(
             command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
             start_new_session=True,  # a Ctrl-C in the terminal is the runner's alone
@@ -150,11 +183,126 @@ class LiveServer:
         self.stop()
 
 
+class HandshakeRejected(AssertionError):
+    """The server answered the handshake with an HTTP status, not 101."""
+
+    def __init__(self, status: int, body: bytes) -> None:
+        self.status = status
+        self.body = body
+        super().__init__(f"handshake refused with HTTP {status}: {body[:200]!r}")
+
+
+class Client:
+    """A blocking WebSocket client connection for tests."""
+
+    def __init__(self, connection: Any, timeout: float) -> None:
+        self.connection = connection
+        self.timeout = timeout
+
+    @property
+    def subprotocol(self) -> str | None:
+        return self.connection.subprotocol  # type: ignore[no-any-return]
+
+    def send(self, message: Any) -> None:
+        """Send ``str`` as text, bytes-like as binary, a dict or list as JSON."""
+        if isinstance(message, (dict, list)):
+            message = json.dumps(message)
+        self.connection.send(message)
+
+    def receive(self, timeout: float | None = None) -> str | bytes:
+        """The next message; raises TimeoutError, or ConnectionClosed once closed."""
+        return self.connection.recv(timeout=self.timeout if timeout is None else timeout)  # type: ignore[no-any-return]
+
+    def receive_json(self, timeout: float | None = None) -> Any:
+        return json.loads(self.receive(timeout))
+
+    def close(self, code: int = 1000, reason: str = "") -> None:
+        self.connection.close(code, reason)
+
+    @property
+    def close_code(self) -> int | None:
+        """The code of the server's close frame, once closed."""
+        rcvd = self.connection.protocol.close_rcvd
+        return rcvd.code if rcvd is not None else None
+
+    def assert_closed(self, code: int, timeout: float | None = None) -> None:
+        """Read until the server closes; assert its close code."""
+        from websockets.exceptions import ConnectionClosed
+
+        try:
+            while True:
+                self.receive(timeout)
+        except ConnectionClosed:
+            pass
+        assert self.close_code == code, f"closed with {self.close_code}, expected {code}"
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def connect(
+    url: str,
+    *,
+    headers: Mapping[str, str] | None = None,
+    cookies: Mapping[str, str] | None = None,
+    subprotocols: list[str] | None = None,
+    origin: str | None = None,
+    timeout: float = 10.0,
+) -> Client:
+    """Open a WebSocket to ``url`` (``ws://...``).
+
+    Raises:
+        HandshakeRejected: the server answered with another status than 101.
+    """
+    from websockets.exceptions import InvalidStatus
+    from websockets.sync.client import connect as websockets_connect
+
+    additional = dict(headers or {})
+    if cookies:
+        additional["Cookie"] = "; ".join(f"{name}={value}" for name, value in cookies.items())
+    try:
+        # Entered by hand: the client lives until close(), not a with block.
+        connection = websockets_connect(
+            url, additional_headers=additional, subprotocols=subprotocols,  # type: ignore[arg-type]
+            origin=origin, open_timeout=timeout, proxy=None,  # type: ignore[arg-type]
+        ).__enter__()
+    except InvalidStatus as exc:
+        raise HandshakeRejected(exc.response.status_code, exc.response.body or b"") from None
+    return Client(connection, timeout)
+
+
+class WebSocketLiveServerTestCase(_SimpleTestCase):  # type: ignore[misc,valid-type]
+    """A unittest TestCase with the project under ``runws`` for the whole class.
+
+    Class attributes: ``websocket_settings`` (overrides for the server) and
+    ``server_env`` (extra environment). ``self.connect(path, ...)`` opens a
+    :class:`Client`; ``cls.server`` is the :class:`LiveServer`.
+    """
+
+    websocket_settings: dict[str, Any] = {}
+    server_env: dict[str, str] = {}
+    server: LiveServer
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        super().setUpClass()
+        cls.server = LiveServer(settings=cls.websocket_settings, env=cls.server_env).start()
+        cls.addClassCleanup(cls.server.stop)
+
+    def connect(self, path: str, **kwargs: Any) -> Client:
+        client = connect(self.server.ws_url(path), **kwargs)
+        self.addCleanup(client.close)
+        return client
+
+
 def _main(argv: list[str]) -> None:
     # Patch before Django is set up, as runws would if it could run first.
-    from gevent import monkey
+    from django_ws.patching import patch
 
-    monkey.patch_all()
+    patch()
     import django
     from django.core.management import call_command
     from django.test.utils import override_settings

@@ -25,6 +25,7 @@ from django.http.response import HttpResponseBase
 from django.views import View
 from websockets.frames import CloseCode
 
+from .connection import open_connections
 from .decorators import check_options, forbidden_origin, run_websocket_view
 from .middleware import VIEW_MARKER, attach_websocket, unserved_upgrade
 from .origin import origin_allowed
@@ -32,7 +33,7 @@ from .origin import origin_allowed
 if TYPE_CHECKING:  # pragma: no cover
     from .connection import Message, WebSocket
 
-__all__ = ["WebSocketView"]
+__all__ = ["WebSocketView", "connections_view"]
 
 
 class WebSocketView(View):
@@ -72,7 +73,7 @@ class WebSocketView(View):
         if not self.check_origin(request.headers.get("Origin")):
             return forbidden_origin(request)
         self.websocket = websocket
-        return run_websocket_view(websocket, self.websocket_options, self._serve)
+        return run_websocket_view(request, websocket, self.websocket_options, self._serve)
 
     def _serve(self) -> HttpResponseBase | None:
         websocket = self.websocket
@@ -139,3 +140,34 @@ class WebSocketView(View):
     def close(self, code: int = CloseCode.NORMAL_CLOSURE, reason: str = "") -> None:
         """Close the connection, as ``WebSocket.close()``."""
         self.websocket.close(code, reason)
+
+
+def connections_view(request: HttpRequest) -> HttpResponse:
+    """This process's open WebSocket connections, as JSON; staff only.
+
+    ``path("admin/websockets/", connections_view)`` in a URLconf. Each server
+    process answers for its own connections.
+    """
+    import os
+    import time
+
+    from django.http import JsonResponse
+
+    user = getattr(request, "user", None)
+    if user is None or not user.is_staff:
+        return HttpResponse("Staff only.", status=403, content_type="text/plain")
+    now = time.monotonic()
+    connections = [
+        {
+            "path": websocket.path,
+            "user": websocket.user_label,
+            "seconds": round(now - (websocket.opened_at or now), 3),
+            "messages_in": websocket.messages_in,
+            "messages_out": websocket.messages_out,
+            "groups": websocket.groups,
+            "subprotocol": websocket.subprotocol,
+        }
+        for websocket in list(open_connections)
+    ]
+    return JsonResponse({"pid": os.getpid(), "count": len(connections),
+                         "connections": connections})

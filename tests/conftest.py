@@ -32,10 +32,16 @@ def live_db(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def server(live_db):
-    """The test project under runws, default settings, for the whole session."""
+def ws_live_server(live_db):
+    """The plugin's fixture (django_ws.pytest_plugin), on the migrated test DB."""
     with LiveServer(settings_module=SETTINGS, env={"DJANGO_WS_TEST_DB": live_db}) as live:
         yield live
+
+
+@pytest.fixture(scope="session")
+def server(ws_live_server):
+    """The test project under runws, default settings, for the whole session."""
+    return ws_live_server
 
 
 @pytest.fixture

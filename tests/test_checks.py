@@ -69,3 +69,27 @@ def test_none_disables_limits_and_compression():
     with override_settings(WEBSOCKET_MAX_MESSAGE_SIZE=None, WEBSOCKET_PING_INTERVAL=None,
                            WEBSOCKET_COMPRESSION=None):
         assert check_settings() == []
+
+
+def test_gevent_patch_check_names_the_problem():
+    # The test process is not patched (nor should it be): E009 says so.
+    from django_ws.checks import check_gevent_patched
+
+    messages = check_gevent_patched()
+    assert ids(messages) == ["django_ws.E009"]
+    assert "runws" in messages[0].hint
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("nope", "django_ws.E005"),
+        ({"default": {"BACKEND": "no.such.Backend"}}, "django_ws.E006"),
+        ({"default": {"BACKEND": "django_ws.groups.redis.RedisBackend"}}, "django_ws.E008"),
+    ],
+)
+def test_groups_checks(value, expected):
+    from django_ws.checks import check_groups
+
+    with override_settings(WEBSOCKET_GROUPS=value):
+        assert expected in ids(check_groups())

@@ -1,5 +1,7 @@
 from django.urls import path
 
+from django_ws.views import connections_view
+
 from . import views
 
 urlpatterns = [
@@ -31,8 +33,10 @@ urlpatterns = [
     path("group/<str:group>/member/", views.group_member),
     path("chat/", views.Chat.as_view()),
     path("db-idle/", views.db_idle),
+    path("db-identity/", views.db_identity),
     path("picky-origin/", views.PickyOrigin.as_view()),
     path("test-login/", views.test_login),
+    path("admin/websockets/", connections_view),
     path("private/", views.private),
     path("staff-only/", views.staff_only),
     path("group/<str:group>/broadcast/", views.group_broadcast),

@@ -312,6 +312,9 @@ class PickyOrigin(WebSocketView):
 def test_login(request):
     """Test-only: log in as ``?user=`` (created if needed), perms from ``?perm=``."""
     user, _ = User.objects.get_or_create(username=request.GET["user"])
+    if request.GET.get("staff"):
+        user.is_staff = True
+        user.save()
     for codename in request.GET.getlist("perm"):
         user.user_permissions.add(Permission.objects.get(codename=codename))
     auth_login(request, user)
@@ -339,3 +342,15 @@ def db_idle(request):
     websocket.send(f"ready {Note.objects.count()}")
     for _ in websocket:
         websocket.send(f"count {Note.objects.count()}")
+
+
+@accept_websocket
+def db_identity(request):
+    """Which database connection this view's greenlet uses, across a yield."""
+    from django.db import connection
+
+    Note.objects.count()
+    first = id(connection.connection)
+    time.sleep(0.2)  # let the other views run their queries meanwhile
+    Note.objects.count()
+    request.websocket.send({"first": first, "second": id(connection.connection)})

@@ -93,3 +93,29 @@ def test_permission_required(server):
     ws = connect(server, "/staff-only/", cookie=login(server, "carol", "view_user"))
     assert ws.recv() == "you may view users"
     receive_close(ws)
+
+
+def test_connections_endpoint_is_staff_only_and_lists_this_process(server):
+    import http.cookiejar
+
+    ws = connect(server, "/group/dash/member/")
+    assert ws.recv() == "joined"
+    anonymous = urllib.request.urlopen
+    with pytest.raises(urllib.error.HTTPError) as info:
+        anonymous(server.http_url("/admin/websockets/"), timeout=TIMEOUT)
+    assert info.value.code == 403
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    opener.open(server.http_url("/test-login/?user=admin&staff=1"), timeout=TIMEOUT)
+    with opener.open(server.http_url("/admin/websockets/"), timeout=TIMEOUT) as response:
+        report = json.load(response)
+    entry = next(c for c in report["connections"] if c["path"] == "/group/dash/member/")
+    assert entry["groups"] == ["dash"] and entry["user"] == "anonymous"
+    ws.close()
+
+
+def test_log_line_names_the_user(server):
+    ws = connect(server, "/private/", cookie=login(server, "erin"))
+    assert ws.recv() == "hello erin"
+    receive_close(ws)
+    server.wait_for_log(r'"GET /private/ HTTP/1.1" 101 .* user=erin close=1000')

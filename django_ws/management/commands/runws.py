@@ -4,36 +4,31 @@ gevent's monkey-patching comes first, before this module imports anything
 else: views are plain blocking code (``time.sleep()``, the ORM, ``requests``),
 and only patched sockets and sleeps yield to the other connections' greenlets
 instead of stopping the whole process. Django itself was imported before
-this module (manage.py sets it up to find the command); what it created so
-far holds no sockets, so patching now is early enough. Library code never
+this module (manage.py sets it up to find the command); ``patch()`` mends
+what it made unpatched (see ``django_ws.patching``). Library code never
 patches: only this command and the documented production entry points do.
 """
 
-from gevent import monkey
+from django_ws.patching import patch
 
-monkey.patch_all()
+patch()  # first thing: see django_ws.patching for why
 
 # ruff: noqa: E402
-from django.db import connections
-
-# Defining the models (in django.setup(), before this module was imported)
-# created the database wrappers, which remember the id of the thread that
-# made them: an id that patching just changed. Drop them; they hold no open
-# connection yet, and are made again on first use, under the patched ids.
-for _conn in connections.all(initialized_only=True):
-    del connections[_conn.alias]
 import errno
 import os
 from typing import Any
 
 from django.apps import apps
 from django.conf import settings
+from django.core.management.base import CommandError
 from django.core.management.commands.runserver import Command as RunserverCommand
+from django.db import connections
 from django.utils import autoreload
 
 import gevent
 from websockets.frames import CloseCode
 
+from django_ws.checks import check_gevent_patched
 from django_ws.server import WebSocketServer, close_all, serve
 
 
@@ -70,13 +65,12 @@ class Command(RunserverCommand):
         if not options["skip_checks"]:
             self.stdout.write("Performing system checks...\n\n")
             self.check(display_num_errors=True)
+        for error in check_gevent_patched():
+            raise CommandError(f"{error.id}: {error.msg}\nHINT: {error.hint}")
         self.check_migrations()
-        # As runserver, close what the migration check opened; and forget the
-        # wrappers: the autoreloader exits from another greenlet, where
-        # Django's final close_all() would refuse a wrapper made here.
+        # As runserver: close what the migration check opened.
         for conn in connections.all(initialized_only=True):
             conn.close()
-            del connections[conn.alias]
         autoreload.file_changed.connect(self._restarting, weak=False)
         try:
             server = WebSocketServer(
