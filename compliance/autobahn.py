@@ -788,6 +788,12 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("--url", help="WebSocket echo endpoint, e.g. ws://127.0.0.1:9001/echo/")
+    p.add_argument(
+        "--django",
+        action="store_true",
+        help="test django_ws: serve the demo's echo view with runws (compliance/settings.py, "
+        "16 MiB messages allowed for 9.*) on 127.0.0.1:9001",
+    )
     p.add_argument("--cases", default="*", help="comma-separated case patterns")
     p.add_argument(
         "--exclude", default="", help="comma-separated case patterns to skip, e.g. '9.*,12.*,13.*'"
@@ -856,6 +862,15 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, on_sigterm)
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.django:
+        # The one command for this project: the demo's echo view under runws.
+        args.url = args.url or "ws://127.0.0.1:9001/echo/"
+        port = urlsplit(args.url).port or 9001
+        python = REPO / ".venv" / "bin" / "python"
+        args.server_cmd = (
+            f"{python if python.exists() else sys.executable} manage.py runws "
+            f"127.0.0.1:{port} --noreload --settings compliance.settings"
+        )
     if not args.setup_only and not args.url:
         parser.error("--url is required (unless --setup-only)")
     if args.server_cmd and args.serve_websockets_echo:

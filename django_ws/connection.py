@@ -224,7 +224,10 @@ class WebSocket:
         self._groups: set[tuple[str, str]] = set()
         self._reader: gevent.Greenlet[Any, Any] | None = None
         self._lost = False  # the TCP connection failed under us
-        self._ping_sent_at: float | None = None
+        # Keepalive state: data arrived since the last tick; a ping is unanswered.
+        self._received = False
+        self._ping_pending = False
+        self._keepalive: Any = None
         self.opened_at: float | None = None
         self.messages_in = 0
         self.messages_out = 0
@@ -384,6 +387,7 @@ class WebSocket:
         self.opened_at = time.monotonic()
         self._flush(self._options.send_timeout)
         self._reader = gevent.spawn(self._read_loop)
+        self._arm_keepalive(self._options.ping_interval)
         open_connections.add(self)
 
     def wait(self, timeout: float | None = None) -> Message | None:
@@ -518,6 +522,8 @@ class WebSocket:
         if self.protocol.state is _OPEN and not self._lost:
             self.close(CloseCode.INTERNAL_ERROR if failed else CloseCode.NORMAL_CLOSURE)
         self._leave_groups()
+        if self._keepalive is not None:
+            self._keepalive.close()
         for greenlet in (self._reader, self._flusher):
             if greenlet is not None and not greenlet.dead:
                 greenlet.kill(block=False)
@@ -594,12 +600,23 @@ class WebSocket:
                 protocol.send_text(data)
             else:
                 protocol.send_binary(data)
-            self._collect()
         else:
             self._collect()
             self._out.append(frame)
             self._out_bytes += len(frame)
         self.messages_out += 1
+        return self._send_nowait()
+
+    def _send_nowait(self) -> bool:
+        """Write pending output as far as the socket takes it now; never block.
+
+        What is left is written by a background greenlet, unless it exceeds
+        ``max_send_buffer``: then the client is too slow and is dropped.
+
+        Returns:
+            False if the connection was dropped.
+        """
+        self._collect()
         if not self._write_lock.locked():  # else the writer drains _out, in order
             self._write_nowait()
         if self._out:
@@ -678,11 +695,10 @@ class WebSocket:
         protocol = self.protocol
         queue = self._queue
         sock = self._sock
-        ping_interval = self._options.ping_interval
-        sock.settimeout(ping_interval)
         try:
             data = self._recv()
             while True:
+                self._received = True  # for the keepalive: the peer is alive
                 if data:
                     protocol.receive_data(data)
                 else:
@@ -704,9 +720,6 @@ class WebSocket:
                         sock.settimeout(self._options.close_timeout)
                 if protocol.state is _CLOSED:
                     break
-                if self._ping_sent_at is not None:
-                    self._ping_sent_at = None
-                    sock.settimeout(ping_interval)
                 data = self._recv()
         except ConnectionClosed:
             pass
@@ -715,46 +728,62 @@ class WebSocket:
             self._close_received.set()
 
     def _recv(self) -> bytes:
-        """The next bytes from the socket; b"" at EOF or on a dead connection."""
-        sock = self._sock
-        while True:
-            try:
-                rfile, self._rfile = self._rfile, None
-                if rfile is not None:
-                    # The HTTP parser may have buffered bytes past the
-                    # handshake: read1() returns those, or reads the socket
-                    # once if there are none.
-                    return rfile.read1(_READ_SIZE)
-                return sock.recv(_READ_SIZE)
-            except TimeoutError:
-                if not self._keepalive_timed_out():
-                    continue
-            except OSError:
-                pass
+        """The next bytes from the socket; b"" at EOF or on a dead connection.
+
+        The socket has no timeout while the connection is open (gevent would
+        start a timer for every read): the keepalive timer watches for
+        silence instead. Once closing, the close timeout bounds the wait.
+        """
+        try:
+            rfile, self._rfile = self._rfile, None
+            if rfile is not None:
+                # The HTTP parser may have buffered bytes past the handshake:
+                # read1() returns those, or reads the socket once if none.
+                return rfile.read1(_READ_SIZE)
+            return self._sock.recv(_READ_SIZE)
+        except OSError:  # includes the closing handshake's timeout
             self._lost = True
             return b""
 
-    def _keepalive_timed_out(self) -> bool:
-        """Called when the socket was silent for its timeout; True to give up."""
-        protocol = self.protocol
-        if protocol.state is not _OPEN:
-            return True  # the closing handshake timed out
-        if self._ping_sent_at is not None:
-            # No byte since our ping, ping_timeout ago: the peer is gone.
-            protocol.fail(CloseCode.INTERNAL_ERROR, "keepalive ping timeout")
+    # -- keepalive -------------------------------------------------------------
+
+    def _arm_keepalive(self, delay: float | None) -> None:
+        if delay is None:
+            return
+        timer = self._keepalive = gevent.get_hub().loop.timer(delay)
+        timer.start(self._keepalive_tick)
+
+    def _keepalive_tick(self) -> None:
+        # A libev timer callback, run by the hub: it must not block. Silence
+        # for a ping interval gets a ping (RFC 6455 5.5.2); silence for the
+        # ping timeout after that fails the connection with 1011.
+        self._keepalive.close()
+        if self.protocol.state is not _OPEN or self._lost:
+            return
+        options = self._options
+        if self._received:
+            self._received = False
+            self._ping_pending = False
+            self._arm_keepalive(options.ping_interval)
+        elif not self._ping_pending:
+            self.protocol.send_ping(b"")
+            self._ping_pending = True
+            if self._send_nowait():
+                self._arm_keepalive(options.ping_timeout or options.ping_interval)
+        elif options.ping_timeout is not None:
+            gevent.spawn(self._fail, CloseCode.INTERNAL_ERROR, "keepalive ping timeout")
+        else:
+            self._arm_keepalive(options.ping_interval)
+
+    def _fail(self, code: int, reason: str) -> None:
+        """Fail the connection (RFC 6455 7.1.7): close frame, then drop TCP."""
+        if self.protocol.state is _OPEN and not self._lost:
+            self.protocol.fail(code, reason)
             try:
                 self._flush(self._options.close_timeout)
             except (ConnectionClosed, TimeoutError):
                 pass
-            return True
-        protocol.send_ping(b"")
-        self._ping_sent_at = time.monotonic()
-        self._sock.settimeout(self._options.ping_timeout)
-        try:
-            self._flush(self._options.send_timeout)
-        except (ConnectionClosed, TimeoutError):
-            return True
-        return False
+        self._abort()
 
     def __repr__(self) -> str:
         state = "closed" if self.closed else "open" if self.accepted else "pending"

@@ -16,13 +16,40 @@ reconnects.
 
 from __future__ import annotations
 
+import weakref
+from typing import Any
+
 from django.db import connections
+from django.db.backends.signals import connection_created
+from greenlet import getcurrent
 
 __all__ = ["release_idle_connections"]
+
+# The greenlets that opened a database connection since they last released:
+# checked before every wait, so that views that never touch the database pay
+# a set look-up instead of a walk over Django's connection handler.
+_connected: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+def _note_connection(sender: Any, **kwargs: Any) -> None:
+    _connected.add(getcurrent())
+
+
+connection_created.connect(_note_connection, dispatch_uid="django_ws.db")
 
 
 def release_idle_connections() -> None:
     """Close this greenlet's open database connections, unless in a transaction."""
+    current = getcurrent()
+    if current not in _connected:
+        return
+    in_transaction = False
     for connection in connections.all(initialized_only=True):
-        if connection.connection is not None and not connection.in_atomic_block:
+        if connection.connection is None:
+            continue
+        if connection.in_atomic_block:
+            in_transaction = True
+        else:
             connection.close()
+    if not in_transaction:
+        _connected.discard(current)
