@@ -17,6 +17,7 @@ import time
 import uuid
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 BENCH = Path(__file__).resolve().parent
 VENV = BENCH / ".venv"
@@ -53,9 +54,12 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--baseline", default="django_ws", help="ratio baseline (falls back to the first available)")
     p.add_argument("--noise-limit", type=float, default=25.0,
                    help="re-run a trial when other processes used more than this %% of a core (default 25)")
-    p.add_argument("--noise-retries", type=int, default=1, help="re-runs per noisy trial (default 1)")
+    p.add_argument("--noise-retries", type=int,
+                   help="re-runs per noisy trial (default 1; --quick: 0, to stay within ~3 min)")
     p.add_argument("--no-save", action="store_true", help="don't write results.jsonl / RESULTS.md")
     p.add_argument("--list", action="store_true", help="list servers and scenarios and exit")
+    p.add_argument("--render", nargs="?", const="", metavar="RUN_ID",
+                   help="only rebuild RESULTS.md from results.jsonl (latest complete run, or RUN_ID)")
     return p.parse_args()
 
 
@@ -70,6 +74,9 @@ def main() -> int:
     from harness import machine, procs, report, scenarios, trial
     from harness.servers import SERVERS
 
+    if args.render is not None:
+        return rerender(args.render or None)
+
     if args.list:
         for s in SERVERS.values():
             print(f"server   {s.name:18} {s.description}")
@@ -83,6 +90,8 @@ def main() -> int:
         raise SystemExit(f"unknown server(s) {unknown}; known: {', '.join(SERVERS)}")
     selected = scenarios.select(args.scenarios)
     reps = args.reps or (1 if args.quick else 3)
+    if args.noise_retries is None:
+        args.noise_retries = 0 if args.quick else 1
 
     # Ctrl-C / SIGTERM: unwind through the finally below, which stops every child by PID.
     def on_signal(signum: int, _frame: FrameType | None) -> None:
@@ -199,28 +208,70 @@ def main() -> int:
         per = ", ".join(f"{sid}: {n}" for sid, n in noisy_kept.items())
         notes.append(f"trials counted although other CPU stayed > {args.noise_limit:.0f}% "
                      f"(see the 'other CPU %' column): {per}")
-    summaries = {sc.id: report.summarize(trials, sc, available) for sc in selected}
-    table = report.markdown(selected, summaries, baseline, place_text, unavailable, notes)
-    print("\n" + table, flush=True)
-    ceiling = ceiling_text(summaries)
-    print(f"load-generator ceiling: {ceiling}\nwall time {wall:.0f} s", flush=True)
-
+    command = ("python3 bench/run.py " + " ".join(sys.argv[1:])).strip()
+    run = {"type": "run", "run_id": run_id, "date": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+           "command": command, "quick": args.quick, "reps": reps, "servers": names,
+           "scenarios": [s.id for s in selected], "available": available, "baseline": baseline,
+           "unavailable": unavailable, "notes": notes, "wall_s": wall, "placements": place_text,
+           "machine": machine.describe() if not args.no_save else {},
+           "loadavg_before": load_before, "loadavg_after": Path("/proc/loadavg").read_text().split()[:3]}
+    summaries, text = render(run, trials)
+    print("\n" + text, flush=True)
     if not args.no_save:
-        info = machine.describe()
-        run = {"type": "run", "run_id": run_id, "date": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
-               "quick": args.quick, "reps": reps, "servers": names, "scenarios": [s.id for s in selected],
-               "baseline": baseline, "unavailable": unavailable, "notes": notes, "wall_s": wall,
-               "placements": place_text, "machine": info,
-               "loadavg_before": load_before, "loadavg_after": Path("/proc/loadavg").read_text().split()[:3]}
         summary_recs = [
             {"type": "summary", "run_id": run_id, "scenario": sid, "server": name, "ok": entry["ok"],
              "runs": entry["runs"], "stats": entry["stats"], "errors": entry["errors"]}
             for sid, per in summaries.items() for name, entry in per.items()
         ]
         report.append_jsonl(BENCH / "results.jsonl", [run, *trials, *summary_recs])
-        command = "python3 bench/run.py " + " ".join(sys.argv[1:])
-        (BENCH / "RESULTS.md").write_text(report.results_md(table, run, info, command.strip(), baseline, ceiling))
+        write_results_md(run, trials)
         print(f"wrote {BENCH / 'results.jsonl'} and {BENCH / 'RESULTS.md'}", flush=True)
+    return 0
+
+
+def render(run: dict[str, Any], trials: list[dict[str, Any]]) -> tuple[dict[str, Any], str]:
+    """Summaries and the printable tables + ceiling for one run's trials."""
+    from harness import report, scenarios
+    from harness.servers import SERVERS
+
+    selected = [scenarios.SCENARIOS[sid] for sid in run["scenarios"]]
+    available = run["available"]
+    summaries = {sc.id: report.summarize(trials, sc, available) for sc in selected}
+    table = report.markdown(selected, summaries, run["baseline"], run["placements"], run["unavailable"], run["notes"])
+    tcp = {n for n in available if n in SERVERS and SERVERS[n].transport == "tcp"}
+    ceiling = ceiling_text(summaries, tcp)
+    return summaries, f"{table}\nload-generator ceiling: {ceiling}\nwall time {run['wall_s']:.0f} s"
+
+
+def write_results_md(run: dict[str, Any], trials: list[dict[str, Any]]) -> None:
+    from harness import report
+
+    summaries, text = render(run, trials)
+    table, _, rest = text.partition("\nload-generator ceiling: ")
+    ceiling = rest.rsplit("\nwall time", 1)[0]
+    (BENCH / "RESULTS.md").write_text(
+        report.results_md(table, run, run["machine"], run.get("command", "python3 bench/run.py"),
+                          run["baseline"], ceiling)
+    )
+
+
+def rerender(run_id: str | None) -> int:
+    """Rebuild RESULTS.md from results.jsonl (the latest complete run, or run_id)."""
+    import json
+
+    records = [json.loads(line) for line in (BENCH / "results.jsonl").read_text().splitlines() if line.strip()]
+    runs = [r for r in records if r.get("type") == "run" and not r.get("interrupted")]
+    if run_id:
+        runs = [r for r in runs if r["run_id"] == run_id]
+    if not runs:
+        raise SystemExit("no such complete run in results.jsonl")
+    run = runs[-1]
+    # Runs saved before "available" was recorded: every server minus the unavailable ones.
+    run.setdefault("available", [n for n in run["servers"] if n not in run["unavailable"]])
+    trials = [r for r in records if r.get("type") == "trial" and r["run_id"] == run["run_id"]]
+    write_results_md(run, trials)
+    print(render(run, trials)[1])
+    print(f"wrote {BENCH / 'RESULTS.md'} for run {run['run_id']}")
     return 0
 
 
@@ -257,31 +308,37 @@ def describe(rec: dict[str, object]) -> str:
     return f"{text} [{rec.get('wall_s', 0)}s]"
 
 
-def ceiling_text(summaries: dict[str, dict[str, dict[str, object]]]) -> str:
-    """What the load generator could drive, from the cell where it worked hardest.
+def ceiling_text(summaries: dict[str, dict[str, dict[str, Any]]], tcp_servers: set[str]) -> str:
+    """What the load generator could drive, from the cells where it worked hardest.
 
-    rate / client CPU share = the rate at which the client alone would fill
-    its core. It is only an estimate (costs are not perfectly linear), but a
-    server figure far below it was not limited by the client.
+    For each scenario and client mode (WebSocket, raw TCP) take the fastest
+    server: rate / client CPU share is the rate at which the client alone
+    would fill its core. An estimate (costs are not perfectly linear), but a
+    server figure well below it was not limited by the client.
     """
     parts = []
     for sid, per in summaries.items():
         key = "mib_s" if sid == "S3" else "rate"
-        best: tuple[float, str, float, float] | None = None
-        for name, entry in per.items():
-            stats = entry["stats"]  # type: ignore[index]
-            if key in stats and stats.get("cli_util", {}).get("median"):
-                rate, util = stats[key]["median"], stats["cli_util"]["median"]
-                capacity = rate / (util / 100)
-                if best is None or rate > best[0]:  # the fastest server stresses the client most
-                    best = (rate, name, util, capacity)
-        if best:
-            unit = " MiB/s" if sid == "S3" else "/s"
-            parts.append(
-                f"{sid}: {best[0]:,.0f}{unit} against {best[1]} with the client at {best[2]:.0f}% "
-                f"of its core (≈{best[3]:,.0f}{unit} if client-bound)"
-            )
-    return "; ".join(parts) if parts else "n/a"
+        unit = " MiB/s" if sid == "S3" else "/s"
+        found = []
+        for mode in ("ws", "tcp"):
+            best: tuple[float, str, float] | None = None
+            for name, entry in per.items():
+                if (name in tcp_servers) != (mode == "tcp"):
+                    continue
+                stats = entry["stats"]
+                util = stats.get("cli_util", {}).get("median")
+                if key in stats and util:
+                    rate = stats[key]["median"]
+                    if best is None or rate > best[0]:  # the fastest server stresses the client most
+                        best = (rate, name, util)
+            if best:
+                rate, name, util = best
+                found.append(f"{mode.upper()} {rate:,.0f}{unit} vs {name} at {util:.0f}% client CPU "
+                             f"→ ≈{rate / (util / 100):,.0f}{unit}")
+        if found:
+            parts.append(f"{sid}: " + "; ".join(found))
+    return " | ".join(parts) if parts else "n/a"
 
 
 if __name__ == "__main__":

@@ -1,11 +1,15 @@
 """The WebSocket connection: what ``request.websocket`` is.
 
-This is the only blocking code in django_ws. Each connection has two
-greenlets: the view's own (the WSGI handler's) and a reader that feeds the
-socket to the sans-I/O protocol, queues complete messages, answers pings and
-tracks keepalive, so that ``read()``/``count_messages()`` see messages that
-arrived while the view was busy, and a view that only sends still answers the
-client's pings.
+This is the only blocking code in django_ws. Whoever reads the socket feeds
+the bytes to the sans-I/O protocol, queues the complete messages, and writes
+what the protocol answers (pongs, the closing handshake). Usually that is the
+view's own greenlet, inside ``wait()`` and the iteration: a message then goes
+from the socket to the view without a switch to another greenlet, and an idle
+connection costs one greenlet. When the view stays away from ``wait()`` for
+longer than ``_BUSY_AFTER`` (it sleeps, queries, only sends), a reader
+greenlet takes over until the view waits again, so that pings are answered,
+the close is seen, and ``read()``/``count_messages()`` find what arrived. One
+lock makes sure one greenlet reads at a time.
 
 Writes from any greenlet go through one lock and drain the protocol's output
 in the order the protocol produced it, so concurrent ``send()`` calls never
@@ -47,6 +51,9 @@ protocol_logger = logging.getLogger("websockets.server")
 _OPEN, _CONNECTING, _CLOSED = State.OPEN, State.CONNECTING, State.CLOSED
 _PONG, _CLOSE = Opcode.PONG, Opcode.CLOSE
 _READ_SIZE = 65536
+#: How long the view may stay out of ``wait()`` before a reader greenlet
+#: reads for it (answers pings, sees the close, queues messages).
+_BUSY_AFTER = 0.05
 
 #: The accepted, not yet finished connections of this process: what graceful
 #: shutdown closes. Weak, so that a leaked handler cannot keep one alive.
@@ -117,19 +124,18 @@ class _SendTimeout(Exception):
 
 
 class _MessageQueue:
-    """Received messages not read yet, bounded for TCP backpressure.
+    """Received messages not read yet.
 
-    ``put()`` blocks the reader while the queue is full, so the reader stops
-    reading the socket and the kernel's window closes on the client, instead
-    of buffering without limit (issue: a view that never reads).
+    The background reader's ``put()`` blocks while the queue is full: the
+    reader stops reading the socket and the kernel's window closes on the
+    client, instead of the server buffering without limit (a view that never
+    reads). The view's own reading only happens when the queue is empty, so
+    it adds at most one read's worth of messages and never waits here.
     """
 
     def __init__(self, maxsize: int) -> None:
-        #: Called before blocking for a message: the Django layer releases the
-        #: view's database connections there (see decorators).
-        self.before_block: Callable[[], None] | None = None
         self._items: deque[Message] = deque()
-        self._maxsize = max(1, maxsize)
+        self.maxsize = max(1, maxsize)
         self._readable = Event()
         self._writable = Event()
         self._writable.set()
@@ -138,10 +144,11 @@ class _MessageQueue:
     def __len__(self) -> int:
         return len(self._items)
 
-    def put(self, item: Message) -> None:
-        while len(self._items) >= self._maxsize and not self.closed:
-            self._writable.clear()
-            self._writable.wait()
+    def put(self, item: Message, *, block: bool) -> None:
+        if block:
+            while len(self._items) >= self.maxsize and not self.closed:
+                self._writable.clear()
+                self._writable.wait()
         if not self.closed:
             self._items.append(item)
             self._readable.set()
@@ -157,31 +164,19 @@ class _MessageQueue:
         if not items:
             return None
         item = items.popleft()
-        if len(items) < self._maxsize:
+        if len(items) < self.maxsize:
             self._writable.set()
         return item
 
-    def get(self, timeout: float | None) -> Message | None:
-        """The next message, or None once closed and drained.
+    def wait(self, timeout: float | None) -> bool:
+        """Wait for a message, the close, or a wake-up; False on timeout."""
+        if self._items or self.closed:
+            return True
+        self._readable.clear()
+        return bool(self._readable.wait(timeout))
 
-        Raises:
-            TimeoutError: no message within ``timeout`` seconds.
-        """
-        if self._items:
-            return self.get_nowait()
-        if self.closed:
-            return None
-        if self.before_block is not None:
-            self.before_block()
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while not self._items:
-            if self.closed:
-                return None
-            self._readable.clear()
-            remaining = None if deadline is None else deadline - time.monotonic()
-            if remaining is not None and remaining <= 0 or not self._readable.wait(remaining):
-                raise TimeoutError(f"no WebSocket message within {timeout} seconds")
-        return self.get_nowait()
+    def wake(self) -> None:
+        self._readable.set()
 
 
 class WebSocket:
@@ -222,7 +217,13 @@ class WebSocket:
         self._out_bytes = 0
         self._flusher: gevent.Greenlet[Any, Any] | None = None
         self._groups: set[tuple[str, str]] = set()
+        # Reading: one greenlet at a time, under the read lock; the view
+        # itself, or the background reader while the view is busy.
+        self._read_lock = Semaphore()
         self._reader: gevent.Greenlet[Any, Any] | None = None
+        self._handover = False  # the view waits: the background reader should stop
+        self._busy_timer: Any = None
+        self._before_block: Callable[[], None] | None = None
         self._lost = False  # the TCP connection failed under us
         # Keepalive state: data arrived since the last tick; a ping is unanswered.
         self._received = False
@@ -287,7 +288,7 @@ class WebSocket:
 
     def on_idle(self, callback: Callable[[], None] | None) -> None:
         """Call ``callback`` whenever the view is about to block for a message."""
-        self._queue.before_block = callback
+        self._before_block = callback
 
     def configure(self, **changes: Any) -> None:
         """Override options for this connection before it is accepted.
@@ -301,7 +302,7 @@ class WebSocket:
             raise WebSocketUsageError("options can only change before the connection is accepted")
         self._options = self._options.replace(**changes)
         self._options_overridden = True
-        self._queue._maxsize = max(1, self._options.max_queue)
+        self._queue.maxsize = max(1, self._options.max_queue)
 
     # -- state -------------------------------------------------------------------
 
@@ -386,9 +387,10 @@ class WebSocket:
         protocol.send_response(response)
         self.opened_at = time.monotonic()
         self._flush(self._options.send_timeout)
-        self._reader = gevent.spawn(self._read_loop)
+        self._busy_timer = gevent.get_hub().loop.timer(_BUSY_AFTER)
         self._arm_keepalive(self._options.ping_interval)
         open_connections.add(self)
+        self._view_busy()  # until the view first waits
 
     def wait(self, timeout: float | None = None) -> Message | None:
         """Block until the next message; None once the connection is closed.
@@ -398,18 +400,20 @@ class WebSocket:
         """
         if self.protocol.state is _CONNECTING:
             self.accept()
-        return self._queue.get(timeout)
+        return self._next_message(timeout)
 
     def read(self) -> Message | None:
         """The oldest queued message, or None if none is queued. Never blocks."""
         if self.protocol.state is _CONNECTING:
             self.accept()
+        self._drain()
         return self._queue.get_nowait()
 
     def count_messages(self) -> int:
         """How many received messages are queued, unread."""
         if self.protocol.state is _CONNECTING:
             self.accept()
+        self._drain()
         return len(self._queue)
 
     def has_messages(self) -> bool:
@@ -418,10 +422,10 @@ class WebSocket:
 
     def __iter__(self) -> Iterator[Message]:
         """Yield messages until the connection closes; never yields None."""
-        get = self._queue.get
         if self.protocol.state is _CONNECTING:
             self.accept()
-        while (message := get(None)) is not None:
+        next_message = self._next_message
+        while (message := next_message(None)) is not None:
             yield message
 
     def send(self, message: Any, *, binary: bool = False, timeout: float | None = None) -> None:
@@ -502,7 +506,7 @@ class WebSocket:
                 self._flush(self._options.close_timeout)
             except (ConnectionClosed, TimeoutError):
                 pass
-        if not self._close_received.wait(self._options.close_timeout):
+        if not self._await_close(self._options.close_timeout):
             # RFC 6455 7.1.1 lets the server drop TCP when the client does
             # not finish the closing handshake.
             self._abort()
@@ -522,8 +526,9 @@ class WebSocket:
         if self.protocol.state is _OPEN and not self._lost:
             self.close(CloseCode.INTERNAL_ERROR if failed else CloseCode.NORMAL_CLOSURE)
         self._leave_groups()
-        if self._keepalive is not None:
-            self._keepalive.close()
+        for timer in (self._keepalive, self._busy_timer):
+            if timer is not None:
+                timer.close()
         for greenlet in (self._reader, self._flusher):
             if greenlet is not None and not greenlet.dead:
                 greenlet.kill(block=False)
@@ -691,59 +696,206 @@ class WebSocket:
             self._abort()
             raise self._closed_error() from None
 
-    def _read_loop(self) -> None:
-        protocol = self.protocol
+    # -- reading -------------------------------------------------------------
+
+    def _next_message(self, timeout: float | None) -> Message | None:
+        """What ``wait()`` and the iteration return; reads inline if it may."""
         queue = self._queue
-        sock = self._sock
+        message = queue.get_nowait()
+        if message is not None:
+            return message  # the view stays busy: no timer to move
+        self._busy_timer.stop()
         try:
-            data = self._recv()
+            if self._before_block is not None:
+                self._before_block()
+            deadline = None if timeout is None else time.monotonic() + timeout
             while True:
-                self._received = True  # for the keepalive: the peer is alive
-                if data:
-                    protocol.receive_data(data)
+                message = queue.get_nowait()
+                if message is not None or queue.closed:
+                    return message
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    raise TimeoutError(f"no WebSocket message within {timeout} seconds")
+                if self._read_lock.acquire(blocking=False):
+                    try:
+                        self._receive(block=True, timeout=remaining, backpressure=False)
+                    except TimeoutError:
+                        raise TimeoutError(
+                            f"no WebSocket message within {timeout} seconds"
+                        ) from None
+                    finally:
+                        self._read_lock.release()
                 else:
-                    protocol.receive_eof()
-                events = protocol.events_received()
-                # `writes` is the protocol's output buffer: checking it saves
-                # taking the write lock for the many frames that need no answer.
-                if protocol.writes:
-                    self._flush(self._options.send_timeout)
-                for event in events:
-                    if type(event) is str or type(event) is bytes:
-                        self.messages_in += 1
-                        queue.put(event)
-                    elif event.opcode is _CLOSE:
-                        if self.closed_by_client is None:
-                            self.closed_by_client = True
-                        queue.close()
-                        self._close_received.set()
-                        sock.settimeout(self._options.close_timeout)
-                if protocol.state is _CLOSED:
-                    break
-                data = self._recv()
-        except ConnectionClosed:
-            pass
+                    # The background reader (or a closing greenlet) reads:
+                    # ask it to hand the socket back, and wait for what it
+                    # queues meanwhile.
+                    self._handover = True
+                    if not queue.wait(remaining) and deadline is not None:
+                        raise TimeoutError(f"no WebSocket message within {timeout} seconds")
         finally:
-            queue.close()
-            self._close_received.set()
+            self._view_busy()
 
-    def _recv(self) -> bytes:
-        """The next bytes from the socket; b"" at EOF or on a dead connection.
+    def _view_busy(self) -> None:
+        # The view goes off to do other things; if it stays away, a reader
+        # greenlet will read for it.
+        if not self._queue.closed and self._busy_timer is not None:
+            self._busy_timer.start(self._start_background_reader)
 
-        The socket has no timeout while the connection is open (gevent would
-        start a timer for every read): the keepalive timer watches for
-        silence instead. Once closing, the close timeout bounds the wait.
-        """
+    def _start_background_reader(self) -> None:
+        # A timer callback, in the hub: must not block. A reader that was
+        # asked to hand over but has not yet (it waits for data) keeps going.
+        self._handover = False
+        if self._reader is None and not self._queue.closed:
+            self._reader = gevent.spawn(self._read_in_background)
+
+    def _read_in_background(self) -> None:
         try:
-            rfile, self._rfile = self._rfile, None
-            if rfile is not None:
-                # The HTTP parser may have buffered bytes past the handshake:
-                # read1() returns those, or reads the socket once if none.
-                return rfile.read1(_READ_SIZE)
-            return self._sock.recv(_READ_SIZE)
-        except OSError:  # includes the closing handshake's timeout
+            with self._read_lock:
+                while not self._handover:
+                    if not self._receive(block=True, timeout=None, backpressure=True):
+                        break
+        finally:
+            self._reader = None
+            self._queue.wake()  # a waiting view takes over the reading
+
+    def _drain(self) -> None:
+        """Process what already arrived, without blocking (read(), count...)."""
+        if self._read_lock.acquire(blocking=False):
+            try:
+                while self._receive(block=False, timeout=None, backpressure=False):
+                    pass
+            finally:
+                self._read_lock.release()
+
+    def _await_close(self, timeout: float | None) -> bool:
+        """Wait for the client's close frame, reading if nobody else does."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self._close_received.is_set():
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                return False
+            if self._read_lock.acquire(blocking=False):
+                try:
+                    if not self._receive(block=True, timeout=remaining, backpressure=False):
+                        break
+                except TimeoutError:
+                    return False
+                finally:
+                    self._read_lock.release()
+            else:
+                self._close_received.wait(remaining)
+        return self._close_received.is_set()
+
+    def _receive(self, *, block: bool, timeout: float | None, backpressure: bool) -> bool:
+        """Read once, feed the protocol, queue messages, send its answers.
+
+        The caller holds the read lock.
+
+        Returns:
+            False when nothing more will come: no data without ``block``, the
+            end of the connection, or its close.
+
+        Raises:
+            TimeoutError: ``timeout`` expired with no data (the view's wait).
+        """
+        protocol = self.protocol
+        if protocol.state is _CLOSED or self._lost:
+            self._end_of_input()
+            return False
+        data = self._recv(block, timeout)
+        if data is None:
+            return False  # nothing yet
+        self._received = True  # for the keepalive: the peer is alive
+        if data:
+            protocol.receive_data(data)
+        else:
+            protocol.receive_eof()
+        events = protocol.events_received()
+        # `writes` is the protocol's output buffer: checking it saves
+        # taking the write lock for the many frames that need no answer.
+        if protocol.writes:
+            try:
+                self._flush(self._options.send_timeout)
+            except (ConnectionClosed, TimeoutError):
+                pass  # _sendall() dropped the connection
+        queue = self._queue
+        for event in events:
+            if type(event) is str or type(event) is bytes:
+                self.messages_in += 1
+                queue.put(event, block=backpressure)
+            elif event.opcode is _CLOSE:
+                if self.closed_by_client is None:
+                    self.closed_by_client = True
+                queue.close()
+                self._close_received.set()
+        if protocol.state is _CLOSED or self._lost or not data:
+            self._end_of_input()
+            return False
+        return True
+
+    def _end_of_input(self) -> None:
+        self._queue.close()
+        self._close_received.set()
+        if self._busy_timer is not None:
+            self._busy_timer.stop()
+
+    def _recv(self, block: bool, timeout: float | None) -> bytes | None:
+        """Bytes from the socket: b"" at EOF or on a dead connection; None if
+        none arrived yet (without ``block``).
+
+        While the connection is open, a blocking read has no socket timeout
+        (gevent would start a timer for every read): the keepalive timer
+        watches for silence. Once closing, the close timeout bounds it.
+
+        Raises:
+            TimeoutError: ``timeout`` expired (the view's ``wait(timeout)``).
+        """
+        sock = self._sock
+        rfile, self._rfile = self._rfile, None
+        if rfile is not None:
+            buffered = self._buffered(rfile)
+            if buffered:
+                return buffered
+        if self.protocol.state is not _OPEN:
+            timeout = self._options.close_timeout  # waiting for the client's EOF
+            closing = True
+        else:
+            closing = False
+        if not block:
+            timeout = 0.0
+        if timeout is not None:
+            sock.settimeout(timeout)
+        try:
+            return sock.recv(_READ_SIZE)
+        except (BlockingIOError, TimeoutError):
+            if not block:
+                return None
+            if closing:
+                self._lost = True
+                return b""
+            raise TimeoutError from None
+        except OSError:
             self._lost = True
             return b""
+        finally:
+            if timeout is not None:
+                sock.settimeout(None)
+
+    def _buffered(self, rfile: BinaryIO) -> bytes | None:
+        """Bytes the HTTP parser buffered past the handshake, without blocking.
+
+        read1() returns the buffer's content, or reads the socket once. It
+        must not block in that read: it would hold a buffer of the size asked
+        for (64 KiB) for as long as the client stays silent.
+        """
+        sock = self._sock
+        sock.settimeout(0.0)
+        try:
+            return rfile.read1(_READ_SIZE)
+        except OSError:  # nothing buffered, nothing on the socket yet
+            return None
+        finally:
+            sock.settimeout(None)
 
     # -- keepalive -------------------------------------------------------------
 

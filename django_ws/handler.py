@@ -39,6 +39,16 @@ class WebSocketHandler(pywsgi.WSGIHandler):
     websocket: WebSocket | None = None
     _head_timer: gevent.Timeout | None = None
 
+    #: Buffer of the request-head reader. pywsgi's default (8 KiB) stays
+    #: allocated for as long as a WebSocket lives; request heads, cookies
+    #: included, fit in a few reads of this.
+    read_buffer_size = 2048
+
+    def __init__(self, sock: Any, address: Any, server: Any, rfile: Any = None) -> None:
+        if rfile is None:
+            rfile = sock.makefile("rb", self.read_buffer_size)
+        super().__init__(sock, address, server, rfile)
+
     def handle_one_request(self) -> Any:
         # pywsgi bounds each read, not the whole request head: a client that
         # sends a byte a second (slowloris) would hold this greenlet forever.

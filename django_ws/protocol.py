@@ -101,7 +101,7 @@ class WebSocketProtocol(ServerProtocol):
         super().__init__(select_subprotocol=_no_subprotocol, **kwargs)
         self._text = False
         self._decoder: codecs.IncrementalDecoder | None = None
-        self._chunks: list[Any] = []
+        self._buffer = bytearray()
 
     def accept(self, request: Request) -> Response:
         response = super().accept(request)
@@ -132,7 +132,7 @@ class WebSocketProtocol(ServerProtocol):
             # fails this case with 1002. Drop the unfinished message and let
             # the close be answered normally (Autobahn case 7.1.5).
             self.current_size = None
-            self._chunks = []
+            self._buffer = bytearray()
             self._decoder = None
         super().recv_frame(frame)
         if opcode is _TEXT or opcode is _BINARY or opcode is _CONT:
@@ -149,25 +149,28 @@ class WebSocketProtocol(ServerProtocol):
         # enforced max_size, so only UTF-8 remains to check. A decoding
         # error propagates to websockets' parser, which fails the connection
         # with 1007 (RFC 6455 8.1) before reading any further frame.
+        #
+        # Fragments go into one bytearray: its size is bounded by max_size
+        # whatever the number of fragments (a list of a million one-byte
+        # fragments would not be). Text is validated fragment by fragment by
+        # an incremental decoder, then decoded once when complete.
         opcode = frame.opcode
         if opcode is not _CONT:
             self._text = opcode is _TEXT
             if frame.fin:  # the common case: a message in one frame
                 return bytes(frame.data).decode() if self._text else bytes(frame.data)
+            self._buffer = bytearray(frame.data)
             if self._text:
                 self._decoder = _new_utf8_decoder()
-                self._chunks = [self._decoder.decode(frame.data)]
-            else:
-                self._chunks = [bytes(frame.data)]
+                self._decoder.decode(frame.data)
             return None
+        self._buffer += frame.data
         if self._decoder is not None:
-            self._chunks.append(self._decoder.decode(frame.data, frame.fin))
-        else:
-            self._chunks.append(bytes(frame.data))
+            self._decoder.decode(frame.data, frame.fin)
         if not frame.fin:
             return None
-        chunks, self._chunks, self._decoder = self._chunks, [], None
-        return "".join(chunks) if self._text else b"".join(chunks)
+        buffer, self._buffer, self._decoder = self._buffer, bytearray(), None
+        return buffer.decode() if self._text else bytes(buffer)
 
 
 def _no_subprotocol(protocol: ServerProtocol, offered: Sequence[Subprotocol]) -> None:

@@ -173,3 +173,17 @@ def test_frame_helper_round_trips_through_websockets():
     else:  # pragma: no cover
         pytest.fail("frame not parsed")
     assert websockets.frames.Opcode.TEXT == 1
+
+
+def test_many_tiny_fragments_are_assembled():
+    # Autobahn 9.3/9.4 send thousands of fragments; the assembler keeps one
+    # buffer, bounded by max_size, however many there are.
+    protocol = open_protocol(max_size=1024)
+    text = "é" * 300  # 600 bytes, fragments that split characters
+    data = text.encode()
+    wire = frame(1, data[:1], fin=False)
+    wire += b"".join(frame(0, data[i:i + 1], fin=False) for i in range(1, len(data)))
+    wire += frame(0, b"", fin=False) * 100  # empty fragments add nothing
+    wire += frame(0, b"")
+    protocol.receive_data(wire)
+    assert protocol.events_received() == [text]

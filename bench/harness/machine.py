@@ -54,7 +54,8 @@ def _django_ws_versions() -> dict[str, str]:
     )
     try:
         res = subprocess.run([str(python), "-c", code], capture_output=True, text=True, timeout=30)
-        return json.loads(res.stdout)
+        versions: dict[str, str] = json.loads(res.stdout)
+        return versions
     except (OSError, ValueError, subprocess.TimeoutExpired):
         return {"python": "unreadable"}
 

@@ -8,6 +8,7 @@ SIGTERM a child if the orchestrator itself dies without cleaning up.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import resource
@@ -63,7 +64,8 @@ def spawn(
     full_env = dict(os.environ)
     if env:
         full_env.update(env)
-    log = open(log_path, "wb") if log_path else subprocess.DEVNULL
+    # Closed in the finally below once the child holds its own descriptor.
+    log = open(log_path, "wb") if log_path else subprocess.DEVNULL  # noqa: SIM115
     try:
         proc = subprocess.Popen(
             cmd,
@@ -106,10 +108,8 @@ def descendants(pid: int) -> list[int]:
 
 
 def _signal(pid: int, sig: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):  # already gone
         os.kill(pid, sig)
-    except ProcessLookupError:
-        pass
 
 
 def stop(proc: subprocess.Popen[bytes], grace: float = 5.0) -> None:
@@ -129,10 +129,8 @@ def stop(proc: subprocess.Popen[bytes], grace: float = 5.0) -> None:
                 _signal(kid, signal.SIGKILL)
     for pipe in (proc.stdin, proc.stdout):
         if pipe:
-            try:
+            with contextlib.suppress(OSError):
                 pipe.close()
-            except OSError:
-                pass
     LIVE.pop(proc.pid, None)
 
 

@@ -24,13 +24,13 @@ sock = Sock(app)
 MEMBERS: set[WebSocket] = set()
 
 
-@sock.route("/ws/echo/")
+@sock.route("/ws/echo/")  # type: ignore[untyped-decorator]
 def echo(ws: WebSocket) -> None:
     while True:
         ws.send(ws.receive())
 
 
-@sock.route("/ws/bcast/")
+@sock.route("/ws/bcast/")  # type: ignore[untyped-decorator]
 def bcast(ws: WebSocket) -> None:
     MEMBERS.add(ws)
     try:

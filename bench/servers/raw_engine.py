@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import argparse
 import socket
-from typing import Callable
+from collections.abc import Callable, Sequence
 from urllib.parse import parse_qs, urlsplit
 
 from gevent.server import StreamServer
 from websockets.frames import Frame, Opcode
 from websockets.http11 import Request
-from websockets.protocol import State
+from websockets.protocol import Event, State
 from websockets.server import ServerProtocol
 
 RECV_SIZE = 256 * 1024
@@ -56,8 +56,8 @@ def wait_peer_close(sock: socket.socket) -> None:
         pass
 
 
-def serve_echo(sock: socket.socket, proto: ServerProtocol, pending: list[object]) -> None:
-    fragments: list[bytes] = []
+def serve_echo(sock: socket.socket, proto: ServerProtocol, pending: Sequence[Event]) -> None:
+    fragments: list[bytes | bytearray | memoryview] = []
     kind = Opcode.TEXT
     events = pending
     recv = sock.recv
@@ -96,7 +96,7 @@ def serve_echo(sock: socket.socket, proto: ServerProtocol, pending: list[object]
         events = proto.events_received()
 
 
-def serve_bcast(sock: socket.socket, proto: ServerProtocol, pending: list[object]) -> None:
+def serve_bcast(sock: socket.socket, proto: ServerProtocol, pending: Sequence[Event]) -> None:
     MEMBERS[sock] = proto
     try:
         proto.send_text(b"ready")
@@ -117,7 +117,7 @@ def serve_bcast(sock: socket.socket, proto: ServerProtocol, pending: list[object
         MEMBERS.pop(sock, None)
 
 
-ROUTES: dict[str, Callable[[socket.socket, ServerProtocol, list[object]], None]] = {
+ROUTES: dict[str, Callable[[socket.socket, ServerProtocol, Sequence[Event]], None]] = {
     "/ws/echo/": serve_echo,
     "/ws/bcast/": serve_bcast,
 }
@@ -180,10 +180,7 @@ def handle(sock: socket.socket, _address: tuple[str, int]) -> None:
             return
         request = events[0]
         route = ROUTES.get(urlsplit(request.path).path)
-        if route is None:
-            response = proto.reject(404, "not found\n")
-        else:
-            response = proto.accept(request)
+        response = proto.accept(request) if route else proto.reject(404, "not found\n")
         proto.send_response(response)
         if not flush(sock, proto) or proto.state is not State.OPEN or route is None:
             return
