@@ -896,6 +896,9 @@ class WebSocket:
             return None
         finally:
             sock.settimeout(None)
+            # Frees the reader's buffer for the rest of the connection's
+            # life; closes the file object only, not the socket.
+            rfile.close()
 
     # -- keepalive -------------------------------------------------------------
 
