@@ -1,8 +1,10 @@
 """Settings: one typed property per ``WEBSOCKET_*`` setting.
 
-The defaults live here and only here. Properties read ``django.conf.settings``
-on every access, so ``override_settings`` in tests works without a reload.
-Values are validated by :mod:`django_ws.checks` (``manage.py check``), not here.
+The defaults live here and only here. Values are read once and cached: a
+missing setting costs Django's lazy settings an exception on every look-up,
+and every connection looks up several. ``override_settings`` clears the
+cache (Django's ``setting_changed`` signal). Values are validated by
+:mod:`django_ws.checks` (``manage.py check``), not here.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from django.conf import settings as django_settings
+from django.core.signals import setting_changed
 
 MiB = 1024 * 1024
 
@@ -76,8 +79,18 @@ OPTION_NAMES = frozenset(field.name for field in dataclasses.fields(ConnectionOp
 class Settings:
     """The ``WEBSOCKET_*`` settings, with their defaults."""
 
+    def __init__(self) -> None:
+        self._cache: dict[str, Any] = {}
+
     def _get(self, name: str) -> Any:
-        return getattr(django_settings, name, DEFAULTS[name])
+        try:
+            return self._cache[name]
+        except KeyError:
+            value = self._cache[name] = getattr(django_settings, name, DEFAULTS[name])
+            return value
+
+    def clear(self) -> None:
+        self._cache.clear()
 
     @property
     def ACCEPT_ALL(self) -> bool:
@@ -126,8 +139,15 @@ class Settings:
         return self._get("WEBSOCKET_COMPRESSION")  # type: ignore[no-any-return]
 
     def connection_options(self) -> ConnectionOptions:
-        """The options every connection starts with, from the settings."""
-        return ConnectionOptions(
+        """The options every connection starts with, from the settings.
+
+        One shared instance: it is frozen, and a view's overrides make a copy.
+        """
+        try:
+            return self._cache["options"]  # type: ignore[no-any-return]
+        except KeyError:
+            pass
+        options = self._cache["options"] = ConnectionOptions(
             max_message_size=self.MAX_MESSAGE_SIZE,
             max_queue=self.MAX_QUEUE,
             ping_interval=self.PING_INTERVAL,
@@ -137,6 +157,15 @@ class Settings:
             close_timeout=self.CLOSE_TIMEOUT,
             compression=self.COMPRESSION,
         )
+        return options
 
 
 settings = Settings()
+
+
+def _setting_changed(setting: str, **kwargs: Any) -> None:
+    if setting.startswith("WEBSOCKET_"):
+        settings.clear()
+
+
+setting_changed.connect(_setting_changed, dispatch_uid="django_ws.conf")

@@ -569,6 +569,14 @@ class WebSocket:
         """
         with self._write_lock:
             out = self._out
+            if not out:
+                # The usual case: nothing pending, one frame to write.
+                writes = self.protocol.data_to_send()
+                if len(writes) == 1 and writes[0]:
+                    self._sendall(writes[0], timeout)
+                elif writes:
+                    out.extend(writes)
+                    self._out_bytes += sum(map(len, writes))
             while True:
                 self._collect()
                 if not out:
@@ -710,15 +718,17 @@ class WebSocket:
                 self._before_block()
             deadline = None if timeout is None else time.monotonic() + timeout
             while True:
-                message = queue.get_nowait()
-                if message is not None or queue.closed:
-                    return message
+                if queue.closed:
+                    return queue.get_nowait()  # what is left, then None
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
                     raise TimeoutError(f"no WebSocket message within {timeout} seconds")
                 if self._read_lock.acquire(blocking=False):
                     try:
                         self._receive(block=True, timeout=remaining, backpressure=False)
+                        message = queue.get_nowait()
+                        if message is not None:
+                            return message
                     except TimeoutError:
                         raise TimeoutError(
                             f"no WebSocket message within {timeout} seconds"
@@ -732,6 +742,9 @@ class WebSocket:
                     self._handover = True
                     if not queue.wait(remaining) and deadline is not None:
                         raise TimeoutError(f"no WebSocket message within {timeout} seconds")
+                    message = queue.get_nowait()
+                    if message is not None:
+                        return message
         finally:
             self._view_busy()
 

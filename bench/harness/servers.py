@@ -55,6 +55,7 @@ SERVERS: dict[str, Server] = {
                 "runws",
                 "127.0.0.1:{port}",
                 "--noreload",
+                "--no-access-log",  # the peers run with their access logs off too
                 "--settings=bench_djws.settings",
             ),
             # The repo root too, so a checkout that is not (yet) pip-installed still imports.

@@ -46,6 +46,10 @@ class Command(RunserverCommand):
             help="Serve static files even if DEBUG is False (as runserver --insecure).",
         )
         parser.add_argument(
+            "--no-access-log", action="store_false", dest="access_log",
+            help="Do not log a line per request and per WebSocket connection.",
+        )
+        parser.add_argument(
             "--drain-timeout", type=float, default=10.0,
             help="Seconds to let WebSocket views end after SIGTERM/SIGINT (default 10).",
         )
@@ -75,7 +79,7 @@ class Command(RunserverCommand):
         try:
             server = WebSocketServer(
                 (self.addr, int(self.port)), self.get_handler(*args, **options),
-                log=_RequestLog(self.stdout),
+                log=_RequestLog(self.stdout) if options["access_log"] else None,
             )
             server.init_socket()
         except OSError as exc:
