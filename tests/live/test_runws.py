@@ -83,3 +83,14 @@ def test_manage_runws_gives_each_greenlet_its_own_db_connection(live_db):
     connections = {report["first"] for report in reports}
     assert len(connections) == 5
     assert all(report["first"] == report["second"] for report in reports)
+
+
+def test_no_access_log(live_db):
+    with LiveServer(settings_module="tests.settings", args=("--no-access-log",),
+                    env={"DJANGO_WS_TEST_DB": live_db}) as live:
+        ws = connect(live, "/echo/")
+        ws.send("x")
+        assert ws.recv() == "x"
+        ws.close()
+        get(live, "/echo/")
+    assert '"GET /echo/' not in live.log()
