@@ -15,7 +15,7 @@ from .conf import DEFAULTS
 
 MIDDLEWARE_PATH = "django_ws.middleware.WebSocketMiddleware"
 
-_NUMBERS: dict[str, tuple[type, ...]] = {
+_NUMBERS: dict[str, tuple[type[int] | type[float], ...]] = {
     "WEBSOCKET_MAX_MESSAGE_SIZE": (int,),
     "WEBSOCKET_MAX_QUEUE": (int,),
     "WEBSOCKET_MAX_SEND_BUFFER": (int,),
@@ -54,7 +54,7 @@ def check_middleware(app_configs: Any = None, **kwargs: Any) -> list[Any]:
 def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
     errors: list[Any] = []
     for name, types in _NUMBERS.items():
-        value = getattr(django_settings, name, DEFAULTS[name])
+        value: Any = getattr(django_settings, name, DEFAULTS[name])
         nullable = name not in _NOT_NULLABLE
         if value is None and nullable:
             continue
@@ -75,7 +75,9 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
             f"'https://app.example.com', or ['*'] to allow every origin.",
             id="django_ws.E003",
         ))
-    compression = getattr(django_settings, "WEBSOCKET_COMPRESSION", DEFAULTS["WEBSOCKET_COMPRESSION"])
+    compression = getattr(
+        django_settings, "WEBSOCKET_COMPRESSION", DEFAULTS["WEBSOCKET_COMPRESSION"]
+    )
     if compression is not None:
         error = _compression_error(compression)
         if error:

@@ -25,7 +25,7 @@ import time
 import weakref
 from collections import deque
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any
 
 import gevent
 from gevent.event import Event
@@ -33,6 +33,7 @@ from gevent.lock import Semaphore
 from websockets.frames import Close, CloseCode, Opcode
 from websockets.http11 import Request, Response
 from websockets.protocol import State
+from websockets.typing import Subprotocol
 
 from .conf import ConnectionOptions
 from .exceptions import ConnectionClosed, WebSocketUsageError
@@ -194,7 +195,7 @@ class WebSocket:
         self,
         *,
         sock: GeventSocket,
-        rfile: BinaryIO | None,
+        rfile: Any,
         request: Request,
         protocol: WebSocketProtocol,
         response: Response,
@@ -383,7 +384,7 @@ class WebSocket:
             response = protocol.accept(self._request)
         if subprotocol is not None:
             response.headers["Sec-WebSocket-Protocol"] = subprotocol
-            protocol.subprotocol = subprotocol
+            protocol.subprotocol = Subprotocol(subprotocol)
         protocol.send_response(response)
         self.opened_at = time.monotonic()
         self._flush(self._options.send_timeout)
@@ -797,7 +798,7 @@ class WebSocket:
                     self._read_lock.release()
             else:
                 self._close_received.wait(remaining)
-        return self._close_received.is_set()
+        return bool(self._close_received.is_set())
 
     def _receive(self, *, block: bool, timeout: float | None, backpressure: bool) -> bool:
         """Read once, feed the protocol, queue messages, send its answers.
@@ -823,7 +824,7 @@ class WebSocket:
             protocol.receive_data(data)
         else:
             protocol.receive_eof()
-        events = protocol.events_received()
+        events: list[Any] = protocol.events_received()
         # `writes` is the protocol's output buffer: checking it saves
         # taking the write lock for the many frames that need no answer.
         if protocol.writes:
@@ -879,7 +880,8 @@ class WebSocket:
         if timeout is not None:
             sock.settimeout(timeout)
         try:
-            return sock.recv(_READ_SIZE)
+            data: bytes = sock.recv(_READ_SIZE)
+            return data
         except (BlockingIOError, TimeoutError):
             if not block:
                 return None
@@ -894,7 +896,7 @@ class WebSocket:
             if timeout is not None:
                 sock.settimeout(None)
 
-    def _buffered(self, rfile: BinaryIO) -> bytes | None:
+    def _buffered(self, rfile: Any) -> bytes | None:
         """Bytes the HTTP parser buffered past the handshake, without blocking.
 
         read1() returns the buffer's content, or reads the socket once. It
@@ -904,7 +906,8 @@ class WebSocket:
         sock = self._sock
         sock.settimeout(0.0)
         try:
-            return rfile.read1(_READ_SIZE)
+            data: bytes | None = rfile.read1(_READ_SIZE)
+            return data
         except OSError:  # nothing buffered, nothing on the socket yet
             return None
         finally:

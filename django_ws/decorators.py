@@ -137,6 +137,25 @@ def require_websocket(view: Any = None, /, **options: Any) -> Any:
     return _decorate(view, options, required=True)
 
 
+def _guard(
+    view: View, http_view: Callable[..., Any], perms: tuple[str, ...]
+) -> View:
+    """``view`` for WebSocket requests behind a 401/403 check, ``http_view`` for HTTP."""
+
+    @functools.wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        if attach_websocket(request) is None:
+            return http_view(request, *args, **kwargs)  # type: ignore[no-any-return]
+        if not request.user.is_authenticated:
+            return HttpResponse("Authentication required.", status=401,
+                                content_type="text/plain")
+        if perms and not request.user.has_perms(perms):  # type: ignore[attr-defined]
+            return HttpResponseForbidden("Permission denied.", content_type="text/plain")
+        return view(request, *args, **kwargs)  # type: ignore[no-any-return]
+
+    return wrapper  # type: ignore[return-value]
+
+
 def login_required(view: View) -> View:
     """Django's ``login_required``, answering a WebSocket request with 401.
 
@@ -145,17 +164,7 @@ def login_required(view: View) -> View:
     client can act on. Plain HTTP requests get Django's redirect to the login
     page. Stack it with ``accept_websocket``, in either order.
     """
-    http_view = django_auth.login_required(view)
-
-    @functools.wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-        if attach_websocket(request) is None:
-            return http_view(request, *args, **kwargs)  # type: ignore[no-any-return]
-        if not request.user.is_authenticated:
-            return _unauthorized()
-        return view(request, *args, **kwargs)  # type: ignore[no-any-return]
-
-    return wrapper  # type: ignore[return-value]
+    return _guard(view, django_auth.login_required(view), ())
 
 
 def permission_required(
@@ -169,28 +178,7 @@ def permission_required(
     Django's decorator (``login_url``, ``raise_exception``).
     """
     perms = (perm,) if isinstance(perm, str) else tuple(perm)
-
-    def decorator(view: View) -> View:
-        http_view = django_auth.permission_required(
-            perm, login_url=login_url, raise_exception=raise_exception
-        )(view)
-
-        @functools.wraps(view)
-        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-            if attach_websocket(request) is None:
-                return http_view(request, *args, **kwargs)  # type: ignore[no-any-return]
-            if not request.user.is_authenticated:
-                return _unauthorized()
-            if not request.user.has_perms(perms):
-                return HttpResponseForbidden(
-                    "Permission denied.", content_type="text/plain"
-                )
-            return view(request, *args, **kwargs)  # type: ignore[no-any-return]
-
-        return wrapper  # type: ignore[return-value]
-
-    return decorator
-
-
-def _unauthorized() -> HttpResponse:
-    return HttpResponse("Authentication required.", status=401, content_type="text/plain")
+    http_decorator = django_auth.permission_required(
+        perm, login_url=login_url, raise_exception=raise_exception
+    )
+    return lambda view: _guard(view, http_decorator(view), perms)

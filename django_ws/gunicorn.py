@@ -33,7 +33,7 @@ __all__ = ["GeventWebSocketWorker"]
 logger = logging.getLogger("django_ws.server")
 
 
-class GunicornWebSocketHandler(WebSocketHandler, PyWSGIHandler):
+class GunicornWebSocketHandler(WebSocketHandler, PyWSGIHandler):  # type: ignore[misc]
     """Our handler, logging through gunicorn's access log as its own does."""
 
     def log_request(self) -> None:
@@ -43,7 +43,7 @@ class GunicornWebSocketHandler(WebSocketHandler, PyWSGIHandler):
             logger.info("%s", self.format_request())
 
 
-class GeventWebSocketWorker(GeventPyWSGIWorker):
+class GeventWebSocketWorker(GeventPyWSGIWorker):  # type: ignore[misc]
     """gunicorn's gevent pywsgi worker, with WebSockets."""
 
     wsgi_handler = GunicornWebSocketHandler

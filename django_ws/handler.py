@@ -33,7 +33,7 @@ class _RequestTooSlow(Exception):
     """The client did not send a whole request head in time."""
 
 
-class WebSocketHandler(pywsgi.WSGIHandler):
+class WebSocketHandler(pywsgi.WSGIHandler):  # type: ignore[misc]  # gevent has no stubs
     """A ``pywsgi.WSGIHandler`` that also serves WebSocket upgrades."""
 
     websocket: WebSocket | None = None

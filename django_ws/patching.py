@@ -41,4 +41,4 @@ def reset_django_state() -> None:
         # The wrappers made so far (defining the models asks the database
         # for its name limits) hold no open connection: forget them. They
         # are made again on first use, in the greenlet that uses them.
-        handler._connections = Local(handler.thread_critical)
+        handler._connections = Local(handler.thread_critical)  # type: ignore[union-attr]

@@ -13,8 +13,8 @@ from collections.abc import Callable
 from typing import Any
 
 import gevent
-from gevent.event import Event
 from gevent import pywsgi
+from gevent.event import Event
 from websockets.frames import CloseCode
 
 from .connection import open_connections
@@ -25,7 +25,7 @@ __all__ = ["WebSocketServer", "close_all"]
 logger = logging.getLogger(__name__)
 
 
-class WebSocketServer(pywsgi.WSGIServer):
+class WebSocketServer(pywsgi.WSGIServer):  # type: ignore[misc]  # gevent has no stubs
     """gevent's WSGI server, serving WebSocket upgrades too."""
 
     handler_class = WebSocketHandler

@@ -40,7 +40,7 @@ from typing import Any, TextIO
 try:  # Django's TestCase classes need configured settings only when used.
     from django.test import SimpleTestCase as _SimpleTestCase
 except ImportError:  # pragma: no cover
-    _SimpleTestCase = object
+    _SimpleTestCase = object  # type: ignore[misc,assignment]
 
 __all__ = [
     "Client",
@@ -270,11 +270,11 @@ def connect(
             origin=origin, open_timeout=timeout, proxy=None,  # type: ignore[arg-type]
         ).__enter__()
     except InvalidStatus as exc:
-        raise HandshakeRejected(exc.response.status_code, exc.response.body or b"") from None
+        raise HandshakeRejected(exc.response.status_code, bytes(exc.response.body or b"")) from None
     return Client(connection, timeout)
 
 
-class WebSocketLiveServerTestCase(_SimpleTestCase):  # type: ignore[misc,valid-type]
+class WebSocketLiveServerTestCase(_SimpleTestCase):
     """A unittest TestCase with the project under ``runws`` for the whole class.
 
     Class attributes: ``websocket_settings`` (overrides for the server) and

@@ -31,7 +31,8 @@ from .middleware import VIEW_MARKER, attach_websocket, unserved_upgrade
 from .origin import origin_allowed
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .connection import Message, WebSocket
+    from .connection import WebSocket
+    from .protocol import Message
 
 __all__ = ["WebSocketView", "connections_view"]
 
@@ -69,7 +70,7 @@ class WebSocketView(View):
             refusal = unserved_upgrade(request)
             if refusal is not None:
                 return refusal
-            return super().dispatch(request, *args, **kwargs)  # type: ignore[no-any-return]
+            return super().dispatch(request, *args, **kwargs)
         if not self.check_origin(request.headers.get("Origin")):
             return forbidden_origin(request)
         self.websocket = websocket

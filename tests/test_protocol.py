@@ -10,22 +10,13 @@ from websockets.frames import Close, CloseCode, Frame, Opcode
 from websockets.protocol import State
 
 from django_ws.protocol import WebSocketProtocol, build_request
+from tests.conftest import client_frame
 
-MASK = b"\x01\x02\x03\x04"
+MASK = b"\x01\x02\x03\x04"  # the mask client_frame() uses
 
 
 def frame(opcode: int, payload: bytes, *, fin: bool = True) -> bytes:
-    """A masked client frame (RFC 6455 5.2), built by hand on purpose."""
-    head = bytes([(0x80 if fin else 0) | opcode])
-    length = len(payload)
-    if length < 126:
-        head += bytes([0x80 | length])
-    elif length < 65536:
-        head += bytes([0x80 | 126]) + struct.pack("!H", length)
-    else:
-        head += bytes([0x80 | 127]) + struct.pack("!Q", length)
-    masked = bytes(b ^ MASK[i % 4] for i, b in enumerate(payload))
-    return head + MASK + masked
+    return client_frame(opcode, payload, fin=fin)
 
 
 def open_protocol(**kwargs) -> WebSocketProtocol:

@@ -223,10 +223,6 @@ def greenlets(request):
     gc.collect()
     # type(), not isinstance(): a lazy object's __class__ may run code.
     types = [type(o) for o in gc.get_objects()]
-    if request.GET.get("debug"):
-        import gevent
-        live = [o for o in gc.get_objects() if issubclass(type(o), greenlet.greenlet)]
-        return JsonResponse({"live": [repr(g)[:200] + (" dead" if g.dead else "") for g in live]})
     return JsonResponse({
         "greenlets": sum(issubclass(t, greenlet.greenlet) for t in types),
         "websockets": sum(t is WebSocket for t in types),

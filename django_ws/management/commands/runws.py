@@ -18,14 +18,13 @@ import errno
 import os
 from typing import Any
 
+import gevent
 from django.apps import apps
 from django.conf import settings
 from django.core.management.base import CommandError
 from django.core.management.commands.runserver import Command as RunserverCommand
 from django.db import connections
 from django.utils import autoreload
-
-import gevent
 from websockets.frames import CloseCode
 
 from django_ws.checks import check_gevent_patched
@@ -88,7 +87,7 @@ class Command(RunserverCommand):
                 errno.EADDRINUSE: "That port is already in use.",
                 errno.EADDRNOTAVAIL: "That IP address can't be assigned to.",
             }
-            self.stderr.write(f"Error: {errors.get(exc.errno, exc)}")
+            self.stderr.write(f"Error: {errors.get(exc.errno or 0, exc)}")
             os._exit(1)
         self._announce(server.server_port)
         serve(server, drain_timeout=options["drain_timeout"])
