@@ -49,7 +49,7 @@ logger = logging.getLogger(__name__)
 # its own logger name so that its documentation on logging applies as is.
 protocol_logger = logging.getLogger("websockets.server")
 
-_OPEN, _CONNECTING, _CLOSED = State.OPEN, State.CONNECTING, State.CLOSED
+_OPEN, _CLOSED = State.OPEN, State.CLOSED
 _PONG, _CLOSE = Opcode.PONG, Opcode.CLOSE
 _READ_SIZE = 65536
 #: How long the view may stay out of ``wait()`` before a reader greenlet
@@ -71,32 +71,26 @@ def _json_encoder() -> type[json.JSONEncoder]:
 
 def open_handshake(
     request: Request, options: ConnectionOptions
-) -> tuple[WebSocketProtocol, Request, Response]:
+) -> tuple[WebSocketProtocol, Response]:
     """Check a handshake request; nothing is sent yet.
 
-    The request is fed to the protocol as bytes, the documented way through
-    its parser: that also puts the parser past the handshake, ready for
-    frames once the 101 is sent.
+    The HTTP server already parsed the request: the protocol starts in the
+    OPEN state, its parser waiting for frames, and ``accept()`` only checks
+    the request and negotiates (RFC 6455 4.2.1, 4.2.2). The 101, or the
+    refusal, is written by the caller.
 
     Returns:
-        The protocol, the request as it parsed it, and the response to send:
-        a 101 to send when the view accepts, or a 4xx explaining what is wrong
-        with the request (RFC 6455 4.2.1), to send at once instead of running
-        the view.
+        The protocol and the response to send: a 101 to send when the view
+        accepts, or a 4xx explaining what is wrong with the request, to send
+        at once instead of running the view.
     """
     protocol = WebSocketProtocol(
+        state=_OPEN,
         extensions=compression_extensions(options.compression),
         max_size=options.max_message_size,
         logger=protocol_logger,
     )
-    protocol.receive_data(request.serialize())
-    for event in protocol.events_received():
-        if isinstance(event, Request):
-            return protocol, event, protocol.accept(event)
-    # The parser refused the request (see protocol.handshake_exc).
-    return protocol, request, protocol.reject(
-        400, f"Failed to open a WebSocket connection: {protocol.handshake_exc}.\n"
-    )
+    return protocol, protocol.accept(request)
 
 
 def encode_message(message: Any, *, binary: bool = False) -> tuple[Any, bool]:
@@ -208,6 +202,7 @@ class WebSocket:
         self._response = response
         self._options = options
         self._options_overridden = False
+        self._accepted = False  # the 101 was sent
         self._queue = _MessageQueue(options.max_queue)
         # Set when the client's close frame arrived, or the reader ended.
         self._close_received = Event()
@@ -262,7 +257,7 @@ class WebSocket:
         Before the 101 is sent: the one it will agree on, the first of the
         view's ``subprotocols`` that the client offered.
         """
-        if self.protocol.state is _CONNECTING:
+        if not self._accepted:
             return self._pending_subprotocol()
         return self.protocol.subprotocol
 
@@ -299,7 +294,7 @@ class WebSocket:
         Raises:
             WebSocketUsageError: the handshake was already answered.
         """
-        if self.protocol.state is not _CONNECTING:
+        if self._accepted:
             raise WebSocketUsageError("options can only change before the connection is accepted")
         self._options = self._options.replace(**changes)
         self._options_overridden = True
@@ -310,7 +305,7 @@ class WebSocket:
     @property
     def accepted(self) -> bool:
         """True once the 101 response was sent."""
-        return self.protocol.state is not _CONNECTING
+        return self._accepted
 
     @property
     def closed(self) -> bool:
@@ -362,7 +357,7 @@ class WebSocket:
                 client, or differs from the one already agreed.
         """
         protocol = self.protocol
-        if protocol.state is not _CONNECTING:
+        if self._accepted:
             if subprotocol is not None and subprotocol != protocol.subprotocol:
                 raise WebSocketUsageError(
                     f"the connection was already accepted with subprotocol "
@@ -385,7 +380,12 @@ class WebSocket:
         if subprotocol is not None:
             response.headers["Sec-WebSocket-Protocol"] = subprotocol
             protocol.subprotocol = Subprotocol(subprotocol)
-        protocol.send_response(response)
+        # Written by us, not protocol.send_response(): the protocol never
+        # parsed the request (see open_handshake) and is already OPEN.
+        head = response.serialize()
+        self._out.append(head)
+        self._out_bytes += len(head)
+        self._accepted = True
         self.opened_at = time.monotonic()
         self._flush(self._options.send_timeout)
         self._busy_timer = gevent.get_hub().loop.timer(_BUSY_AFTER)
@@ -399,20 +399,20 @@ class WebSocket:
         Raises:
             TimeoutError: no message arrived within ``timeout`` seconds.
         """
-        if self.protocol.state is _CONNECTING:
+        if not self._accepted:
             self.accept()
         return self._next_message(timeout)
 
     def read(self) -> Message | None:
         """The oldest queued message, or None if none is queued. Never blocks."""
-        if self.protocol.state is _CONNECTING:
+        if not self._accepted:
             self.accept()
         self._drain()
         return self._queue.get_nowait()
 
     def count_messages(self) -> int:
         """How many received messages are queued, unread."""
-        if self.protocol.state is _CONNECTING:
+        if not self._accepted:
             self.accept()
         self._drain()
         return len(self._queue)
@@ -423,7 +423,7 @@ class WebSocket:
 
     def __iter__(self) -> Iterator[Message]:
         """Yield messages until the connection closes; never yields None."""
-        if self.protocol.state is _CONNECTING:
+        if not self._accepted:
             self.accept()
         next_message = self._next_message
         while (message := next_message(None)) is not None:
@@ -447,7 +447,7 @@ class WebSocket:
             TimeoutError: the client did not take the data in time.
         """
         protocol = self.protocol
-        if protocol.state is _CONNECTING:
+        if not self._accepted:
             self.accept()
         data, text = encode_message(message, binary=binary)
         if protocol.state is not _OPEN or self._lost:
@@ -467,7 +467,7 @@ class WebSocket:
         """
         from .groups import get_backend
 
-        if self.protocol.state is _CONNECTING:
+        if not self._accepted:
             self.accept()
         get_backend(using).join(group, self)
         self._groups.add((using, group))
@@ -497,7 +497,7 @@ class WebSocket:
                 server may send (RFC 6455 7.4).
         """
         protocol = self.protocol
-        if protocol.state is _CONNECTING:
+        if not self._accepted:
             self.accept()
         if protocol.state is _OPEN and not self._lost:
             protocol.send_close(code, reason)

@@ -92,7 +92,15 @@ class WebSocketHandler(pywsgi.WSGIHandler):  # type: ignore[misc]  # gevent has 
             protocol=self.request_version,
         )
         options = settings.connection_options()
-        protocol, request, response = open_handshake(request, options)
+        protocol, response = open_handshake(request, options)
+        if response.status_code == 101 and (
+            self.content_length or "chunked" in self.headers.get("Transfer-Encoding", "")
+        ):
+            # RFC 6455 4.1: the handshake is a GET without a body; bytes
+            # after the head would be taken for frames.
+            response = protocol.reject(
+                400, "Failed to open a WebSocket connection: a handshake has no body.\n"
+            )
         if response.status_code != 101:
             self._send_rejection(response, protocol.handshake_exc)
             return
@@ -132,6 +140,11 @@ class WebSocketHandler(pywsgi.WSGIHandler):  # type: ignore[misc]  # gevent has 
         data = response.serialize()
         self.socket.sendall(data)
         self.response_length = len(data)
+
+    def log_request(self) -> None:
+        # pywsgi formats the line even for a server without an access log.
+        if getattr(self.server, "access_log", True):
+            super().log_request()
 
     def format_request(self) -> str:
         line: str = super().format_request()

@@ -36,6 +36,8 @@ class WebSocketServer(pywsgi.WSGIServer):  # type: ignore[misc]  # gevent has no
         # pywsgi would call socket.getfqdn() on the address for SERVER_NAME: a
         # DNS look-up at start that can hang on a closed network.
         environ.setdefault("SERVER_NAME", host or "localhost")
+        #: False when built with ``log=None``: the handlers skip formatting.
+        self.access_log = kwargs.get("log", "default") is not None
         super().__init__(listener, application, environ=environ, **kwargs)
 
     def shutdown(self, *, code: int = CloseCode.GOING_AWAY, drain_timeout: float = 10.0) -> None:

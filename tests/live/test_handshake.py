@@ -40,3 +40,10 @@ def test_server_serves_after_bad_handshakes(server):
     ws.send("still alive")
     assert ws.recv() == "still alive"
     ws.close()
+
+
+@pytest.mark.parametrize("extra", [["Content-Length: 5"], ["Transfer-Encoding: chunked"]])
+def test_handshake_with_a_body_is_refused(server, extra):
+    status, _, body = raw_request(server, handshake(extra=extra) + b"hello")
+    assert status == 400
+    assert b"no body" in body
