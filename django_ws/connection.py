@@ -50,7 +50,7 @@ logger = logging.getLogger(__name__)
 protocol_logger = logging.getLogger("websockets.server")
 
 _OPEN, _CLOSED = State.OPEN, State.CLOSED
-_PONG, _CLOSE = Opcode.PONG, Opcode.CLOSE
+_CLOSE = Opcode.CLOSE
 _READ_SIZE = 65536
 #: How long the view may stay out of ``wait()`` before a reader greenlet
 #: reads for it (answers pings, sees the close, queues messages).
