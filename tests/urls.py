@@ -30,6 +30,7 @@ urlpatterns = [
     path("ticker/", views.ticker),
     path("debug/greenlets/", views.greenlets),
     path("small/", views.small),
+    path("js-client/", views.js_client_page),
     path("group/<str:group>/member/", views.group_member),
     path("chat/", views.Chat.as_view()),
     path("db-idle/", views.db_idle),

@@ -354,3 +354,23 @@ def db_identity(request):
     time.sleep(0.2)  # let the other views run their queries meanwhile
     Note.objects.count()
     request.websocket.send({"first": first, "second": id(connection.connection)})
+
+
+def js_client_page(request):
+    """A page running django_ws/websocket.js against ``close-with`` (browser tests)."""
+    from pathlib import Path
+
+    import django_ws
+
+    script = (Path(django_ws.__file__).parent / "static" / "django_ws" / "websocket.js").read_text(
+        encoding="utf-8"
+    ).replace("</", "<\\/")  # inline: its comment's "</script>" would end the element
+    code = int(request.GET.get("code", "1000"))
+    return HttpResponse(f"""<!doctype html><html><body><script>{script}</script><script>
+      window.events = [];
+      const socket = new DjangoWebSocket("/close-with/?code={code}&key=js",
+                                         {{minDelay: 50, maxDelay: 100}});
+      socket.addEventListener("open", () => window.events.push("open"));
+      socket.addEventListener("close", (e) => window.events.push(
+        "close " + e.code + " " + e.willRetry));
+    </script></body></html>""")

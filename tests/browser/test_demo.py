@@ -109,3 +109,34 @@ def test_js_client_survives_a_server_restart(browser, demo_db):
     finally:
         page.close()
         first.stop()
+
+
+@pytest.fixture(scope="module")
+def test_project(live_db):
+    with LiveServer(settings_module="tests.settings", env={"DJANGO_WS_TEST_DB": live_db}) as live:
+        yield live
+
+
+def events_after(page, predicate):
+    page.wait_for_function(predicate, timeout=EXPECT_MS)
+    return page.evaluate("window.events")
+
+
+@pytest.mark.parametrize("code", [1000, 1008, 4001])
+def test_js_client_does_not_retry_final_codes(browser, test_project, code):
+    page = browser.new_page()
+    page.goto(test_project.http_url(f"/js-client/?code={code}"))
+    events = events_after(page, "window.events.some(e => e.startsWith('close'))")
+    assert events == ["open", f"close {code} false"]
+    page.wait_for_timeout(500)  # several retry delays: nothing more happens
+    assert page.evaluate("window.events") == events
+    page.close()
+
+
+@pytest.mark.parametrize("code", [1011, 1012, 1013])
+def test_js_client_retries_temporary_codes(browser, test_project, code):
+    page = browser.new_page()
+    page.goto(test_project.http_url(f"/js-client/?code={code}"))
+    events = events_after(page, "window.events.filter(e => e === 'open').length >= 2")
+    assert events[:3] == ["open", f"close {code} true", "open"]
+    page.close()
