@@ -134,6 +134,7 @@ class _MessageQueue:
         self._readable = Event()
         self._writable = Event()
         self._writable.set()
+        self._waiters = 0  # greenlets in wait(): only they need _readable set
         self.closed = False
 
     def __len__(self) -> int:
@@ -146,7 +147,8 @@ class _MessageQueue:
                 self._writable.wait()
         if not self.closed:
             self._items.append(item)
-            self._readable.set()
+            if self._waiters:
+                self._readable.set()
 
     def close(self) -> None:
         """No more messages will come; wake every waiter."""
@@ -168,7 +170,11 @@ class _MessageQueue:
         if self._items or self.closed:
             return True
         self._readable.clear()
-        return bool(self._readable.wait(timeout))
+        self._waiters += 1
+        try:
+            return bool(self._readable.wait(timeout))
+        finally:
+            self._waiters -= 1
 
     def wake(self) -> None:
         self._readable.set()

@@ -16,7 +16,6 @@ reconnects.
 
 from __future__ import annotations
 
-import weakref
 from typing import Any
 
 from django.db import connections
@@ -25,14 +24,14 @@ from greenlet import getcurrent
 
 __all__ = ["release_idle_connections"]
 
-# The greenlets that opened a database connection since they last released:
+# Marks a greenlet that opened a database connection since it last released:
 # checked before every wait, so that views that never touch the database pay
-# a set look-up instead of a walk over Django's connection handler.
-_connected: weakref.WeakSet[Any] = weakref.WeakSet()
+# an attribute look-up instead of a walk over Django's connection handler.
+_MARK = "django_ws_db_connected"
 
 
 def _note_connection(sender: Any, **kwargs: Any) -> None:
-    _connected.add(getcurrent())
+    setattr(getcurrent(), _MARK, True)
 
 
 connection_created.connect(_note_connection, dispatch_uid="django_ws.db")
@@ -41,7 +40,7 @@ connection_created.connect(_note_connection, dispatch_uid="django_ws.db")
 def release_idle_connections() -> None:
     """Close this greenlet's open database connections, unless in a transaction."""
     current = getcurrent()
-    if current not in _connected:
+    if not getattr(current, _MARK, False):
         return
     in_transaction = False
     for connection in connections.all(initialized_only=True):
@@ -52,4 +51,4 @@ def release_idle_connections() -> None:
         else:
             connection.close()
     if not in_transaction:
-        _connected.discard(current)
+        setattr(current, _MARK, False)
