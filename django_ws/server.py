@@ -15,6 +15,7 @@ from typing import Any
 import gevent
 from gevent import pywsgi
 from gevent.event import Event
+from gevent.pool import Pool
 from websockets.frames import CloseCode
 
 from .connection import open_connections
@@ -38,6 +39,9 @@ class WebSocketServer(pywsgi.WSGIServer):  # type: ignore[misc]  # gevent has no
         environ.setdefault("SERVER_NAME", host or "localhost")
         #: False when built with ``log=None``: the handlers skip formatting.
         self.access_log = kwargs.get("log", "default") is not None
+        # Handlers in a pool: without one, gevent's stop() cannot wait for
+        # them, and a graceful shutdown would not wait for the views.
+        kwargs.setdefault("spawn", Pool())
         super().__init__(listener, application, environ=environ, **kwargs)
 
     def shutdown(self, *, code: int = CloseCode.GOING_AWAY, drain_timeout: float = 10.0) -> None:

@@ -59,6 +59,9 @@ class LiveServer:
     Args:
         settings: settings to override in the server (JSON-serialisable).
         port: the port to listen on; 0 (the default) picks a free one.
+        drain_timeout: seconds ``stop()`` lets views end (runws
+            ``--drain-timeout``); short by default, since test clients
+            often leave without answering the close.
         via_manage: run ``django-admin runws`` itself (which patches after
             Django is set up, as ``manage.py runws`` does) instead of this
             module's runner; settings overrides are then not available.
@@ -77,6 +80,7 @@ class LiveServer:
         args: tuple[str, ...] = (),
         port: int = 0,
         via_manage: bool = False,
+        drain_timeout: float = 1.0,
         start_timeout: float = 30.0,
     ) -> None:
         self.settings = dict(settings or {})
@@ -88,6 +92,7 @@ class LiveServer:
         self.host = "127.0.0.1"
         self.requested_port = port  # 0: any free port
         self.via_manage = via_manage
+        self.drain_timeout = drain_timeout
         self.port = 0
         self.output: list[str] = []
         self._reader: threading.Thread | None = None
@@ -110,14 +115,15 @@ class LiveServer:
         env = {**os.environ, **self.env, "DJANGO_SETTINGS_MODULE": self.settings_module}
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [os.getcwd(), env.get("PYTHONPATH")]))
         address = f"127.0.0.1:{self.requested_port}"
+        args = ("--drain-timeout", str(self.drain_timeout), *self.args)
         if self.via_manage:
             if self.settings:
                 raise ValueError("LiveServer(via_manage=True) cannot override settings")
-            command = [sys.executable, "-m", "django", "runws", address, "--noreload", *self.args]
+            command = [sys.executable, "-m", "django", "runws", address, "--noreload", *args]
         else:
             command = [
                 sys.executable, "-m", "django_ws.testing",
-                "--overrides", json.dumps(self.settings), address, "--noreload", *self.args,
+                "--overrides", json.dumps(self.settings), address, "--noreload", *args,
             ]
         self.process = subprocess.Popen(
             command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,

@@ -94,3 +94,57 @@ def test_no_access_log(live_db):
         ws.close()
         get(live, "/echo/")
     assert '"GET /echo/' not in live.log()
+
+
+def test_ctrl_c_under_the_autoreloader_is_graceful(tmp_path):
+    # Ctrl-C reaches the whole process group: the reloader's parent and the
+    # serving child. The child must get to close with 1001, and both exit.
+    import re
+    import signal
+
+    db = str(tmp_path / "demo.sqlite3")
+    env = {**os.environ, "DJANGO_WS_DEMO_DB": db, "DJANGO_SETTINGS_MODULE": "demo_project.settings"}
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], env=env, check=True,
+                   timeout=120)
+    process = subprocess.Popen(
+        [sys.executable, "manage.py", "runws", "127.0.0.1:0"], env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        start_new_session=True,  # its own process group, as a terminal gives it
+    )
+    try:
+        port = None
+        for line in process.stdout:
+            match = re.search(r"at http://127\.0\.0\.1:(\d+)/", line)
+            if match:
+                port = int(match[1])
+                break
+        assert port, "runws did not start"
+
+        class Address:
+            host, ws_url = "127.0.0.1", staticmethod(lambda path: f"ws://127.0.0.1:{port}{path}")
+
+        ws = connect(Address, "/echo/", origin=f"http://127.0.0.1:{port}")
+        ws.send("x")
+        assert ws.recv() == "x"
+        os.killpg(process.pid, signal.SIGINT)  # the group we started
+        assert receive_close(ws) == (1001, "server shutting down")
+        assert process.wait(TIMEOUT * 2) == 0
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(TIMEOUT)
+
+
+def test_graceful_shutdown_waits_for_busy_views(server_factory):
+    live = server_factory()
+    ws = connect(live, "/sleepy/?sleep=0.3")  # the view sleeps, then sends
+    codes = []
+    reader = threading.Thread(target=lambda: codes.append(receive_close(ws)[0]))
+    reader.start()
+    assert live.stop() == 0
+    reader.join(TIMEOUT)
+    assert codes == [1001]
+    # The view's connection line is written once the view has ended: the
+    # drain waited for it (it woke up, found the connection closed, ended)
+    # instead of exiting under it.
+    assert '"GET /sleepy/?sleep=0.3 HTTP/1.1" 101' in live.log()

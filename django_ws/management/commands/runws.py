@@ -16,6 +16,7 @@ patch()  # first thing: see django_ws.patching for why
 # ruff: noqa: E402
 import errno
 import os
+import signal
 from typing import Any
 
 import gevent
@@ -52,6 +53,15 @@ class Command(RunserverCommand):
             "--drain-timeout", type=float, default=10.0,
             help="Seconds to let WebSocket views end after SIGTERM/SIGINT (default 10).",
         )
+
+    def run(self, **options: Any) -> None:
+        if options["use_reloader"] and os.environ.get(autoreload.DJANGO_AUTORELOAD_ENV) != "true":
+            # The autoreloader's parent process. Ctrl-C reaches the whole
+            # process group: the child shuts down gracefully (1001 to every
+            # WebSocket), and the parent must wait for it rather than kill it
+            # at once, as its KeyboardInterrupt handling would.
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+        super().run(**options)
 
     def get_handler(self, *args: Any, **options: Any) -> Any:
         handler = super().get_handler(*args, **options)
@@ -93,6 +103,11 @@ class Command(RunserverCommand):
         serve(server, drain_timeout=options["drain_timeout"])
         if options.get("shutdown_message"):
             self.stdout.write(options["shutdown_message"])
+        if os.environ.get(autoreload.DJANGO_AUTORELOAD_ENV) == "true":
+            # Under the autoreloader this runs beside its watch loop, which
+            # would keep the process alive: the shutdown is complete, leave.
+            self.stdout.flush()
+            os._exit(0)
 
     def _restarting(self, sender: Any, file_path: Any, **kwargs: Any) -> None:
         # The autoreloader is about to restart the process: tell clients it
