@@ -370,10 +370,9 @@ class WebSocket:
                     f"{protocol.subprotocol!r}; cannot switch to {subprotocol!r}"
                 )
             return
-        offered = self.subprotocols
         if subprotocol is None:
             subprotocol = self._pending_subprotocol()
-        elif subprotocol not in offered:
+        elif subprotocol not in (offered := self.subprotocols):
             raise WebSocketUsageError(
                 f"subprotocol {subprotocol!r} was not offered by the client; it offered {offered!r}"
             )
@@ -562,9 +561,10 @@ class WebSocket:
     def _closed_error(self) -> ConnectionClosed:
         return ConnectionClosed(self.close_code, self.close_reason or "")
 
-    def _collect(self) -> None:
+    def _collect(self, writes: list[bytes] | None = None) -> None:
         # Move what the protocol serialized into our output, in its order.
-        writes = self.protocol.data_to_send()
+        if writes is None:
+            writes = self.protocol.data_to_send()
         if writes:
             self._out.extend(writes)
             self._out_bytes += sum(map(len, writes))
@@ -581,9 +581,8 @@ class WebSocket:
                 writes = self.protocol.data_to_send()
                 if len(writes) == 1 and writes[0]:
                     self._sendall(writes[0], timeout)
-                elif writes:
-                    out.extend(writes)
-                    self._out_bytes += sum(map(len, writes))
+                else:
+                    self._collect(writes)
             while True:
                 self._collect()
                 if not out:

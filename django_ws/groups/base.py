@@ -69,9 +69,6 @@ class GroupBackend:
     def local_members(self, group: str) -> list[WebSocket]:
         return list(self._members.get(group, ()))
 
-    def local_groups(self) -> list[str]:
-        return list(self._members)
-
     # -- delivery ------------------------------------------------------------
 
     def deliver_local(self, group: str, data: bytes, *, text: bool) -> int:
