@@ -18,6 +18,7 @@ from gevent.event import Event
 from gevent.pool import Pool
 from websockets.frames import CloseCode
 
+from .callchain import shallow_callable, shorten_middleware_chain
 from .connection import open_connections
 from .handler import WebSocketHandler
 
@@ -42,7 +43,10 @@ class WebSocketServer(pywsgi.WSGIServer):  # type: ignore[misc]  # gevent has no
         # Handlers in a pool: without one, gevent's stop() cannot wait for
         # them, and a graceful shutdown would not wait for the views.
         kwargs.setdefault("spawn", Pool())
-        super().__init__(listener, application, environ=environ, **kwargs)
+        # A WebSocket view waits inside the application for the connection's
+        # whole life: call it, and Django's middleware, with a shallow C stack.
+        shorten_middleware_chain(application)
+        super().__init__(listener, shallow_callable(application), environ=environ, **kwargs)
 
     def shutdown(self, *, code: int = CloseCode.GOING_AWAY, drain_timeout: float = 10.0) -> None:
         """Stop accepting, close every WebSocket with ``code``, wait for the views.
