@@ -35,7 +35,8 @@ def _python_call(obj: Any) -> FunctionType | None:
     # a class or a C callable, which gain nothing.
     if isinstance(obj, (FunctionType, MethodType, type)):
         return None
-    call = getattr(type(obj), "__call__", None)
+    # The function itself, not a test of callability.
+    call = getattr(type(obj), "__call__", None)  # noqa: B004
     return call if isinstance(call, FunctionType) else None
 
 
