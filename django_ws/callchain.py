@@ -23,11 +23,18 @@ from types import FunctionType, MethodType
 from typing import Any
 
 from django.core.handlers.exception import convert_exception_to_response
+from django.http import HttpRequest, HttpResponse
 
 __all__ = ["shallow_callable", "shorten_middleware_chain"]
 
+
+
+def _sync_view(request: HttpRequest) -> HttpResponse:  # pragma: no cover - never called
+    return HttpResponse()
+
+
 # The code of the sync wrapper Django puts around every middleware.
-_WRAPPER_CODE = convert_exception_to_response(lambda request: None).__code__
+_WRAPPER_CODE = convert_exception_to_response(_sync_view).__code__
 
 
 def _python_call(obj: Any) -> FunctionType | None:

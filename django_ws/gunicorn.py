@@ -48,6 +48,7 @@ class GeventWebSocketWorker(GeventPyWSGIWorker):  # type: ignore[misc]
     """gunicorn's gevent pywsgi worker, with WebSockets."""
 
     wsgi_handler = GunicornWebSocketHandler
+    wsgi: Any  # the application, set by load_wsgi()
 
     def patch(self) -> None:
         super().patch()  # gevent's monkey.patch_all(), and the listening sockets
