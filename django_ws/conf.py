@@ -10,11 +10,15 @@ cache (Django's ``setting_changed`` signal). Values are validated by
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings as django_settings
 from django.core.signals import setting_changed
+
+if TYPE_CHECKING:  # pragma: no cover
+    from websockets.extensions.base import ServerExtensionFactory
 
 MiB = 1024 * 1024
 
@@ -70,6 +74,17 @@ class ConnectionOptions:
     def replace(self, **changes: Any) -> ConnectionOptions:
         """Return a copy with ``changes`` applied; unknown names raise TypeError."""
         return dataclasses.replace(self, **changes)
+
+    @functools.cached_property
+    def extensions(self) -> list[ServerExtensionFactory]:
+        """The extension factories for ``compression``, built once.
+
+        Shared by every connection with these options: a factory keeps no
+        per-connection state (it makes a new extension for each handshake).
+        """
+        from .protocol import compression_extensions
+
+        return compression_extensions(self.compression)
 
 
 #: Names a view may override in ``@accept_websocket(...)``.

@@ -37,7 +37,7 @@ from websockets.typing import Subprotocol
 
 from .conf import ConnectionOptions
 from .exceptions import ConnectionClosed, WebSocketUsageError
-from .protocol import Message, WebSocketProtocol, compression_extensions, offered_subprotocols
+from .protocol import Message, WebSocketProtocol, offered_subprotocols
 
 if TYPE_CHECKING:  # pragma: no cover
     from gevent.socket import socket as GeventSocket
@@ -86,7 +86,7 @@ def open_handshake(
     """
     protocol = WebSocketProtocol(
         state=_OPEN,
-        extensions=compression_extensions(options.compression),
+        extensions=options.extensions,
         max_size=options.max_message_size,
         logger=protocol_logger,
     )
@@ -129,7 +129,9 @@ class _MessageQueue:
     """
 
     def __init__(self, maxsize: int) -> None:
-        self._items: deque[Message] = deque()
+        # Made on the first message: an idle connection does not pay for a
+        # deque's first block (about 0.6 KiB).
+        self._items: deque[Message] | None = None
         self.maxsize = max(1, maxsize)
         self._readable = Event()
         self._writable = Event()
@@ -138,14 +140,16 @@ class _MessageQueue:
         self.closed = False
 
     def __len__(self) -> int:
-        return len(self._items)
+        return len(self._items) if self._items else 0
 
     def put(self, item: Message, *, block: bool) -> None:
         if block:
-            while len(self._items) >= self.maxsize and not self.closed:
+            while len(self) >= self.maxsize and not self.closed:
                 self._writable.clear()
                 self._writable.wait()
         if not self.closed:
+            if self._items is None:
+                self._items = deque()
             self._items.append(item)
             if self._waiters:
                 self._readable.set()
@@ -191,6 +195,18 @@ class WebSocket:
     Messages are ``str`` for text frames and ``bytes`` for binary frames.
     """
 
+    # Slots: an idle connection is mostly its objects, and a dict with this
+    # many keys would not share them between instances (1.6 KiB each).
+    # __dict__ stays available for attributes a project adds.
+    __slots__ = (
+        "_accepted", "_before_block", "_busy_timer", "_close_received", "_flusher", "_groups",
+        "_handover", "_keepalive", "_lost", "_offered", "_options", "_options_overridden",
+        "_origin", "_out", "_out_bytes", "_path", "_ping_pending", "_queue", "_read_lock",
+        "_reader", "_received", "_request", "_response", "_rfile", "_sock", "_write_lock",
+        "closed_by_client", "messages_in", "messages_out", "opened_at", "protocol", "user",
+        "__dict__", "__weakref__",
+    )
+
     def __init__(
         self,
         *,
@@ -203,9 +219,14 @@ class WebSocket:
     ) -> None:
         self._sock = sock
         self._rfile = rfile
-        self._request = request
+        # The handshake, kept until the 101 is sent (the view may still change
+        # the negotiation); only what the properties below need stays.
+        self._request: Request | None = request
+        self._response: Response | None = response
+        self._path = request.path
+        self._origin = request.headers.get("Origin")
+        self._offered = tuple(offered_subprotocols(request.headers))
         self.protocol = protocol
-        self._response = response
         self._options = options
         self._options_overridden = False
         self._accepted = False  # the 101 was sent
@@ -218,7 +239,7 @@ class WebSocket:
         self._out: list[Any] = []
         self._out_bytes = 0
         self._flusher: gevent.Greenlet[Any, Any] | None = None
-        self._groups: set[tuple[str, str]] = set()
+        self._groups: set[tuple[str, str]] | None = None  # made by the first join()
         # Reading: one greenlet at a time, under the read lock; the view
         # itself, or the background reader while the view is busy.
         self._read_lock = Semaphore()
@@ -244,17 +265,17 @@ class WebSocket:
     @property
     def path(self) -> str:
         """The request path, with its query string."""
-        return self._request.path
+        return self._path
 
     @property
     def origin(self) -> str | None:
         """The ``Origin`` header (RFC 6454), None for most non-browser clients."""
-        return self._request.headers.get("Origin")
+        return self._origin
 
     @property
     def subprotocols(self) -> list[str]:
         """The subprotocols the client offered, in its order of preference."""
-        return offered_subprotocols(self._request.headers)
+        return list(self._offered)
 
     @property
     def subprotocol(self) -> str | None:
@@ -268,7 +289,7 @@ class WebSocket:
         return self.protocol.subprotocol
 
     def _pending_subprotocol(self) -> str | None:
-        offered = self.subprotocols
+        offered = self._offered
         return next((p for p in self._options.subprotocols or () if p in offered), None)
 
     @property
@@ -372,22 +393,25 @@ class WebSocket:
             return
         if subprotocol is None:
             subprotocol = self._pending_subprotocol()
-        elif subprotocol not in (offered := self.subprotocols):
+        elif subprotocol not in self._offered:
             raise WebSocketUsageError(
-                f"subprotocol {subprotocol!r} was not offered by the client; it offered {offered!r}"
+                f"subprotocol {subprotocol!r} was not offered by the client; "
+                f"it offered {self.subprotocols!r}"
             )
-        response = self._response
+        response, request = self._response, self._request
+        assert response is not None and request is not None  # not accepted yet
         if self._options_overridden:
             # Negotiate again: the view may have changed compression.
-            protocol.available_extensions = compression_extensions(self._options.compression)
+            protocol.available_extensions = self._options.extensions
             protocol.max_message_size = self._options.max_message_size
-            response = protocol.accept(self._request)
+            response = protocol.accept(request)
         if subprotocol is not None:
             response.headers["Sec-WebSocket-Protocol"] = subprotocol
             protocol.subprotocol = Subprotocol(subprotocol)
         # Written by us, not protocol.send_response(): the protocol never
         # parsed the request (see open_handshake) and is already OPEN.
         head = response.serialize()
+        self._request = self._response = None  # about 2 KiB per connection
         self._out.append(head)
         self._out_bytes += len(head)
         self._accepted = True
@@ -475,6 +499,8 @@ class WebSocket:
         if not self._accepted:
             self.accept()
         get_backend(using).join(group, self)
+        if self._groups is None:
+            self._groups = set()
         self._groups.add((using, group))
 
     def leave(self, group: str, *, using: str = "default") -> None:
@@ -482,12 +508,13 @@ class WebSocket:
         from .groups import get_backend
 
         get_backend(using).leave(group, self)
-        self._groups.discard((using, group))
+        if self._groups is not None:
+            self._groups.discard((using, group))
 
     @property
     def groups(self) -> list[str]:
         """The groups this connection is in."""
-        return sorted(group for _, group in self._groups)
+        return sorted(group for _, group in self._groups or ())
 
     def close(self, code: int = CloseCode.NORMAL_CLOSURE, reason: str = "") -> None:
         """Start the closing handshake and wait for the client's answer.

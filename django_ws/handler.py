@@ -54,9 +54,7 @@ class WebSocketHandler(pywsgi.WSGIHandler):  # type: ignore[misc]  # gevent has 
         # sends a byte a second (slowloris) would hold this greenlet forever.
         # This deadline covers the request line and headers, and an idle
         # keep-alive connection waiting for its next request.
-        timer = self._head_timer = gevent.Timeout.start_new(
-            settings.HANDSHAKE_TIMEOUT, _RequestTooSlow
-        )
+        self._head_timer = gevent.Timeout.start_new(settings.HANDSHAKE_TIMEOUT, _RequestTooSlow)
         try:
             return super().handle_one_request()
         except _RequestTooSlow:
@@ -65,13 +63,19 @@ class WebSocketHandler(pywsgi.WSGIHandler):  # type: ignore[misc]  # gevent has 
                         settings.HANDSHAKE_TIMEOUT)
             return None
         finally:
+            self._stop_head_timer()
+
+    def _stop_head_timer(self) -> None:
+        # Dropped, not only stopped: a WebSocket request runs for as long as
+        # the connection lives.
+        timer, self._head_timer = self._head_timer, None
+        if timer is not None:
             timer.close()
 
     def get_environ(self) -> dict[str, Any]:
         # Called once the request head is parsed: the application's time is
         # not the client's sending time.
-        if self._head_timer is not None:
-            self._head_timer.close()
+        self._stop_head_timer()
         return super().get_environ()  # type: ignore[no-any-return]
 
     def is_websocket_request(self) -> bool:
@@ -113,6 +117,12 @@ class WebSocketHandler(pywsgi.WSGIHandler):  # type: ignore[misc]  # gevent has 
             options=options,
         )
         self.environ[ENVIRON_KEY] = websocket
+        # This frame lives as long as the connection: hold nothing it does
+        # not need. The WebSocket keeps the handshake until the 101, and the
+        # environ has every header: the parsed head goes (about 1.5 KiB),
+        # leaving pywsgi's empty class-level one.
+        del request, response
+        del self.headers
         failed = True
         try:
             self.result = self.application(self.environ, self.start_response)

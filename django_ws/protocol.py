@@ -98,10 +98,13 @@ class WebSocketProtocol(ServerProtocol):
     """
 
     def __init__(self, **kwargs: Any) -> None:
-        super().__init__(select_subprotocol=_no_subprotocol, **kwargs)
-        self._text = False
-        self._decoder: codecs.IncrementalDecoder | None = None
-        self._buffer = bytearray()
+        super().__init__(**kwargs)
+        # One attribute, not three: past 30 attributes an instance no longer
+        # shares its dict's keys and its __dict__ grows from 0.3 to 1.6 KiB.
+        self._fragments: _Fragments | None = None
+
+    def select_subprotocol(self, subprotocols: Sequence[Subprotocol]) -> Subprotocol | None:
+        return None  # the view chooses (see the class doc)
 
     def accept(self, request: Request) -> Response:
         response = super().accept(request)
@@ -132,8 +135,7 @@ class WebSocketProtocol(ServerProtocol):
             # fails this case with 1002. Drop the unfinished message and let
             # the close be answered normally (Autobahn case 7.1.5).
             self.current_size = None
-            self._buffer = bytearray()
-            self._decoder = None
+            self._fragments = None
         super().recv_frame(frame)
         if opcode is _TEXT or opcode is _BINARY or opcode is _CONT:
             # super() appended the frame; a data frame is replaced by the
@@ -149,29 +151,42 @@ class WebSocketProtocol(ServerProtocol):
         # enforced max_size, so only UTF-8 remains to check. A decoding
         # error propagates to websockets' parser, which fails the connection
         # with 1007 (RFC 6455 8.1) before reading any further frame.
-        #
-        # Fragments go into one bytearray: its size is bounded by max_size
-        # whatever the number of fragments (a list of a million one-byte
-        # fragments would not be). Text is validated fragment by fragment by
-        # an incremental decoder, then decoded once when complete.
         opcode = frame.opcode
         if opcode is not _CONT:
-            self._text = opcode is _TEXT
             if frame.fin:  # the common case: a message in one frame
-                return bytes(frame.data).decode() if self._text else bytes(frame.data)
-            self._buffer = bytearray(frame.data)
-            if self._text:
-                self._decoder = _new_utf8_decoder()
-                self._decoder.decode(frame.data)
+                return bytes(frame.data).decode() if opcode is _TEXT else bytes(frame.data)
+            self._fragments = _Fragments(frame.data, text=opcode is _TEXT)
             return None
-        self._buffer += frame.data
-        if self._decoder is not None:
-            self._decoder.decode(frame.data, frame.fin)
+        fragments = self._fragments
+        assert fragments is not None  # see above
+        fragments.add(frame.data, final=frame.fin)
         if not frame.fin:
             return None
-        buffer, self._buffer, self._decoder = self._buffer, bytearray(), None
-        return buffer.decode() if self._text else bytes(buffer)
+        self._fragments = None
+        return fragments.message()
 
 
-def _no_subprotocol(protocol: ServerProtocol, offered: Sequence[Subprotocol]) -> None:
-    return None
+class _Fragments:
+    """A fragmented message being assembled.
+
+    Fragments go into one bytearray: its size is bounded by max_size whatever
+    the number of fragments (a list of a million one-byte fragments would not
+    be). Text is validated fragment by fragment by an incremental decoder,
+    then decoded once when complete.
+    """
+
+    __slots__ = ("buffer", "decoder")
+
+    def __init__(self, data: bytes | bytearray | memoryview, *, text: bool) -> None:
+        self.buffer = bytearray(data)
+        self.decoder = _new_utf8_decoder() if text else None
+        if self.decoder is not None:
+            self.decoder.decode(data)
+
+    def add(self, data: bytes | bytearray | memoryview, *, final: bool) -> None:
+        self.buffer += data
+        if self.decoder is not None:
+            self.decoder.decode(data, final)
+
+    def message(self) -> Message:
+        return self.buffer.decode() if self.decoder is not None else bytes(self.buffer)
