@@ -412,8 +412,7 @@ class WebSocket:
         # parsed the request (see open_handshake) and is already OPEN.
         head = response.serialize()
         self._request = self._response = None  # about 2 KiB per connection
-        self._out.append(head)
-        self._out_bytes += len(head)
+        self._queue_output(head)
         self._accepted = True
         self.opened_at = time.monotonic()
         self._flush(self._options.send_timeout)
@@ -481,11 +480,29 @@ class WebSocket:
         data, text = encode_message(message, binary=binary)
         if protocol.state is not _OPEN or self._lost:
             raise self._closed_error()
-        if text:
-            protocol.send_text(data)
-        else:
-            protocol.send_binary(data)
         self.messages_out += 1
+        frame = protocol.frame_message(data, text=text)
+        if frame is None:  # compressed, or logged: websockets frames it
+            if text:
+                protocol.send_text(data)
+            else:
+                protocol.send_binary(data)
+        elif not self._out and not protocol.writes and not self._write_lock.locked():
+            # The usual case: nothing else to write and nobody writing. A
+            # send() on the non-blocking socket never switches greenlets, so
+            # no lock is needed for it.
+            try:
+                sent = self._sock._sock.send(frame)
+            except BlockingIOError:
+                sent = 0
+            except OSError:
+                self._abort()
+                raise self._closed_error() from None
+            if sent == len(frame):
+                return
+            self._queue_output(memoryview(frame)[sent:])
+        else:
+            self._queue_output(frame)
         self._flush(self._options.send_timeout if timeout is None else timeout)
 
     def join(self, group: str, *, using: str = "default") -> None:
@@ -596,6 +613,12 @@ class WebSocket:
             self._out.extend(writes)
             self._out_bytes += sum(map(len, writes))
 
+    def _queue_output(self, frame: bytes | memoryview) -> None:
+        # After what the protocol already produced, to keep its order.
+        self._collect()
+        self._out.append(frame)
+        self._out_bytes += len(frame)
+
     def _flush(self, timeout: float | None) -> None:
         """Write all pending output, in order, under the write lock.
 
@@ -647,9 +670,7 @@ class WebSocket:
             else:
                 protocol.send_binary(data)
         else:
-            self._collect()
-            self._out.append(frame)
-            self._out_bytes += len(frame)
+            self._queue_output(frame)
         self.messages_out += 1
         return self._send_nowait()
 

@@ -9,7 +9,7 @@ import pytest
 from websockets.frames import Close, CloseCode, Frame, Opcode
 from websockets.protocol import State
 
-from django_ws.protocol import WebSocketProtocol, build_request
+from django_ws.protocol import WebSocketProtocol, build_request, compression_extensions
 from tests.conftest import client_frame
 
 MASK = b"\x01\x02\x03\x04"  # the mask client_frame() uses
@@ -19,11 +19,12 @@ def frame(opcode: int, payload: bytes, *, fin: bool = True) -> bytes:
     return client_frame(opcode, payload, fin=fin)
 
 
-def open_protocol(**kwargs) -> WebSocketProtocol:
+def open_protocol(*, headers: tuple[tuple[str, str], ...] = (), **kwargs) -> WebSocketProtocol:
     protocol = WebSocketProtocol(**kwargs)
     request = build_request("/", [
         ("Host", "example.com"), ("Upgrade", "websocket"), ("Connection", "Upgrade"),
         ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="), ("Sec-WebSocket-Version", "13"),
+        *headers,
     ])
     protocol.receive_data(request.serialize())
     parsed = protocol.events_received()[0]
@@ -178,3 +179,30 @@ def test_many_tiny_fragments_are_assembled():
     wire += frame(0, b"")
     protocol.receive_data(wire)
     assert protocol.events_received() == [text]
+
+
+@pytest.mark.parametrize("length", [0, 1, 125, 126, 65535, 65536])
+@pytest.mark.parametrize("kind", [bytes, bytearray, memoryview])
+def test_frame_message_is_what_websockets_would_send(length, kind):
+    data = os.urandom(length)
+    for text in (True, False):
+        protocol = open_protocol()
+        framed = protocol.frame_message(kind(data), text=text)
+        (protocol.send_text if text else protocol.send_binary)(data)
+        assert framed == b"".join(protocol.data_to_send())
+
+
+def test_frame_message_leaves_the_other_cases_to_websockets():
+    # Compression, a fragmented message under way, a closing connection.
+    compressed = open_protocol(
+        extensions=compression_extensions({}),
+        headers=(("Sec-WebSocket-Extensions", "permessage-deflate"),),
+    )
+    assert compressed.extensions
+    assert compressed.frame_message(b"x", text=True) is None
+    fragmenting = open_protocol()
+    fragmenting.send_text(b"a", fin=False)
+    assert fragmenting.frame_message(b"x", text=True) is None
+    closing = open_protocol()
+    closing.send_close(CloseCode.NORMAL_CLOSURE)
+    assert closing.frame_message(b"x", text=True) is None
