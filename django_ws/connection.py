@@ -141,6 +141,7 @@ class _MessageQueue:
         self._writable = Event()
         self._writable.set()
         self._waiters = 0  # greenlets in wait(): only they need _readable set
+        self._put_waiting = False  # the reader waits in put(): it needs _writable set
         self.closed = False
 
     def __len__(self) -> int:
@@ -150,7 +151,9 @@ class _MessageQueue:
         if block:
             while len(self) >= self.maxsize and not self.closed:
                 self._writable.clear()
+                self._put_waiting = True
                 self._writable.wait()
+            self._put_waiting = False
         if not self.closed:
             if self._items is None:
                 self._items = deque()
@@ -169,7 +172,7 @@ class _MessageQueue:
         if not items:
             return None
         item = items.popleft()
-        if len(items) < self.maxsize:
+        if self._put_waiting and len(items) < self.maxsize:
             self._writable.set()
         return item
 
@@ -204,7 +207,7 @@ class WebSocket:
     # __dict__ stays available for attributes a project adds.
     __slots__ = (
         "_accepted", "_before_block", "_busy_timer", "_close_received", "_flusher", "_groups",
-        "_handover", "_keepalive", "_lazy_reads", "_lost", "_offered", "_options",
+        "_handover", "_keepalive", "_lazy_reads", "_lost", "_on_busy", "_offered", "_options",
         "_options_overridden", "_origin", "_out", "_out_bytes", "_path", "_ping_pending",
         "_queue", "_read_lock", "_reader", "_received", "_request", "_response", "_rfile",
         "_sock", "_write_lock", "closed_by_client", "messages_in", "messages_out", "opened_at",
@@ -250,6 +253,7 @@ class WebSocket:
         self._reader: gevent.Greenlet[Any, Any] | None = None
         self._handover = False  # the view waits: the background reader should stop
         self._busy_timer: Any = None
+        self._on_busy: Callable[[], None] | None = None
         self._before_block: Callable[[], None] | None = None
         self._lost = False  # the TCP connection failed under us
         self._lazy_reads = 0
@@ -422,6 +426,7 @@ class WebSocket:
         self.opened_at = time.monotonic()
         self._flush(self._options.send_timeout)
         self._busy_timer = gevent.get_hub().loop.timer(_BUSY_AFTER)
+        self._on_busy = self._start_background_reader  # bound once, started per message
         self._arm_keepalive(self._options.ping_interval)
         open_connections.add(self)
         self._view_busy()  # until the view first waits
@@ -784,7 +789,7 @@ class WebSocket:
                     raise TimeoutError(f"no WebSocket message within {timeout} seconds")
                 if self._read_lock.acquire(blocking=False):
                     try:
-                        self._receive(block=True, timeout=remaining, backpressure=False)
+                        self._receive(True, remaining, False)  # block, timeout, backpressure
                         message = queue.get_nowait()
                         if message is not None:
                             return message
@@ -811,7 +816,7 @@ class WebSocket:
         # The view goes off to do other things; if it stays away, a reader
         # greenlet will read for it.
         if not self._queue.closed and self._busy_timer is not None:
-            self._busy_timer.start(self._start_background_reader)
+            self._busy_timer.start(self._on_busy)
 
     def _start_background_reader(self) -> None:
         # A timer callback, in the hub: must not block. A reader that was
@@ -858,7 +863,7 @@ class WebSocket:
                 self._close_received.wait(remaining)
         return bool(self._close_received.is_set())
 
-    def _receive(self, *, block: bool, timeout: float | None, backpressure: bool) -> bool:
+    def _receive(self, block: bool, timeout: float | None, backpressure: bool) -> bool:
         """Read once, feed the protocol, queue messages, send its answers.
 
         The caller holds the read lock.

@@ -71,7 +71,7 @@ class WebSocketView(View):
             if refusal is not None:
                 return refusal
             return super().dispatch(request, *args, **kwargs)
-        if not self.check_origin(request.headers.get("Origin")):
+        if not self.check_origin(request.META.get("HTTP_ORIGIN")):  # not .headers: see origin.py
             return forbidden_origin(request)
         self.websocket = websocket
         return run_websocket_view(request, websocket, self.websocket_options, self._serve)
