@@ -57,7 +57,7 @@ _READ_SIZE = 65536
 _BUSY_AFTER = 0.05
 
 #: Reads that wait for the socket before trying it, after a read found
-#: nothing there (see WebSocket._recv_blocking).
+#: nothing there (see WebSocket._recv).
 _LAZY_READS = 16
 
 #: The accepted, not yet finished connections of this process: what graceful
@@ -209,7 +209,7 @@ class WebSocket:
         "_accepted", "_before_block", "_busy_timer", "_close_received", "_flusher", "_groups",
         "_handover", "_keepalive", "_lazy_reads", "_lost", "_on_busy", "_offered", "_options",
         "_options_overridden", "_origin", "_out", "_out_bytes", "_path", "_ping_pending",
-        "_queue", "_read_lock", "_reader", "_received", "_request", "_response", "_rfile",
+        "_queue", "_read_lock", "_reader", "_received", "_request", "_response", "_initial",
         "_sock", "_write_lock", "closed_by_client", "messages_in", "messages_out", "opened_at",
         "protocol", "user", "__dict__", "__weakref__",
     )
@@ -218,14 +218,15 @@ class WebSocket:
         self,
         *,
         sock: GeventSocket,
-        rfile: Any,
+        initial: bytes = b"",
         request: Request,
         protocol: WebSocketProtocol,
         response: Response,
         options: ConnectionOptions,
     ) -> None:
         self._sock = sock
-        self._rfile = rfile
+        # Bytes that arrived with the handshake, read by the HTTP server.
+        self._initial = initial
         # The handshake, kept until the 101 is sent (the view may still change
         # the negotiation); only what the properties below need stays.
         self._request: Request | None = request
@@ -928,11 +929,9 @@ class WebSocket:
             TimeoutError: ``timeout`` expired (the view's ``wait(timeout)``).
         """
         sock = self._sock
-        rfile, self._rfile = self._rfile, None
-        if rfile is not None:
-            buffered = self._buffered(rfile)
-            if buffered:
-                return buffered
+        if self._initial:
+            initial, self._initial = self._initial, b""
+            return initial
         if self.protocol.state is not _OPEN:
             timeout = self._options.close_timeout  # waiting for the client's EOF
             closing = True
@@ -943,8 +942,36 @@ class WebSocket:
         if timeout is not None:
             sock.settimeout(timeout)
         try:
-            data: bytes = self._recv_blocking(sock) if block else sock.recv(_READ_SIZE)
-            return data
+            data: bytes
+            if not block:
+                data = sock.recv(_READ_SIZE)
+                return data
+            # Whether the client's bytes are already there when the view
+            # comes to read depends on the traffic. Reading first costs a
+            # failed recv() (a raised BlockingIOError, about 1 µs) when they
+            # are not; waiting first costs a trip through the event loop
+            # (about 2 µs) when they are. Read first while it works; after a
+            # miss, wait first for the next _LAZY_READS reads, then try again.
+            # Inline, not in a helper: each Python frame here is kept for the
+            # connection's whole life (see django_ws.callchain).
+            raw = sock._sock
+            if self._lazy_reads:
+                self._lazy_reads -= 1
+            else:
+                try:
+                    data = raw.recv(_READ_SIZE)
+                    return data
+                except BlockingIOError:
+                    self._lazy_reads = _LAZY_READS
+            while True:
+                # gevent's own wait: on the socket's watcher, with its
+                # timeout, and cancelled when the socket is closed.
+                sock._wait(sock._read_event)
+                try:
+                    data = raw.recv(_READ_SIZE)
+                    return data
+                except BlockingIOError:
+                    pass  # woken without data
         except (BlockingIOError, TimeoutError):
             if not block:
                 return None
@@ -958,47 +985,6 @@ class WebSocket:
         finally:
             if timeout is not None:
                 sock.settimeout(None)
-
-    def _recv_blocking(self, sock: GeventSocket) -> bytes:
-        # Whether the client's bytes are already there when the view comes to
-        # read depends on the traffic. Reading first costs a failed recv()
-        # (a raised BlockingIOError, about 1 µs) when they are not; waiting
-        # first costs a trip through the event loop (about 2 µs) when they
-        # are. Read first while it works; after a miss, wait first for the
-        # next _LAZY_READS reads, then try again.
-        if self._lazy_reads:
-            self._lazy_reads -= 1
-        else:
-            try:
-                data: bytes = sock._sock.recv(_READ_SIZE)
-                return data
-            except BlockingIOError:
-                self._lazy_reads = _LAZY_READS
-        # gevent's own wait: on the socket's watcher, with its timeout, and
-        # cancelled when the socket is closed.
-        sock._wait(sock._read_event)
-        data = sock.recv(_READ_SIZE)
-        return data
-
-    def _buffered(self, rfile: Any) -> bytes | None:
-        """Bytes the HTTP parser buffered past the handshake, without blocking.
-
-        read1() returns the buffer's content, or reads the socket once. It
-        must not block in that read: it would hold a buffer of the size asked
-        for (64 KiB) for as long as the client stays silent.
-        """
-        sock = self._sock
-        sock.settimeout(0.0)
-        try:
-            data: bytes | None = rfile.read1(_READ_SIZE)
-            return data
-        except OSError:  # nothing buffered, nothing on the socket yet
-            return None
-        finally:
-            sock.settimeout(None)
-            # Frees the reader's buffer for the rest of the connection's
-            # life; closes the file object only, not the socket.
-            rfile.close()
 
     # -- keepalive -------------------------------------------------------------
 

@@ -110,7 +110,7 @@ class WebSocketHandler(pywsgi.WSGIHandler):  # type: ignore[misc]  # gevent has 
             return
         websocket = self.websocket = WebSocket(
             sock=self.socket,
-            rfile=self.rfile,
+            initial=self._take_buffered(),
             request=request,
             protocol=protocol,
             response=response,
@@ -140,6 +140,25 @@ class WebSocketHandler(pywsgi.WSGIHandler):  # type: ignore[misc]  # gevent has 
                     websocket.finish(failed=failed)
                     self.status = b"101 Switching Protocols"
                     self._orig_status = "101 Switching Protocols"
+
+    def _take_buffered(self) -> bytes:
+        """Bytes read past the request head (frames a client sent early).
+
+        Read here rather than in the view: without blocking (``read1()``
+        would otherwise hold a 64 KiB buffer while the client is silent), at
+        a shallow depth of the greenlet's Python stack, whose deepest point
+        stays allocated for the connection's life. The reader is closed,
+        which frees its buffer; the socket stays open.
+        """
+        self.socket.settimeout(0.0)
+        try:
+            data: bytes = self.rfile.read1(65536) or b""
+        except OSError:  # nothing buffered, nothing on the socket yet
+            data = b""
+        finally:
+            self.socket.settimeout(None)
+            self.rfile.close()
+        return data
 
     def _send_rejection(self, response: Any, reason: Exception | None) -> None:
         self.status = f"{response.status_code} {response.reason_phrase}".encode("latin-1")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import connect, handshake, raw_request
+from tests.conftest import TIMEOUT, client_frame, connect, handshake, raw_request
 
 
 @pytest.mark.parametrize(
@@ -47,3 +47,20 @@ def test_handshake_with_a_body_is_refused(server, extra):
     status, _, body = raw_request(server, handshake(extra=extra) + b"hello")
     assert status == 400
     assert b"no body" in body
+
+
+def test_frames_sent_with_the_handshake_are_not_lost(server):
+    # A client that does not wait for the 101: the HTTP server has read the
+    # frames with the request head, and the view still gets them, in order.
+    import socket
+
+    with socket.create_connection((server.host, server.port), timeout=TIMEOUT) as sock:
+        sock.sendall(handshake("/echo/") + client_frame(1, b"early") + client_frame(1, b"bird"))
+        data = b""
+        while data.count(b"early") + data.count(b"bird") < 2:
+            chunk = sock.recv(65536)
+            assert chunk, data
+            data += chunk
+    head, _, frames = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 101")
+    assert frames == b"\x81\x05early\x81\x04bird"
