@@ -29,6 +29,10 @@ __all__ = ["WebSocketHandler"]
 logger = logging.getLogger(__name__)
 
 
+def _discard(data: bytes) -> None:
+    """The WSGI ``write()`` of a response that is never sent."""
+
+
 class _RequestTooSlow(Exception):
     """The client did not send a whole request head in time."""
 
@@ -125,7 +129,7 @@ class WebSocketHandler(pywsgi.WSGIHandler):  # type: ignore[misc]  # gevent has 
         del self.headers
         failed = True
         try:
-            self.result = self.application(self.environ, self.start_response)
+            self.result = self.application(self.environ, self._start_response)
             if not websocket.accepted:
                 self.process_result()  # the view answered in plain HTTP
             failed = False
@@ -140,6 +144,14 @@ class WebSocketHandler(pywsgi.WSGIHandler):  # type: ignore[misc]  # gevent has 
                     websocket.finish(failed=failed)
                     self.status = b"101 Switching Protocols"
                     self._orig_status = "101 Switching Protocols"
+
+    def _start_response(self, status: str, headers: Any, exc_info: Any = None) -> Any:
+        # After a 101 the view's HTTP response is discarded: pywsgi need not
+        # check and encode its headers.
+        websocket = self.websocket
+        if websocket is not None and websocket.accepted:
+            return _discard
+        return self.start_response(status, headers, exc_info)
 
     def _take_buffered(self) -> bytes:
         """Bytes read past the request head (frames a client sent early).
