@@ -52,6 +52,9 @@ protocol_logger = logging.getLogger("websockets.server")
 _OPEN, _CLOSED = State.OPEN, State.CLOSED
 _CLOSE = Opcode.CLOSE
 _READ_SIZE = 65536
+#: Payloads from this size on are written beside their frame header
+#: (sendmsg) rather than copied into one bytes object with it.
+_GATHER_AT = 16384
 #: How long the view may stay out of ``wait()`` before a reader greenlet
 #: reads for it (answers pings, sees the close, queues messages).
 _BUSY_AFTER = 0.05
@@ -108,6 +111,8 @@ def encode_message(message: Any, *, binary: bool = False) -> tuple[Any, bool]:
     """
     if isinstance(message, str):
         return message.encode(), not binary
+    if isinstance(message, memoryview) and (message.itemsize != 1 or not message.c_contiguous):
+        return message.tobytes(), False  # the frame length counts bytes, not items
     if isinstance(message, (bytes, bytearray, memoryview)):
         return message, False
     if isinstance(message, (dict, list)):
@@ -492,28 +497,35 @@ class WebSocket:
         if protocol.state is not _OPEN or self._lost:
             raise self._closed_error()
         self.messages_out += 1
-        frame = protocol.frame_message(data, text=text)
-        if frame is None:  # compressed, or logged: websockets frames it
+        head = protocol.frame_head(len(data), text=text)
+        if head is None:  # compressed, or logged: websockets frames it
             if text:
                 protocol.send_text(data)
             else:
                 protocol.send_binary(data)
-        elif not self._out and not protocol.writes and not self._write_lock.locked():
+        elif self._out or protocol.writes or self._write_lock.locked():
+            self._queue_output(head + data)  # behind what is pending, in order
+        else:
             # The usual case: nothing else to write and nobody writing. A
-            # send() on the non-blocking socket never switches greenlets, so
-            # no lock is needed for it.
+            # send on the non-blocking socket never switches greenlets, so no
+            # lock is needed for it. A small frame is one bytes object; a
+            # large payload goes out beside its header, not copied.
+            raw = self._sock._sock
+            if len(data) < _GATHER_AT:
+                head, data = head + data, b""
             try:
-                sent = self._sock._sock.send(frame)
+                sent = raw.sendmsg((head, data)) if data else raw.send(head)
             except BlockingIOError:
                 sent = 0
             except OSError:
                 self._abort()
                 raise self._closed_error() from None
-            if sent == len(frame):
+            if sent < len(head):
+                self._queue_output(head[sent:] + data)
+            elif sent - len(head) < len(data):
+                self._queue_output(memoryview(data)[sent - len(head):])
+            else:
                 return
-            self._queue_output(memoryview(frame)[sent:])
-        else:
-            self._queue_output(frame)
         self._flush(self._options.send_timeout if timeout is None else timeout)
 
     def join(self, group: str, *, using: str = "default") -> None:
@@ -969,9 +981,11 @@ class WebSocket:
                 sock._wait(sock._read_event)
                 try:
                     data = raw.recv(_READ_SIZE)
-                    return data
                 except BlockingIOError:
-                    pass  # woken without data
+                    continue  # woken without data
+                if len(data) == _READ_SIZE:
+                    self._lazy_reads = 0  # a large message streams in: more is there
+                return data
         except (BlockingIOError, TimeoutError):
             if not block:
                 return None

@@ -6,6 +6,7 @@ HTTP from ``/probe/<key>/``, so tests can check what the view saw.
 
 import json
 import time
+from array import array
 
 import gevent
 from django.core.exceptions import PermissionDenied
@@ -88,6 +89,8 @@ def kinds(request):
     websocket.send(b"\x00binary")
     websocket.send(bytearray(b"ba"))
     websocket.send(memoryview(b"mv"))
+    websocket.send(memoryview(array("i", [1, 2])))  # 8 bytes, not 2 items
+    websocket.send(bytes(range(256)) * 300)  # large: written beside its header
     websocket.send({"a": 1})
     websocket.send([1, "two"])
     websocket.send("forced", binary=True)

@@ -7,6 +7,7 @@ import socket
 import urllib.error
 import urllib.request
 import uuid
+from array import array
 
 import gevent  # noqa: F401  (the views use it; importing here checks it installs)
 import pytest
@@ -57,19 +58,21 @@ def test_echo_text_and_binary(server):
 
 def test_send_kinds_and_received_types(server):
     ws = connect(server, "/kinds/")
-    frames = [ws.recv_data() for _ in range(8)]
+    frames = [ws.recv_data() for _ in range(10)]
     text, binary = websocket.ABNF.OPCODE_TEXT, websocket.ABNF.OPCODE_BINARY
     assert frames == [
         (text, b"text"),
         (binary, b"\x00binary"),
         (binary, b"ba"),
         (binary, b"mv"),
+        (binary, array("i", [1, 2]).tobytes()),
+        (binary, bytes(range(256)) * 300),
         (text, b'{"a": 1}'),
         (text, b'[1, "two"]'),
         (binary, b"forced"),
-        (text, frames[7][1]),
+        (text, frames[9][1]),
     ]
-    assert frames[7][1].startswith(b"TypeError: cannot send 'int'")
+    assert frames[9][1].startswith(b"TypeError: cannot send 'int'")
     ws.send("a text")
     ws.send_binary(b"some bytes")
     assert json.loads(ws.recv()) == ["str", "bytes"]
