@@ -25,7 +25,7 @@ from typing import Any
 from django.core.handlers.exception import convert_exception_to_response
 from django.http import HttpRequest, HttpResponse
 
-__all__ = ["shallow_callable", "shorten_middleware_chain"]
+__all__ = ["shallow_application", "shallow_callable", "shorten_middleware_chain"]
 
 
 
@@ -94,3 +94,12 @@ def shorten_middleware_chain(application: Any) -> int:
                 if isinstance(value, FunctionType) or _python_call(value) is not None:
                     pending.append(value)
     return rewritten
+
+
+def shallow_application(application: Any) -> Any:
+    """What a server should call: the chain rewritten, the application bound.
+
+    Used by ``WebSocketServer`` and the gunicorn worker.
+    """
+    shorten_middleware_chain(application)
+    return shallow_callable(application)

@@ -111,9 +111,11 @@ def encode_message(message: Any, *, binary: bool = False) -> tuple[Any, bool]:
     """
     if isinstance(message, str):
         return message.encode(), not binary
-    if isinstance(message, memoryview) and (message.itemsize != 1 or not message.c_contiguous):
-        return message.tobytes(), False  # the frame length counts bytes, not items
-    if isinstance(message, (bytes, bytearray, memoryview)):
+    if isinstance(message, (bytes, bytearray)):
+        return message, False
+    if isinstance(message, memoryview):
+        if message.itemsize != 1 or not message.c_contiguous:
+            return message.tobytes(), False  # the frame length counts bytes, not items
         return message, False
     if isinstance(message, (dict, list)):
         return json.dumps(message, cls=_json_encoder()).encode(), not binary
@@ -146,7 +148,6 @@ class _MessageQueue:
         self._writable = Event()
         self._writable.set()
         self._waiters = 0  # greenlets in wait(): only they need _readable set
-        self._put_waiting = False  # the reader waits in put(): it needs _writable set
         self.closed = False
 
     def __len__(self) -> int:
@@ -155,10 +156,8 @@ class _MessageQueue:
     def put(self, item: Message, *, block: bool) -> None:
         if block:
             while len(self) >= self.maxsize and not self.closed:
-                self._writable.clear()
-                self._put_waiting = True
+                self._writable.clear()  # cleared only while a put() waits
                 self._writable.wait()
-            self._put_waiting = False
         if not self.closed:
             if self._items is None:
                 self._items = deque()
@@ -177,8 +176,8 @@ class _MessageQueue:
         if not items:
             return None
         item = items.popleft()
-        if self._put_waiting and len(items) < self.maxsize:
-            self._writable.set()
+        if not self._writable.is_set() and len(items) < self.maxsize:
+            self._writable.set()  # wake the reader waiting in put()
         return item
 
     def wait(self, timeout: float | None) -> bool:

@@ -22,7 +22,7 @@ import gevent
 from gunicorn.workers.ggevent import GeventPyWSGIWorker, PyWSGIHandler
 from websockets.frames import CloseCode
 
-from .callchain import shallow_callable, shorten_middleware_chain
+from .callchain import shallow_application
 from .checks import check_gevent_patched
 from .connection import open_connections
 from .handler import WebSocketHandler
@@ -62,8 +62,7 @@ class GeventWebSocketWorker(GeventPyWSGIWorker):  # type: ignore[misc]
             self.log.error("%s: %s HINT: %s", error.id, error.msg, error.hint)
         super().load_wsgi()
         # As WebSocketServer does: a shallow C stack for waiting views.
-        shorten_middleware_chain(self.wsgi)
-        self.wsgi = shallow_callable(self.wsgi)
+        self.wsgi = shallow_application(self.wsgi)
 
     def handle_exit(self, sig: Any, frame: Any) -> None:
         super().handle_exit(sig, frame)  # gunicorn stops accepting within a second

@@ -18,7 +18,7 @@ from gevent.event import Event
 from gevent.pool import Pool
 from websockets.frames import CloseCode
 
-from .callchain import shallow_callable, shorten_middleware_chain
+from .callchain import shallow_application
 from .connection import open_connections
 from .handler import WebSocketHandler
 
@@ -45,8 +45,7 @@ class WebSocketServer(pywsgi.WSGIServer):  # type: ignore[misc]  # gevent has no
         kwargs.setdefault("spawn", Pool())
         # A WebSocket view waits inside the application for the connection's
         # whole life: call it, and Django's middleware, with a shallow C stack.
-        shorten_middleware_chain(application)
-        super().__init__(listener, shallow_callable(application), environ=environ, **kwargs)
+        super().__init__(listener, shallow_application(application), environ=environ, **kwargs)
 
     def shutdown(self, *, code: int = CloseCode.GOING_AWAY, drain_timeout: float = 10.0) -> None:
         """Stop accepting, close every WebSocket with ``code``, wait for the views.
