@@ -11,6 +11,11 @@ greenlet takes over until the view waits again, so that pings are answered,
 the close is seen, and ``read()``/``count_messages()`` find what arrived. One
 lock makes sure one greenlet reads at a time.
 
+A detached connection (``detach()``, what ``WebSocketView`` does) has no
+view waiting: a libev watcher in the hub notices data, and a short-lived
+greenlet reads it and passes each message to the handler's ``on_message``.
+An idle detached connection costs no greenlet at all.
+
 Writes from any greenlet go through one lock and drain the protocol's output
 in the order the protocol produced it, so concurrent ``send()`` calls never
 interleave frames and nothing is sent after a close frame (RFC 6455 5.5.1).
@@ -25,7 +30,7 @@ import time
 import weakref
 from collections import deque
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import gevent
 from gevent.event import Event
@@ -42,7 +47,10 @@ from .protocol import Message, WebSocketProtocol, offered_subprotocols
 if TYPE_CHECKING:  # pragma: no cover
     from gevent.socket import socket as GeventSocket
 
-__all__ = ["WebSocket", "encode_message", "open_connections", "open_handshake"]
+__all__ = [
+    "MessageHandler", "WebSocket", "encode_message", "open_connections", "open_handshake",
+    "wait_for_detached",
+]
 
 logger = logging.getLogger(__name__)
 # websockets logs each connection's opening and closing at INFO level; keep
@@ -66,6 +74,30 @@ _LAZY_READS = 16
 #: The accepted, not yet finished connections of this process: what graceful
 #: shutdown closes. Weak, so that a leaked handler cannot keep one alive.
 open_connections: weakref.WeakSet[WebSocket] = weakref.WeakSet()
+
+#: Connections served by callbacks after their view returned (see
+#: WebSocket.detach): no greenlet holds them while they wait, this does.
+_detached: set[WebSocket] = set()
+#: Set while no detached connection is left: what shutdown waits for.
+_none_detached = Event()
+_none_detached.set()
+
+
+class MessageHandler(Protocol):
+    """What :meth:`WebSocket.detach` calls (``WebSocketView`` is one)."""
+
+    def on_message(self, message: Message) -> None: ...
+
+    def on_close(self) -> None: ...
+
+
+def wait_for_detached(timeout: float | None) -> bool:
+    """Wait until every detached connection has ended; False on timeout.
+
+    Graceful shutdown: they hold no greenlet of the server's pool, so
+    stopping the server does not wait for them.
+    """
+    return bool(_none_detached.wait(timeout))
 
 
 def _json_encoder() -> type[json.JSONEncoder]:
@@ -210,8 +242,9 @@ class WebSocket:
     # many keys would not share them between instances (1.6 KiB each).
     # __dict__ stays available for attributes a project adds.
     __slots__ = (
-        "_accepted", "_before_block", "_busy_timer", "_close_received", "_flusher", "_groups",
-        "_handover", "_keepalive", "_lazy_reads", "_lost", "_on_busy", "_offered", "_options",
+        "_accepted", "_before_block", "_busy_timer", "_close_received", "_dispatching",
+        "_flusher", "_groups", "_handler", "_handover", "_keeper", "_keepalive", "_lazy_reads",
+        "_lost", "_on_busy", "_on_end", "_offered", "_options", "_watcher",
         "_options_overridden", "_origin", "_out", "_out_bytes", "_path", "_ping_pending",
         "_queue", "_read_lock", "_reader", "_received", "_request", "_response", "_initial",
         "_sock", "_write_lock", "closed_by_client", "messages_in", "messages_out", "opened_at",
@@ -266,6 +299,14 @@ class WebSocket:
         self._received = False
         self._ping_pending = False
         self._keepalive: Any = None
+        # Callback serving (detach()): the handler, the socket's io watcher,
+        # the file object that keeps the socket open, whether a greenlet is
+        # passing messages to the handler, what to call at the end.
+        self._handler: MessageHandler | None = None
+        self._watcher: Any = None
+        self._keeper: Any = None
+        self._dispatching = False
+        self._on_end: Callable[[WebSocket], None] | None = None
         self.opened_at: float | None = None
         self.messages_in = 0
         self.messages_out = 0
@@ -582,6 +623,138 @@ class WebSocket:
             # RFC 6455 7.1.1 lets the server drop TCP when the client does
             # not finish the closing handshake.
             self._abort()
+        if self._watcher is not None and not self._dispatching:
+            self._end_detached()  # else the dispatching greenlet ends it, after the handler
+
+    # -- callback serving (WebSocketView) -----------------------------------------
+
+    def detach(self, handler: MessageHandler) -> None:
+        """Serve this connection with ``handler``'s callbacks once the view returns.
+
+        A view that waits for messages keeps its greenlet, and with it its
+        Python and C stacks (about 12 KiB), for the connection's whole life.
+        Detached, the view returns through Django's middleware as any
+        request does; the event loop then watches the socket, and each burst
+        of messages goes to ``handler.on_message`` in a short-lived greenlet,
+        one message after the other, in order. ``handler.on_close`` is called
+        once, when the connection has ended. Nothing is read while
+        ``on_message`` runs: the client's data waits in the TCP window.
+
+        An exception in ``on_message`` is logged and closes the connection
+        with 1011. ``WebSocketView`` calls this after ``open()``.
+        """
+        if not self._accepted:
+            self.accept()
+        self._handler = handler
+        # The view goes: no reader greenlet for it. One started while open()
+        # ran stops after its current read (see _serve_callbacks).
+        self._busy_timer.stop()
+        self._handover = True
+
+    @property
+    def detached(self) -> bool:
+        """True when :meth:`detach` handed the connection to callbacks."""
+        return self._handler is not None
+
+    def serve_detached(
+        self, keeper: Any, *, on_end: Callable[[WebSocket], None] | None = None
+    ) -> None:
+        """Start the callbacks; called by the HTTP handler once the view returned.
+
+        Args:
+            keeper: a file object made on the socket (``makefile()``): the
+                socket is closed only once the HTTP server closed its own
+                handle and this is closed, at the end of the connection.
+            on_end: called with this connection when it has ended (the
+                server's log line).
+        """
+        assert self._handler is not None  # detach() was called
+        self._keeper = keeper
+        self._on_end = on_end
+        self._watcher = gevent.get_hub().loop.io(self._sock.fileno(), 1)
+        _detached.add(self)
+        _none_detached.clear()
+        queue = self._queue
+        if self._initial or queue or queue.closed:
+            # Bytes sent with the handshake, messages the view left queued,
+            # or the end: not news for the watcher.
+            self._dispatch()
+        else:
+            self._watcher.start(self._on_readable)
+
+    def _on_readable(self) -> None:
+        # The io watcher's callback, in the hub: it must not block.
+        self._watcher.stop()
+        self._dispatch()
+
+    def _dispatch(self) -> None:
+        # Flagged from now, not from when the greenlet runs: a close() in
+        # between leaves the end to it (one greenlet ends the connection).
+        self._dispatching = True
+        gevent.spawn(self._serve_callbacks)
+
+    def _serve_callbacks(self) -> None:
+        """Pass what is queued to the handler, read what the socket has, repeat;
+        then watch the socket again, or end."""
+        queue = self._queue
+        handler = self._handler
+        assert handler is not None  # only _end_detached() clears it, never while dispatching
+        try:
+            while True:
+                while (message := queue.get_nowait()) is not None:
+                    try:
+                        handler.on_message(message)
+                    except Exception:
+                        logger.exception("error in on_message of WebSocket %s; closing it "
+                                         "with 1011", self.path)
+                        self.close(CloseCode.INTERNAL_ERROR)
+                if queue.closed:
+                    break
+                # Blocks only while close() or a reader started during
+                # open() holds the socket; they read, this waits.
+                with self._read_lock:
+                    while self._receive(False, None, False):  # no block, timeout, backpressure
+                        pass
+                if not queue:
+                    break  # the socket is dry
+        except Exception:
+            # Not the handler's: ours. Drop the connection rather than leave
+            # it unwatched forever.
+            logger.exception("error serving WebSocket %s; dropping it", self.path)
+            self._abort()
+        finally:
+            self._dispatching = False
+        if self._before_block is not None:
+            self._before_block()  # e.g. release the database connections it opened
+        if queue.closed:
+            self._end_detached()
+        else:
+            self._watcher.start(self._on_readable)
+
+    def _end_detached(self) -> None:
+        """The end of a detached connection: on_close, then release everything."""
+        if self not in _detached:
+            return  # ended already
+        _detached.discard(self)
+        self._watcher.close()  # before its file descriptor goes
+        handler = self._handler
+        assert handler is not None
+        try:
+            try:
+                handler.on_close()
+            except Exception:
+                logger.exception("error in on_close of WebSocket %s", self.path)
+            self.finish(failed=False)
+            if self._before_block is not None:
+                self._before_block()
+        finally:
+            self._keeper.close()  # the socket closes with it (see serve_detached)
+            on_end, self._on_end = self._on_end, None
+            self._handler = None  # the view holds this connection: no cycle left
+            if not _detached:
+                _none_detached.set()
+        if on_end is not None:
+            on_end(self)
 
     # -- internals -------------------------------------------------------------
 
@@ -826,8 +999,8 @@ class WebSocket:
 
     def _view_busy(self) -> None:
         # The view goes off to do other things; if it stays away, a reader
-        # greenlet will read for it.
-        if not self._queue.closed and self._busy_timer is not None:
+        # greenlet will read for it. Detached, the event loop reads.
+        if not self._queue.closed and self._busy_timer is not None and self._handler is None:
             self._busy_timer.start(self._on_busy)
 
     def _start_background_reader(self) -> None:

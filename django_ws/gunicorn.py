@@ -16,6 +16,7 @@ the worker patches, as with any gevent worker.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import gevent
@@ -24,7 +25,7 @@ from websockets.frames import CloseCode
 
 from .callchain import shallow_application
 from .checks import check_gevent_patched
-from .connection import open_connections
+from .connection import open_connections, wait_for_detached
 from .handler import WebSocketHandler
 from .patching import reset_django_state
 from .server import close_all
@@ -40,8 +41,11 @@ class GunicornWebSocketHandler(WebSocketHandler, PyWSGIHandler):  # type: ignore
     def log_request(self) -> None:
         super().log_request()
         websocket = self.websocket
-        if websocket is not None and websocket.opened_at is not None:
+        if websocket is not None and websocket.opened_at is not None and not self._handed_over:
             logger.info("%s", self.format_request())
+
+    def _line_writer(self) -> Callable[[str], None]:
+        return lambda line: logger.info("%s", line)
 
 
 class GeventWebSocketWorker(GeventPyWSGIWorker):  # type: ignore[misc]
@@ -63,6 +67,12 @@ class GeventWebSocketWorker(GeventPyWSGIWorker):  # type: ignore[misc]
         super().load_wsgi()
         # As WebSocketServer does: a shallow C stack for waiting views.
         self.wsgi = shallow_application(self.wsgi)
+
+    def run(self) -> None:
+        super().run()  # returns once the server's pool of requests is empty
+        # Detached WebSocketView connections are in no pool: their close,
+        # started by handle_exit(), ends within the graceful timeout too.
+        wait_for_detached(self.cfg.graceful_timeout)
 
     def handle_exit(self, sig: Any, frame: Any) -> None:
         super().handle_exit(sig, frame)  # gunicorn stops accepting within a second

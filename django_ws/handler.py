@@ -7,13 +7,16 @@ the WSGI environ and runs the application like any request; the 101 is sent
 only when the view uses the socket, so until then the view's own HTTP response
 (403, 404, ...) goes out as usual. Once upgraded, the application's HTTP
 response is discarded, the WebSocket is closed properly and the socket is
-never read as HTTP again. No protocol logic lives here.
+never read as HTTP again. A detached WebSocket (a class view's) outlives the
+request instead: the handler leaves it the socket and writes its log line when
+it ends. No protocol logic lives here.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 import gevent
@@ -40,7 +43,9 @@ class _RequestTooSlow(Exception):
 class WebSocketHandler(pywsgi.WSGIHandler):  # type: ignore[misc]  # gevent has no stubs
     """A ``pywsgi.WSGIHandler`` that also serves WebSocket upgrades."""
 
+    socket: Any  # pywsgi's; None once a detached WebSocket took it (_hand_over)
     websocket: WebSocket | None = None
+    _handed_over = False  # a detached WebSocket outlives the request (_hand_over)
     _head_timer: gevent.Timeout | None = None
 
     #: Buffer of the request-head reader. pywsgi's default (8 KiB) stays
@@ -141,9 +146,38 @@ class WebSocketHandler(pywsgi.WSGIHandler):  # type: ignore[misc]  # gevent has 
                     close()  # Django's request_finished: closes DB connections
             finally:
                 if websocket.accepted:
-                    websocket.finish(failed=failed)
                     self.status = b"101 Switching Protocols"
                     self._orig_status = "101 Switching Protocols"
+                    if websocket.detached and not failed:
+                        self._hand_over(websocket)
+                    else:
+                        websocket.finish(failed=failed)
+
+    def _hand_over(self, websocket: WebSocket) -> None:
+        """Let a detached connection outlive this request (WebSocket.detach)."""
+        # pywsgi and the server close the socket when the request ends. A
+        # file object on it keeps the descriptor open until the connection
+        # closes that too (the socket module's documented rule); without
+        # self.socket, pywsgi neither drains nor closes it.
+        keeper = self.socket.makefile("rb", buffering=0)
+        self.socket = None
+        self._handed_over = True
+        if not getattr(self.server, "access_log", True):
+            websocket.serve_detached(keeper)
+            return
+        self.time_finish = time.time()
+        # The HTTP part of the line now, the connection's part at its end.
+        head, write = super().format_request(), self._line_writer()
+
+        def log_line(websocket: WebSocket) -> None:
+            write(f"{head}{summary(websocket)}")
+
+        websocket.serve_detached(keeper, on_end=log_line)
+
+    def _line_writer(self) -> Callable[[str], None]:
+        """How a connection's log line is written; holds nothing of the handler."""
+        log = self.server.log
+        return lambda line: log.write(line + "\n")
 
     def _start_response(self, status: str, headers: Any, exc_info: Any = None) -> Any:
         # After a 101 the view's HTTP response is discarded: pywsgi need not
@@ -183,8 +217,9 @@ class WebSocketHandler(pywsgi.WSGIHandler):  # type: ignore[misc]  # gevent has 
         self.response_length = len(data)
 
     def log_request(self) -> None:
-        # pywsgi formats the line even for a server without an access log.
-        if getattr(self.server, "access_log", True):
+        # pywsgi formats the line even for a server without an access log. A
+        # detached connection's line is written when it ends (_hand_over).
+        if getattr(self.server, "access_log", True) and not self._handed_over:
             super().log_request()
 
     def format_request(self) -> str:
@@ -192,12 +227,16 @@ class WebSocketHandler(pywsgi.WSGIHandler):  # type: ignore[misc]  # gevent has 
         websocket = self.websocket
         if websocket is None:
             return line
-        if websocket.opened_at is None:
-            return f"{line} websocket refused"  # the view answered in HTTP
-        # One line per WebSocket connection: how long it lived, how it ended.
-        who = {True: "client", False: "server", None: "-"}[websocket.closed_by_client]
-        return (
-            f"{line} websocket {time.monotonic() - websocket.opened_at:.3f}s "
-            f"user={websocket.user_label} close={websocket.close_code} by={who} "
-            f"in={websocket.messages_in} out={websocket.messages_out}"
-        )
+        return line + summary(websocket)
+
+
+def summary(websocket: WebSocket) -> str:
+    """The end of a WebSocket request's log line: how it lived, how it ended."""
+    if websocket.opened_at is None:
+        return " websocket refused"  # the view answered in HTTP
+    who = {True: "client", False: "server", None: "-"}[websocket.closed_by_client]
+    return (
+        f" websocket {time.monotonic() - websocket.opened_at:.3f}s "
+        f"user={websocket.user_label} close={websocket.close_code} by={who} "
+        f"in={websocket.messages_in} out={websocket.messages_out}"
+    )

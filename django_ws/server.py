@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -19,7 +20,7 @@ from gevent.pool import Pool
 from websockets.frames import CloseCode
 
 from .callchain import shallow_application
-from .connection import open_connections
+from .connection import open_connections, wait_for_detached
 from .handler import WebSocketHandler
 
 __all__ = ["WebSocketServer", "close_all"]
@@ -57,7 +58,11 @@ class WebSocketServer(pywsgi.WSGIServer):  # type: ignore[misc]  # gevent has no
         closing = close_all(code, "server shutting down" if code == CloseCode.GOING_AWAY
                             else "server restarting")
         logger.info("closing %d WebSocket connection(s) with %d", len(closing), code)
+        deadline = time.monotonic() + drain_timeout
         self.stop(timeout=drain_timeout)
+        # Detached WebSocketView connections hold no greenlet of the pool
+        # that stop() waits for.
+        wait_for_detached(max(0.0, deadline - time.monotonic()))
 
 
 def close_all(code: int, reason: str = "") -> list[gevent.Greenlet[Any, Any]]:

@@ -347,6 +347,16 @@ def db_idle(request):
         websocket.send(f"count {Note.objects.count()}")
 
 
+class DbIdleDetached(WebSocketView):
+    """db_idle as a detached class view: queries in open() and in on_message."""
+
+    def open(self):
+        self.write_message(f"ready {Note.objects.count()}")
+
+    def on_message(self, message):
+        self.write_message(f"count {Note.objects.count()}")
+
+
 @accept_websocket
 def db_identity(request):
     """Which database connection this view's greenlet uses, across a yield."""
@@ -377,3 +387,24 @@ def js_client_page(request):
       socket.addEventListener("close", (e) => window.events.push(
         "close " + e.code + " " + e.willRetry));
     </script></body></html>""")
+
+
+class DetachedEcho(WebSocketView):
+    """Echoes after the request has ended (detached); ``raise`` breaks on_message."""
+
+    def on_message(self, message):
+        if message == "raise":
+            raise ValueError("on_message failed on purpose")
+        self.write_message(message)
+
+    def on_close(self):
+        key = self.request.GET.get("key")
+        if key:
+            PROBES[key] = {"code": self.websocket.close_code,
+                           "in": self.websocket.messages_in}
+
+
+class AttachedEcho(DetachedEcho):
+    """The same hooks, called from the view's own greenlet."""
+
+    detached = False

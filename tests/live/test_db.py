@@ -26,7 +26,8 @@ def server_connections(host, port):
         return row[0]
 
 
-def test_500_idle_views_hold_a_bounded_number_of_connections(postgres):
+@pytest.mark.parametrize("path", ["/db-idle/", "/db-idle-detached/"])
+def test_500_idle_views_hold_a_bounded_number_of_connections(postgres, path):
     host, port = postgres
     env = {"DJANGO_WS_TEST_PG": f"{host}:{port}"}
     subprocess.run([sys.executable, "-m", "django", "migrate", "-v0"],
@@ -35,7 +36,7 @@ def test_500_idle_views_hold_a_bounded_number_of_connections(postgres):
     with LiveServer(settings_module="tests.pg_settings", env=env) as live:
         sockets = []
         for _ in range(VIEWS):
-            ws = connect(live, "/db-idle/")
+            ws = connect(live, path)
             assert ws.recv() == "ready 0"  # each view ran a query...
             sockets.append(ws)
         # ...and now waits for a message: none of them holds a connection.

@@ -77,8 +77,9 @@ def test_echo_and_lazy_accept_under_gunicorn(gunicorn):
         ws.close()
 
 
-def test_sigterm_closes_with_1001(gunicorn):
-    ws = connect(gunicorn, "/echo/")
+@pytest.mark.parametrize("path", ["/echo/", "/detached/"])
+def test_sigterm_closes_with_1001(gunicorn, path):
+    ws = connect(gunicorn, path)
     ws.send("x")
     assert ws.recv() == "x"
     codes = []
