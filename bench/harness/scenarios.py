@@ -37,6 +37,8 @@ class Scenario:
     tcp_ok: bool = True
 
     def skip_reason(self, server: Server, broadcast_ok: bool) -> str | None:
+        if server.only is not None and self.id not in server.only:
+            return f"runs only {', '.join(server.only)}"
         if server.transport == "tcp" and not self.tcp_ok:
             return "not applicable to raw TCP"
         if self.needs_broadcast and not (server.broadcast and broadcast_ok):

@@ -32,6 +32,8 @@ class Server:
     # "ws" servers speak WebSocket; "tcp" is the raw byte-echo floor.
     transport: str = "ws"
     broadcast: bool = True
+    # Run only these scenarios (a variant that differs in one endpoint).
+    only: tuple[str, ...] | None = None
 
     def command(self, port: int) -> list[str]:
         return [a.replace("{port}", str(port)) for a in self.argv]
@@ -60,6 +62,21 @@ SERVERS: dict[str, Server] = {
             ),
             # The repo root too, so a checkout that is not (yet) pip-installed still imports.
             env={"PYTHONPATH": f"{SERVERS_DIR / 'django_ws_project'}{os.pathsep}{REPO}"},
+        ),
+        Server(
+            "django_ws_fn",
+            "django_ws as above, the /ws/bcast/ member a function view (S4 only)",
+            (
+                str(DJANGO_WS_VENV / "bin" / "django-admin"),
+                "runws",
+                "127.0.0.1:{port}",
+                "--noreload",
+                "--no-access-log",
+                "--settings=bench_djws.settings",
+            ),
+            env={"PYTHONPATH": f"{SERVERS_DIR / 'django_ws_project'}{os.pathsep}{REPO}",
+                 "BENCH_DJWS_BCAST": "function"},
+            only=("S4",),
         ),
         Server(
             "channels_daphne",

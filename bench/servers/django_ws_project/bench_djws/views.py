@@ -5,6 +5,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from django_ws.decorators import require_websocket
+from django_ws.views import WebSocketView
 
 GROUP = "bench"
 
@@ -15,10 +16,20 @@ def echo(request):
         request.websocket.send(message)
 
 
+class Bcast(WebSocketView):
+    """A group member as a Tornado-style class view (detached: no greenlet
+    per idle connection; the Django request is kept by the view)."""
+
+    def open(self):
+        self.websocket.join(GROUP)
+        # Tells the client the join is done, so the broadcast cannot race it.
+        self.write_message("ready")
+
+
 @require_websocket
 def bcast(request):
+    """The same member as a function view, which waits in its own greenlet."""
     request.websocket.join(GROUP)
-    # Tells the client the join is done, so the broadcast cannot race it.
     request.websocket.send("ready")
     for _ in request.websocket:
         pass
