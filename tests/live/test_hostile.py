@@ -301,7 +301,8 @@ def test_client_pings_are_answered_while_the_view_only_sends(server, guard):
     client.close()
 
 
-def test_5000_connections_leak_nothing(server):
+@pytest.mark.parametrize("path", ["/echo/", "/detached/"])
+def test_5000_connections_leak_nothing(server, path):
     def counts():
         with urllib.request.urlopen(server.http_url("/debug/greenlets/"), timeout=TIMEOUT) as r:
             return json.load(r)
@@ -310,7 +311,7 @@ def test_5000_connections_leak_nothing(server):
     before = rss_kib(server.process.pid)
     deadline = time.monotonic() + 120  # bounded in time as well as in count
     for n in range(5000):
-        ws = connect(server, "/echo/")
+        ws = connect(server, path)
         ws.send("x")
         assert ws.recv() == "x"
         if n % 2:
