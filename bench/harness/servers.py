@@ -79,6 +79,21 @@ SERVERS: dict[str, Server] = {
             only=("S4",),
         ),
         Server(
+            "django_ws_cls",
+            "django_ws as above, the echo a detached class view (WebSocketView; S1-S3)",
+            (
+                str(DJANGO_WS_VENV / "bin" / "django-admin"),
+                "runws",
+                "127.0.0.1:{port}",
+                "--noreload",
+                "--no-access-log",
+                "--settings=bench_djws.settings",
+            ),
+            env={"PYTHONPATH": f"{SERVERS_DIR / 'django_ws_project'}{os.pathsep}{REPO}",
+                 "BENCH_DJWS_ECHO": "class"},
+            only=("S1", "S2", "S3"),
+        ),
+        Server(
             "channels_daphne",
             "Channels 4 AsyncWebsocketConsumer on Daphne, in-memory layer",
             (

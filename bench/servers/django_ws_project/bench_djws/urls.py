@@ -7,9 +7,11 @@ from . import views
 # S4 measures the class view; BENCH_DJWS_BCAST=function (the django_ws_fn
 # server) serves the same member as a function view.
 bcast = views.bcast if os.environ.get("BENCH_DJWS_BCAST") == "function" else views.Bcast.as_view()
+# BENCH_DJWS_ECHO=class (the django_ws_cls server): the echo as a class view.
+echo = views.Echo.as_view() if os.environ.get("BENCH_DJWS_ECHO") == "class" else views.echo
 
 urlpatterns = [
-    path("ws/echo/", views.echo),
+    path("ws/echo/", echo),
     path("ws/bcast/", bcast),
     path("broadcast/", views.broadcast),
 ]

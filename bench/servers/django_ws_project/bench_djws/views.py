@@ -16,6 +16,13 @@ def echo(request):
         request.websocket.send(message)
 
 
+class Echo(WebSocketView):
+    """The echo as a detached class view (the django_ws_cls server)."""
+
+    def on_message(self, message):
+        self.websocket.send(message)
+
+
 class Bcast(WebSocketView):
     """A group member as a Tornado-style class view (detached: no greenlet
     per idle connection; the Django request is kept by the view)."""
