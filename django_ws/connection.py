@@ -12,9 +12,9 @@ the close is seen, and ``read()``/``count_messages()`` find what arrived. One
 lock makes sure one greenlet reads at a time.
 
 A detached connection (``detach()``, what ``WebSocketView`` does) has no
-view waiting: a libev watcher in the hub notices data, and a short-lived
-greenlet reads it and passes each message to the handler's ``on_message``.
-An idle detached connection costs no greenlet at all.
+view waiting: a libev watcher in the hub notices data, and a greenlet lent
+for the burst (``django_ws.bursts``) reads it and passes each message to the
+handler's ``on_message``. An idle detached connection holds no greenlet.
 
 Writes from any greenlet go through one lock and drain the protocol's output
 in the order the protocol produced it, so concurrent ``send()`` calls never
@@ -35,13 +35,12 @@ from typing import TYPE_CHECKING, Any, Protocol
 import gevent
 from gevent.event import Event
 from gevent.lock import Semaphore
-from greenlet import getcurrent
-from greenlet import greenlet as RawGreenlet
 from websockets.frames import Close, CloseCode, Opcode
 from websockets.http11 import Request, Response
 from websockets.protocol import State
 from websockets.typing import Subprotocol
 
+from .bursts import run_burst
 from .conf import ConnectionOptions
 from .exceptions import ConnectionClosed, WebSocketUsageError
 from .protocol import Message, WebSocketProtocol, offered_subprotocols
@@ -160,66 +159,6 @@ def encode_message(message: Any, *, binary: bool = False) -> tuple[Any, bool]:
         f"cannot send {type(message).__name__!r}: expected str, bytes, "
         f"bytearray, memoryview, dict or list"
     )
-
-
-class _Dispatchers:
-    """The greenlets that run detached connections' callback bursts.
-
-    Kept between bursts: on CPython 3.11 a new greenlet costs about 8 µs, most
-    of it the mmap and munmap of its own Python frame chunk, where switching to
-    a kept one costs 0.4 µs. They are plain greenlets, children of the hub:
-    nothing joins or links them. At most ``keep`` wait idle; more are made
-    while bursts block (a handler that queries the database) and end after.
-    """
-
-    def __init__(self, keep: int) -> None:
-        self._keep = keep
-        self._idle: list[RawGreenlet] = []
-        # The burst being handed to a worker. Not a switch() argument: a
-        # greenlet keeps the arguments of its first switch for its whole life.
-        self._handoff: Callable[[], None] | None = None
-
-    def run(self, burst: Callable[[], None]) -> None:
-        """Run ``burst`` on a greenlet: at once from the hub (a watcher's
-        callback), else on the event loop's next turn."""
-        hub = gevent.get_hub()
-        if getcurrent() is hub:
-            self._start(hub, burst)
-        else:
-            hub.loop.run_callback(self._start, hub, burst)
-
-    def _start(self, hub: Any, burst: Callable[[], None]) -> None:
-        worker = None
-        while self._idle and worker is None:
-            candidate = self._idle.pop()
-            if not candidate.dead and candidate.parent is hub:
-                worker = candidate
-        if worker is None:
-            worker = RawGreenlet(self._work, hub)
-        self._handoff = burst
-        worker.switch()
-
-    def _work(self) -> None:
-        hub = gevent.get_hub()
-        me = getcurrent()
-        while True:
-            burst, self._handoff = self._handoff, None
-            if burst is None:
-                # Only _start() may wake a parked worker; anything else is a
-                # bug elsewhere: leave rather than guess.
-                if me in self._idle:
-                    self._idle.remove(me)
-                logger.error("a callback greenlet was woken for no burst; it ends")
-                return
-            burst()
-            burst = None  # holds its connection: not while parked
-            if len(self._idle) >= self._keep:
-                return
-            self._idle.append(me)
-            hub.switch()  # parked until _start() hands it the next burst
-
-
-_dispatchers = _Dispatchers(keep=32)
 
 
 class _SendTimeout(Exception):
@@ -700,10 +639,11 @@ class WebSocket:
         Python and C stacks (about 12 KiB), for the connection's whole life.
         Detached, the view returns through Django's middleware as any
         request does; the event loop then watches the socket, and each burst
-        of messages goes to ``handler.on_message`` in a short-lived greenlet,
-        one message after the other, in order. ``handler.on_close`` is called
-        once, when the connection has ended. Nothing is read while
-        ``on_message`` runs: the client's data waits in the TCP window.
+        of messages goes to ``handler.on_message`` on a greenlet lent for the
+        burst (django_ws.bursts), one message after the other, in order.
+        ``handler.on_close`` is called once, when the connection has ended.
+        Nothing is read while ``on_message`` runs: the client's data waits
+        in the TCP window.
 
         An exception in ``on_message`` is logged and closes the connection
         with 1011. ``WebSocketView`` calls this after ``open()``.
@@ -756,7 +696,7 @@ class WebSocket:
         # Flagged from now, not from when the greenlet runs: a close() in
         # between leaves the end to it (one greenlet ends the connection).
         self._dispatching = True
-        _dispatchers.run(self._serve_callbacks)
+        run_burst(self._serve_callbacks)
 
     def _serve_callbacks(self) -> None:
         """Pass what is queued to the handler, read, repeat while data keeps

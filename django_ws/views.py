@@ -55,8 +55,8 @@ class WebSocketView(View):
     Django request does: the response goes back through the middleware,
     ``request_finished`` is sent, and the event loop calls
     :meth:`on_message` and :meth:`on_close` later, each burst of messages
-    in a short-lived greenlet (see ``WebSocket.detach``). An idle
-    connection then costs no greenlet: about 12 KiB less. With
+    on a greenlet lent for it (see ``WebSocket.detach``). An idle
+    connection then holds no greenlet: about 18 KiB less. With
     ``detached = False`` the view's greenlet stays inside the middleware
     chain for the connection's life and calls the hooks itself, as a
     function view does: for hooks that need what a middleware set up

@@ -1,4 +1,4 @@
-"""The greenlets that run detached connections' callback bursts."""
+"""The greenlets lent to detached connections' callback bursts."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ import gevent
 from gevent.event import Event
 from greenlet import getcurrent
 
-from django_ws.connection import _Dispatchers
+from django_ws.bursts import Bursts
 
 
 def test_a_parked_worker_serves_the_next_burst():
-    dispatchers = _Dispatchers(keep=4)
+    dispatchers = Bursts(keep=4)
     ran = []
     for n in range(5):
         dispatchers.run(lambda n=n: ran.append((n, getcurrent())))
@@ -24,7 +24,7 @@ def test_a_parked_worker_serves_the_next_burst():
 
 
 def test_a_blocked_burst_does_not_hold_up_the_next():
-    dispatchers = _Dispatchers(keep=1)
+    dispatchers = Bursts(keep=1)
     release = Event()
     order = []
 
@@ -44,7 +44,7 @@ def test_a_blocked_burst_does_not_hold_up_the_next():
 
 
 def test_a_parked_worker_holds_nothing_of_its_last_burst():
-    dispatchers = _Dispatchers(keep=4)
+    dispatchers = Bursts(keep=4)
 
     class Connection:
         def serve(self):
