@@ -9,6 +9,7 @@ import time
 from array import array
 
 import gevent
+import gevent.event
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse, JsonResponse
 
@@ -389,12 +390,21 @@ def js_client_page(request):
     </script></body></html>""")
 
 
+RELEASE = gevent.event.Event()
+
+
 class DetachedEcho(WebSocketView):
     """Echoes after the request has ended (detached); ``raise`` breaks on_message."""
 
     def on_message(self, message):
         if message == "raise":
             raise ValueError("on_message failed on purpose")
+        if message == "wait":  # blocks this burst until a "release" from anyone
+            self.write_message("waiting")
+            RELEASE.wait(timeout=30)
+            RELEASE.clear()
+        elif message == "release":
+            RELEASE.set()
         self.write_message(message)
 
     def on_close(self):

@@ -60,6 +60,18 @@ def test_messages_reach_on_message_in_order(server):
     ws.close()
 
 
+def test_a_blocking_handler_holds_up_its_own_connection_only(server):
+    waiting, other = connect(server, "/detached/"), connect(server, "/detached/")
+    waiting.send("wait")  # its on_message blocks until another connection releases it
+    assert waiting.recv() == "waiting"
+    waiting.send("after")  # queued behind it: order is kept
+    other.send("release")
+    assert other.recv() == "release"  # served while the first handler blocks
+    assert [waiting.recv(), waiting.recv()] == ["wait", "after"]
+    waiting.close()
+    other.close()
+
+
 def test_on_close_runs_once_with_the_close_code(server):
     key = uuid.uuid4().hex
     ws = connect(server, f"/detached/?key={key}")

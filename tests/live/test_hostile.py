@@ -271,8 +271,9 @@ def keepalive_server(live_db):
         yield live
 
 
-def test_silent_client_is_pinged_then_closed_1011(keepalive_server):
-    client = RawClient(keepalive_server)
+@pytest.mark.parametrize("path", ["/echo/", "/detached/"])
+def test_silent_client_is_pinged_then_closed_1011(keepalive_server, path):
+    client = RawClient(keepalive_server, path)
     time.sleep(1.5)  # ping after 0.3 s of silence, give up 0.3 s later
     opcode, _ = client.recv_frame()
     assert opcode == PING
