@@ -46,53 +46,38 @@ def _channels_env() -> dict[str, str]:
     }
 
 
+def _django_ws(name: str, description: str, *, env: dict[str, str] | None = None,
+               only: tuple[str, ...] | None = None) -> Server:
+    """runws on the bench project; ``env`` picks a variant of its views (urls.py)."""
+    return Server(
+        name,
+        description,
+        (
+            str(DJANGO_WS_VENV / "bin" / "django-admin"),
+            "runws",
+            "127.0.0.1:{port}",
+            "--noreload",
+            "--no-access-log",  # the peers run with their access logs off too
+            "--settings=bench_djws.settings",
+        ),
+        # The repo root too, so a checkout that is not (yet) pip-installed still imports.
+        env={"PYTHONPATH": f"{SERVERS_DIR / 'django_ws_project'}{os.pathsep}{REPO}",
+             **(env or {})},
+        only=only,
+    )
+
+
 SERVERS: dict[str, Server] = {
     s.name: s
     for s in [
-        Server(
-            "django_ws",
-            "django_ws: `django-admin runws` (gevent pywsgi, sync views, full middleware)",
-            (
-                str(DJANGO_WS_VENV / "bin" / "django-admin"),
-                "runws",
-                "127.0.0.1:{port}",
-                "--noreload",
-                "--no-access-log",  # the peers run with their access logs off too
-                "--settings=bench_djws.settings",
-            ),
-            # The repo root too, so a checkout that is not (yet) pip-installed still imports.
-            env={"PYTHONPATH": f"{SERVERS_DIR / 'django_ws_project'}{os.pathsep}{REPO}"},
-        ),
-        Server(
-            "django_ws_fn",
-            "django_ws as above, the /ws/bcast/ member a function view (S4 only)",
-            (
-                str(DJANGO_WS_VENV / "bin" / "django-admin"),
-                "runws",
-                "127.0.0.1:{port}",
-                "--noreload",
-                "--no-access-log",
-                "--settings=bench_djws.settings",
-            ),
-            env={"PYTHONPATH": f"{SERVERS_DIR / 'django_ws_project'}{os.pathsep}{REPO}",
-                 "BENCH_DJWS_BCAST": "function"},
-            only=("S4",),
-        ),
-        Server(
-            "django_ws_cls",
-            "django_ws as above, the echo a detached class view (WebSocketView; S1-S3)",
-            (
-                str(DJANGO_WS_VENV / "bin" / "django-admin"),
-                "runws",
-                "127.0.0.1:{port}",
-                "--noreload",
-                "--no-access-log",
-                "--settings=bench_djws.settings",
-            ),
-            env={"PYTHONPATH": f"{SERVERS_DIR / 'django_ws_project'}{os.pathsep}{REPO}",
-                 "BENCH_DJWS_ECHO": "class"},
-            only=("S1", "S2", "S3"),
-        ),
+        _django_ws("django_ws",
+                   "django_ws: `django-admin runws` (gevent pywsgi, sync views, full middleware)"),
+        _django_ws("django_ws_fn",
+                   "django_ws as above, the /ws/bcast/ member a function view (S4 only)",
+                   env={"BENCH_DJWS_BCAST": "function"}, only=("S4",)),
+        _django_ws("django_ws_cls",
+                   "django_ws as above, the echo a detached class view (WebSocketView; S1-S3)",
+                   env={"BENCH_DJWS_ECHO": "class"}, only=("S1", "S2", "S3")),
         Server(
             "channels_daphne",
             "Channels 4 AsyncWebsocketConsumer on Daphne, in-memory layer",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
 import urllib.request
 import uuid
 
@@ -131,17 +130,3 @@ def test_idle_detached_connection_answers_pings(server):
     assert client.recv_frame() == (PONG, b"are you there")
     client.close()
 
-
-def test_shutdown_closes_detached_connections_with_1001(server_factory):
-    live = server_factory()
-    ws = connect(live, "/detached/")
-    ws.send("x")
-    assert ws.recv() == "x"
-    codes = []
-    stopper = threading.Thread(target=lambda: codes.append(live.stop()))
-    stopper.start()
-    assert receive_close(ws) == (1001, "server shutting down")
-    stopper.join(TIMEOUT)
-    assert codes == [0]
-    # The connection ended (its line is written) before the process exited.
-    assert "close=1001 by=server in=1 out=1" in live.log()

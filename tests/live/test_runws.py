@@ -60,9 +60,10 @@ def test_demo_chat_room_with_history(demo):
     carol.close()
 
 
-def test_sigterm_closes_connections_with_1001_and_exits(server_factory):
+@pytest.mark.parametrize("path", ["/echo/", "/detached/"])
+def test_sigterm_closes_connections_with_1001_and_exits(server_factory, path):
     live = server_factory()
-    ws = connect(live, "/echo/")
+    ws = connect(live, path)
     ws.send("x")
     assert ws.recv() == "x"
     codes = []
@@ -71,6 +72,10 @@ def test_sigterm_closes_connections_with_1001_and_exits(server_factory):
     assert receive_close(ws) == (1001, "server shutting down")
     stopper.join(TIMEOUT)
     assert codes == [0]
+    # The connection ended (its line is written) before the process exited;
+    # a detached one holds no greenlet of the pool that shutdown waits for.
+    assert f'"GET {path} HTTP/1.1" 101' in live.log()
+    assert "close=1001 by=server in=1 out=1" in live.log()
 
 
 def test_manage_runws_gives_each_greenlet_its_own_db_connection(live_db):
