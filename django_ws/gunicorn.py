@@ -9,12 +9,19 @@ origin check behave as under ``runws``. On SIGTERM the worker stops
 accepting, closes every WebSocket with 1001 and lets the views end within
 gunicorn's ``--graceful-timeout``.
 
+gunicorn imports this module in the arbiter, before any patching and usually
+before ``DJANGO_SETTINGS_MODULE`` is set (the project's ``wsgi.py`` sets it).
+So it imports no Django: the rest of django_ws is imported in the worker,
+once patched. (gevent's patching inspects every object alive; an
+unconfigured ``django.conf.settings`` among them fails it.)
+
 Do not combine with ``--preload``: the application would be imported before
 the worker patches, as with any gevent worker.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -23,43 +30,49 @@ import gevent
 from gunicorn.workers.ggevent import GeventPyWSGIWorker, PyWSGIHandler
 from websockets.frames import CloseCode
 
-from .callchain import shallow_application
-from .checks import check_gevent_patched
-from .connection import open_connections, wait_for_detached
-from .handler import WebSocketHandler
-from .patching import reset_django_state
-from .server import close_all
-
 __all__ = ["GeventWebSocketWorker"]
 
 logger = logging.getLogger("django_ws.server")
 
 
-class GunicornWebSocketHandler(WebSocketHandler, PyWSGIHandler):  # type: ignore[misc]
-    """Our handler, logging through gunicorn's access log as its own does."""
+@functools.cache
+def handler_class() -> type[Any]:
+    """Our pywsgi handler, logging through gunicorn's access log as its own does.
 
-    def log_request(self) -> None:
-        super().log_request()
-        websocket = self.websocket
-        if websocket is not None and websocket.opened_at is not None and not self._handed_over:
-            logger.info("%s", self.format_request())
+    Made on first use, in a patched worker: the handler imports Django.
+    """
+    from .handler import WebSocketHandler
 
-    def _line_writer(self) -> Callable[[str], None]:
-        return lambda line: logger.info("%s", line)
+    class GunicornWebSocketHandler(WebSocketHandler, PyWSGIHandler):  # type: ignore[misc]
+        def log_request(self) -> None:
+            super().log_request()
+            websocket = self.websocket
+            if (websocket is not None and websocket.opened_at is not None
+                    and not self._handed_over):
+                logger.info("%s", self.format_request())
+
+        def _line_writer(self) -> Callable[[str], None]:
+            return lambda line: logger.info("%s", line)
+
+    return GunicornWebSocketHandler
 
 
 class GeventWebSocketWorker(GeventPyWSGIWorker):  # type: ignore[misc]
     """gunicorn's gevent pywsgi worker, with WebSockets."""
 
-    wsgi_handler = GunicornWebSocketHandler
     wsgi: Any  # the application, set by load_wsgi()
 
     def patch(self) -> None:
         super().patch()  # gevent's monkey.patch_all(), and the listening sockets
-        # This module imported Django in the arbiter, unpatched.
+        from .patching import reset_django_state
+
+        # In case the arbiter imported Django (--preload, or a config file).
         reset_django_state()
 
     def load_wsgi(self) -> None:
+        from .callchain import shallow_application
+        from .checks import check_gevent_patched
+
         # init_process() patched before this; --preload would have loaded
         # the application unpatched in the arbiter.
         for error in check_gevent_patched():
@@ -67,8 +80,11 @@ class GeventWebSocketWorker(GeventPyWSGIWorker):  # type: ignore[misc]
         super().load_wsgi()
         # As WebSocketServer does: a shallow C stack for waiting views.
         self.wsgi = shallow_application(self.wsgi)
+        self.wsgi_handler = handler_class()  # read by run(), which builds the server
 
     def run(self) -> None:
+        from .connection import wait_for_detached
+
         super().run()  # returns once the server's pool of requests is empty
         # Detached WebSocketView connections are in no pool: their close,
         # started by handle_exit(), ends within the graceful timeout too.
@@ -79,6 +95,9 @@ class GeventWebSocketWorker(GeventPyWSGIWorker):  # type: ignore[misc]
         gevent.spawn(self._close_websockets)
 
     def _close_websockets(self) -> None:
+        from .connection import open_connections
+        from .server import close_all
+
         # RFC 6455 7.4.1: 1001, going away. Repeat while the listener may
         # still have let a connection in, until the process exits.
         while True:

@@ -23,8 +23,10 @@ class Gunicorn:
             probe.bind(("127.0.0.1", 0))
             self.port = probe.getsockname()[1]
         self.host = "127.0.0.1"
-        env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings",
-               "DJANGO_WS_TEST_DB": live_db}
+        env = {**os.environ, "DJANGO_WS_TEST_DB": live_db}
+        # As users run it: the project's wsgi.py sets DJANGO_SETTINGS_MODULE,
+        # after gunicorn imported the worker class in the arbiter.
+        env.pop("DJANGO_SETTINGS_MODULE", None)
         self.process = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "-k", "django_ws.gunicorn.GeventWebSocketWorker",
              "-w", str(workers), "-b", f"127.0.0.1:{self.port}", "--graceful-timeout", "10",
