@@ -79,6 +79,22 @@ SERVERS: dict[str, Server] = {
                    "django_ws as above, the echo a detached class view (WebSocketView; S1-S3)",
                    env={"BENCH_DJWS_ECHO": "class"}, only=("S1", "S2", "S3")),
         Server(
+            "django_ws_gunicorn",
+            "django_ws under gunicorn: one GeventWebSocketWorker process, the same project",
+            (
+                str(DJANGO_WS_VENV / "bin" / "gunicorn"),
+                "-k", "django_ws.gunicorn.GeventWebSocketWorker",
+                "-w", "1",  # one process, as runws: the figures compare per process
+                "-b", "127.0.0.1:{port}",
+                # gunicorn's default (1,000) would cap S4's 5,000 handshakes in flight.
+                "--worker-connections", "10000",
+                "--graceful-timeout", "5",
+                "--log-level", "warning",
+                "bench_djws.wsgi",
+            ),
+            env={"PYTHONPATH": f"{SERVERS_DIR / 'django_ws_project'}{os.pathsep}{REPO}"},
+        ),
+        Server(
             "channels_daphne",
             "Channels 4 AsyncWebsocketConsumer on Daphne, in-memory layer",
             (
