@@ -75,6 +75,12 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
             f"'https://app.example.com', or ['*'] to allow every origin.",
             id="django_ws.E003",
         ))
+    tune_malloc = getattr(django_settings, "WEBSOCKET_TUNE_MALLOC", True)
+    if not isinstance(tune_malloc, bool):
+        errors.append(Error(
+            f"WEBSOCKET_TUNE_MALLOC is {tune_malloc!r}; expected True or False.",
+            id="django_ws.E010",
+        ))
     compression = getattr(
         django_settings, "WEBSOCKET_COMPRESSION", DEFAULTS["WEBSOCKET_COMPRESSION"]
     )

@@ -42,6 +42,9 @@ DEFAULTS: dict[str, Any] = {
     # ServerPerMessageDeflateFactory; None turns compression off. The default
     # is the websockets library's own: small windows, so memory per
     # connection stays modest.
+    # runws and the gunicorn worker set glibc malloc's thresholds for large
+    # messages (django_ws.malloc).
+    "WEBSOCKET_TUNE_MALLOC": True,
     "WEBSOCKET_COMPRESSION": {
         "server_max_window_bits": 12,
         "client_max_window_bits": 12,
@@ -148,6 +151,11 @@ class Settings:
     @property
     def HANDSHAKE_TIMEOUT(self) -> float | None:
         return self._get("WEBSOCKET_HANDSHAKE_TIMEOUT")  # type: ignore[no-any-return]
+
+    @property
+    def TUNE_MALLOC(self) -> bool:
+        """Let the server entry points set glibc malloc's thresholds."""
+        return self._get("WEBSOCKET_TUNE_MALLOC") is True
 
     @property
     def COMPRESSION(self) -> Mapping[str, Any] | None:

@@ -72,6 +72,8 @@ class GeventWebSocketWorker(GeventPyWSGIWorker):  # type: ignore[misc]
     def load_wsgi(self) -> None:
         from .callchain import shallow_application
         from .checks import check_gevent_patched
+        from .conf import settings as ws_settings
+        from .malloc import tune_malloc
 
         # init_process() patched before this; --preload would have loaded
         # the application unpatched in the arbiter.
@@ -80,6 +82,8 @@ class GeventWebSocketWorker(GeventPyWSGIWorker):  # type: ignore[misc]
         super().load_wsgi()
         # As WebSocketServer does: a shallow C stack for waiting views.
         self.wsgi = shallow_application(self.wsgi)
+        if ws_settings.TUNE_MALLOC:  # as runws does
+            tune_malloc()
         self.wsgi_handler = handler_class()  # read by run(), which builds the server
 
     def run(self) -> None:

@@ -93,3 +93,10 @@ def test_groups_checks(value, expected):
 
     with override_settings(WEBSOCKET_GROUPS=value):
         assert expected in ids(check_groups())
+
+
+@override_settings(WEBSOCKET_TUNE_MALLOC="yes")
+def test_tune_malloc_not_a_bool_is_e010():
+    messages = check_settings()
+    assert ids(messages) == ["django_ws.E010"]
+    assert "WEBSOCKET_TUNE_MALLOC" in messages[0].msg

@@ -29,6 +29,8 @@ from django.utils import autoreload
 from websockets.frames import CloseCode
 
 from django_ws.checks import check_gevent_patched
+from django_ws.conf import settings as ws_settings
+from django_ws.malloc import tune_malloc
 from django_ws.server import WebSocketServer, close_all, serve
 
 
@@ -80,6 +82,8 @@ class Command(RunserverCommand):
             self.check(display_num_errors=True)
         for error in check_gevent_patched():
             raise CommandError(f"{error.id}: {error.msg}\nHINT: {error.hint}")
+        if ws_settings.TUNE_MALLOC:
+            tune_malloc()
         self.check_migrations()
         # As runserver: close what the migration check opened.
         for conn in connections.all(initialized_only=True):
