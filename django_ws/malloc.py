@@ -12,7 +12,7 @@ varies from run to run.
 
 :func:`tune_malloc` fixes the thresholds where glibc's own adjustment tends
 to: buffers below 4 MiB come from the heap, and up to 16 MiB of free heap
-stays with the process. S3 goes from about 1.1 to 2.2 GiB/s. ``runws`` and
+stays with the process. S3 goes from about 1,100 to 2,200 MiB/s. ``runws`` and
 the gunicorn worker call it at start unless ``WEBSOCKET_TUNE_MALLOC`` is
 False; it does nothing on other C libraries, or when the operator set
 glibc's own ``MALLOC_*_`` variables.
