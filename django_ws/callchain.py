@@ -28,7 +28,6 @@ from django.http import HttpRequest, HttpResponse
 __all__ = ["shallow_application", "shallow_callable", "shorten_middleware_chain"]
 
 
-
 def _sync_view(request: HttpRequest) -> HttpResponse:  # pragma: no cover - never called
     return HttpResponse()
 

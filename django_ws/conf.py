@@ -38,13 +38,13 @@ DEFAULTS: dict[str, Any] = {
     # Time for a client to send a request's line and headers, a handshake or
     # plain HTTP: a slowloris sending a byte a second cannot hold a greenlet.
     "WEBSOCKET_HANDSHAKE_TIMEOUT": 10.0,
+    # runws and the gunicorn worker set glibc malloc's thresholds for large
+    # messages (django_ws.malloc).
+    "WEBSOCKET_TUNE_MALLOC": True,
     # permessage-deflate (RFC 7692): a dict of options for websockets'
     # ServerPerMessageDeflateFactory; None turns compression off. The default
     # is the websockets library's own: small windows, so memory per
     # connection stays modest.
-    # runws and the gunicorn worker set glibc malloc's thresholds for large
-    # messages (django_ws.malloc).
-    "WEBSOCKET_TUNE_MALLOC": True,
     "WEBSOCKET_COMPRESSION": {
         "server_max_window_bits": 12,
         "client_max_window_bits": 12,

@@ -739,12 +739,12 @@ class WebSocket:
             self._abort()
         finally:
             self._dispatching = False
+        if queue.closed:
+            self._end_detached()  # which releases what on_close opened too
+            return
         if self._before_block is not None:
             self._before_block()  # e.g. release the database connections it opened
-        if queue.closed:
-            self._end_detached()
-        else:
-            self._watcher.start(self._on_readable)
+        self._watcher.start(self._on_readable)
 
     def _end_detached(self) -> None:
         """The end of a detached connection: on_close, then release everything."""
@@ -1140,10 +1140,11 @@ class WebSocket:
             timeout = None  # the raw socket never blocks: no timeout to set
         if timeout is not None:
             sock.settimeout(timeout)
+        raw = sock._sock  # the non-blocking stdlib socket under gevent's
         try:
             data: bytes
             if not block:
-                data = sock._sock.recv(_READ_SIZE)
+                data = raw.recv(_READ_SIZE)
                 return data
             # Whether the client's bytes are already there when the view
             # comes to read depends on the traffic. Reading first costs a
@@ -1153,7 +1154,6 @@ class WebSocket:
             # miss, wait first for the next _LAZY_READS reads, then try again.
             # Inline, not in a helper: each Python frame here is kept for the
             # connection's whole life (see django_ws.callchain).
-            raw = sock._sock
             if self._lazy_reads:
                 self._lazy_reads -= 1
             else:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import urllib.request
 import uuid
 
@@ -12,7 +11,6 @@ from tests.conftest import (
     RawClient,
     client_frame,
     connect,
-    handshake,
     receive_close,
     wait_for,
 )
@@ -111,17 +109,6 @@ def test_log_line_is_written_when_the_connection_ends(server):
     ws.close()
     server.wait_for_log(rf'"GET /detached/\?key={key} HTTP/1.1" 101 .* websocket \d+\.\d+s '
                         r"user=anonymous close=1000 by=client in=1 out=1")
-
-
-def test_frames_sent_with_the_handshake_reach_on_message(server):
-    with socket.create_connection((server.host, server.port), timeout=TIMEOUT) as sock:
-        sock.sendall(handshake("/detached/") + client_frame(1, b"early"))
-        data = b""
-        while not data.endswith(b"\r\n\r\n\x81\x05early"):
-            chunk = sock.recv(65536)
-            assert chunk, data
-            data += chunk
-        assert data.startswith(b"HTTP/1.1 101")
 
 
 def test_idle_detached_connection_answers_pings(server):

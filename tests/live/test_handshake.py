@@ -49,13 +49,15 @@ def test_handshake_with_a_body_is_refused(server, extra):
     assert b"no body" in body
 
 
-def test_frames_sent_with_the_handshake_are_not_lost(server):
+@pytest.mark.parametrize("path", ["/echo/", "/detached/"])
+def test_frames_sent_with_the_handshake_are_not_lost(server, path):
     # A client that does not wait for the 101: the HTTP server has read the
-    # frames with the request head, and the view still gets them, in order.
+    # frames with the request head, and the view (or a detached view's
+    # on_message) still gets them, in order.
     import socket
 
     with socket.create_connection((server.host, server.port), timeout=TIMEOUT) as sock:
-        sock.sendall(handshake("/echo/") + client_frame(1, b"early") + client_frame(1, b"bird"))
+        sock.sendall(handshake(path) + client_frame(1, b"early") + client_frame(1, b"bird"))
         data = b""
         while data.count(b"early") + data.count(b"bird") < 2:
             chunk = sock.recv(65536)
