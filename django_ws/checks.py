@@ -143,7 +143,7 @@ def check_groups(app_configs: Any = None, **kwargs: Any) -> list[Any]:
                 errors.append(Error(
                     f"WEBSOCKET_GROUPS[{alias!r}] uses the Redis backend, but the redis "
                     f"package is not installed.",
-                    hint="pip install 'django-ws[redis]'",
+                    hint="pip install 'django-websocket-views[redis]'",
                     id="django_ws.E007",
                 ))
             if not entry.get("OPTIONS", {}).get("url"):

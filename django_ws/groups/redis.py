@@ -41,7 +41,7 @@ def _import_redis() -> Any:
     except ImportError as exc:
         raise ImproperlyConfigured(
             "django_ws.groups.redis.RedisBackend needs the redis package: "
-            "pip install 'django-ws[redis]'"
+            "pip install 'django-websocket-views[redis]'"
         ) from exc
     return redis
 

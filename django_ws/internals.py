@@ -1,0 +1,149 @@
+"""The private internals of other libraries that django_ws relies on, in one place.
+
+django_ws uses a few undocumented parts of the websockets library's sans-I/O
+core, of gevent and of gunicorn, each for a measured reason given where it
+is used. Nothing promises that they stay: a new release may rename or drop
+one. So each is listed here with where it is used, ``pyproject.toml`` bounds
+the websockets library below its next major version, and
+``tests/test_internals.py`` runs :func:`missing_internals` so that an
+installed version that changed one fails loudly, naming it, instead of
+breaking connections at run time.
+
+This module imports gevent and gunicorn only inside :func:`missing_internals`.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
+
+__all__ = ["INTERNALS", "Internal", "missing_internals"]
+
+
+@dataclass(frozen=True)
+class Internal:
+    """One private name of another library that django_ws uses."""
+
+    #: The library's distribution name.
+    library: str
+    #: The dotted name, e.g. ``websockets.protocol.Protocol.events``.
+    name: str
+    #: Where django_ws uses it, and why.
+    used_for: str
+    #: True while the installed library still has it as django_ws uses it.
+    present: Callable[[], bool]
+
+
+def _protocol_attribute(name: str) -> Callable[[], bool]:
+    def present() -> bool:
+        from websockets.server import ServerProtocol
+
+        return hasattr(ServerProtocol(), name)
+
+    return present
+
+
+def _in_source(qualified: str, needle: str) -> Callable[[], bool]:
+    """True while the source of ``module:object`` contains ``needle``."""
+
+    def present() -> bool:
+        import importlib
+
+        module_name, _, object_name = qualified.partition(":")
+        target = importlib.import_module(module_name)
+        for part in object_name.split("."):
+            target = getattr(target, part)
+        return needle in inspect.getsource(target)
+
+    return present
+
+
+def _gevent_socket_attribute(name: str) -> Callable[[], bool]:
+    def present() -> bool:
+        from gevent import socket
+
+        sock = socket.socket()
+        try:
+            return hasattr(sock, name)
+        finally:
+            sock.close()
+
+    return present
+
+
+def _class_attribute(qualified: str, name: str) -> Callable[[], bool]:
+    def present() -> bool:
+        import importlib
+
+        module_name, _, class_name = qualified.partition(":")
+        return hasattr(getattr(importlib.import_module(module_name), class_name), name)
+
+    return present
+
+
+INTERNALS: tuple[Internal, ...] = (
+    Internal("websockets", "websockets.protocol.Protocol.recv_frame",
+             "protocol.py overrides it to assemble fragments and validate UTF-8 "
+             "ourselves; the parser must call it for every frame",
+             _in_source("websockets.protocol:Protocol.parse", "self.recv_frame(")),
+    Internal("websockets", "websockets.protocol.Protocol.events",
+             "protocol.py replaces each data frame event by the message it completes",
+             _protocol_attribute("events")),
+    Internal("websockets", "websockets.protocol.Protocol.writes",
+             "connection.py checks for pending output without taking it",
+             _protocol_attribute("writes")),
+    Internal("websockets", "websockets.protocol.Protocol.current_size",
+             "protocol.py drops an unfinished message when a close frame arrives "
+             "between its fragments (Autobahn 7.1.5)",
+             _protocol_attribute("current_size")),
+    Internal("websockets", "websockets.protocol.Protocol.expect_continuation_frame",
+             "protocol.py frames unfragmented messages itself only outside a "
+             "fragmented send",
+             _protocol_attribute("expect_continuation_frame")),
+    Internal("websockets", "websockets.protocol.Protocol.debug",
+             "protocol.py leaves framing to websockets while its debug log is on",
+             _protocol_attribute("debug")),
+    Internal("websockets", "websockets.protocol.Protocol.max_message_size",
+             "connection.py applies a view's own max_message_size before the 101",
+             _protocol_attribute("max_message_size")),
+    Internal("websockets", "websockets.server.ServerProtocol.available_extensions",
+             "connection.py applies a view's own compression before the 101",
+             _protocol_attribute("available_extensions")),
+    Internal("gevent", "gevent.socket.socket._sock",
+             "connection.py reads and writes the non-blocking stdlib socket directly "
+             "on the per-message paths (no failed-read round trip through gevent)",
+             _gevent_socket_attribute("_sock")),
+    Internal("gevent", "gevent.socket.socket._wait",
+             "connection.py waits for readability on gevent's own watcher",
+             _gevent_socket_attribute("_wait")),
+    Internal("gevent", "gevent.socket.socket._read_event",
+             "connection.py waits for readability on gevent's own watcher",
+             _gevent_socket_attribute("_read_event")),
+    Internal("gevent", "gevent.pywsgi.WSGIHandler._orig_status",
+             "handler.py sets the status pywsgi logs for a 101 it did not send",
+             _class_attribute("gevent.pywsgi:WSGIHandler", "_orig_status")),
+    Internal("gunicorn", "gunicorn.workers.ggevent.GeventPyWSGIWorker.wsgi_handler",
+             "gunicorn.py gives gunicorn's server our handler class",
+             _class_attribute("gunicorn.workers.ggevent:GeventPyWSGIWorker", "wsgi_handler")),
+)
+
+
+def missing_internals(*, libraries: tuple[str, ...] = ("websockets", "gevent", "gunicorn")
+                      ) -> list[Internal]:
+    """The internals in :data:`INTERNALS` that the installed libraries no longer have.
+
+    Args:
+        libraries: check only these; gunicorn is an optional dependency.
+    """
+    missing = []
+    for internal in INTERNALS:
+        if internal.library not in libraries:
+            continue
+        try:
+            present = internal.present()
+        except (ImportError, AttributeError, OSError, TypeError):
+            present = False
+        if not present:
+            missing.append(internal)
+    return missing

@@ -1,0 +1,125 @@
+"""The test matrix, run against what users install: the built wheel.
+
+``nox`` (what ``.ci/run`` and the README's test command run) does, in order:
+
+- ``lint``: ruff, and mypy with Django's type stubs;
+- ``build``: the sdist and the wheel (``python -m build``), ``twine check
+  --strict``, and a check that the sdist holds the whole test suite;
+- ``tests``: for each supported (Python, Django) pair, a fresh virtualenv with
+  the **wheel** installed (not the source tree), and the suite run from the
+  unpacked sdist with its ``django_ws/`` removed, so that every import of
+  django_ws is the installed one. The newest pair runs everything; the others
+  leave out the browser and Autobahn tests, which test the browser and the
+  protocol core, not Django.
+
+The interpreters come from pyenv (``$(pyenv root)/versions``), found without
+any download. ``nox -s tests-3.11`` runs one interpreter's pairs.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import subprocess
+import tarfile
+from pathlib import Path
+
+import nox
+
+ROOT = Path(__file__).resolve().parent
+DIST = ROOT / "dist"
+
+nox.options.sessions = ["lint", "build", "tests"]
+nox.options.reuse_existing_virtualenvs = False
+nox.options.error_on_missing_interpreters = True
+
+# (Python, Django, what to leave out). Classifiers in pyproject.toml list
+# exactly these.
+CORE_ONLY = ("--ignore=tests/browser", "--ignore=tests/compliance")
+MATRIX = [
+    ("3.13", "6.1", ()),
+    ("3.12", "6.0", CORE_ONLY),
+    ("3.11", "5.2", CORE_ONLY),
+    ("3.11", "4.2", CORE_ONLY),
+]
+
+# Files the tests need that setuptools would not put in an sdist by itself
+# (MANIFEST.in adds them).
+SDIST_MUST_HOLD = ("tests/conftest.py", "tests/settings.py", "tests/urls.py", "tests/views.py",
+                   "demo_project/settings.py", "manage.py", "compliance/autobahn.py", "LICENSE")
+
+LINT_REQUIREMENTS = ("ruff==0.17.6", "mypy==2.4.1", "django-stubs==6.1.2", "pytest", "redis",
+                     "gunicorn")
+
+
+def _pyenv_interpreters() -> None:
+    """Put the newest pyenv interpreter of each Python version on PATH for nox."""
+    try:
+        root = subprocess.run(["pyenv", "root"], capture_output=True, text=True,
+                              check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        root = os.path.expanduser("~/.pyenv")
+    newest: dict[str, str] = {}
+    for folder in sorted(glob.glob(os.path.join(root, "versions", "3.*")),
+                         key=lambda path: [int(n) for n in os.path.basename(path).split(".")
+                                           if n.isdigit()]):
+        minor = ".".join(os.path.basename(folder).split(".")[:2])
+        newest[minor] = os.path.join(folder, "bin")
+    os.environ["PATH"] = os.pathsep.join([*newest.values(), os.environ.get("PATH", "")])
+
+
+_pyenv_interpreters()
+
+
+@nox.session(python="3.11")
+def lint(session: nox.Session) -> None:
+    """ruff on the whole tree; mypy on the package, against Django's stubs."""
+    session.install(*LINT_REQUIREMENTS, ".")
+    session.run("ruff", "check", ".")
+    session.run("mypy", "django_ws")
+
+
+@nox.session(python="3.11")
+def build(session: nox.Session) -> None:
+    """Build the sdist and the wheel into dist/ and check them as the index would."""
+    shutil.rmtree(DIST, ignore_errors=True)
+    session.install("build", "twine")
+    session.run("python", "-m", "build", "--outdir", str(DIST), str(ROOT))
+    session.run("twine", "check", "--strict", *map(str, DIST.iterdir()))
+    with tarfile.open(_artefact("*.tar.gz")) as sdist:
+        names = {name.split("/", 1)[1] for name in sdist.getnames() if "/" in name}
+    missing = [name for name in SDIST_MUST_HOLD if name not in names]
+    if missing:
+        session.error(f"the sdist lacks {missing}: see MANIFEST.in")
+
+
+@nox.session(requires=["build"])
+@nox.parametrize(("python", "django", "leave_out"), MATRIX,
+                 ids=[f"{python}-django{django}" for python, django, _ in MATRIX])
+def tests(session: nox.Session, django: str, leave_out: tuple[str, ...]) -> None:
+    """The suite against the installed wheel, on one (Python, Django) pair."""
+    wheel = _artefact("*.whl")
+    session.install(f"{wheel}[test]", f"Django~={django}.0")
+    source = Path(session.create_tmp()) / "source"
+    shutil.rmtree(source, ignore_errors=True)
+    with tarfile.open(_artefact("*.tar.gz")) as sdist:
+        top = sdist.getnames()[0].split("/")[0]
+        sdist.extractall(source, filter="data")
+    source /= top
+    # Imports of django_ws must find the wheel, not this copy of the source.
+    shutil.rmtree(source / "django_ws")
+    session.chdir(source)
+    env = {"DJANGO_WS_EXPECT_INSTALLED": "1"}
+    if not leave_out:
+        # The packaging tests (fresh virtualenvs of their own) run once.
+        env["DJANGO_WS_WHEEL"] = str(wheel)
+    session.run("python", "-m", "pytest", "-p", "no:cacheprovider", *leave_out,
+                *session.posargs, env=env)
+
+
+def _artefact(pattern: str) -> Path:
+    found = sorted(DIST.glob(pattern))
+    if len(found) != 1:
+        raise RuntimeError(f"expected one {pattern} in {DIST}, found {found}: run nox -s build")
+    return found[0]

@@ -1,0 +1,43 @@
+"""The private internals of other libraries we use are still there.
+
+When this fails after an upgrade, the message names each internal that
+changed and where django_ws uses it (django_ws/internals.py).
+"""
+
+import importlib.metadata
+
+import pytest
+
+from django_ws.internals import INTERNALS, Internal, missing_internals
+
+
+def test_every_internal_is_present_in_the_installed_versions():
+    missing = missing_internals()
+    versions = {name: importlib.metadata.version(name)
+                for name in ("websockets", "gevent", "gunicorn")}
+    assert not missing, "\n".join(
+        f"{internal.name} (used for: {internal.used_for}) is gone from "
+        f"{internal.library} {versions[internal.library]}"
+        for internal in missing
+    )
+
+
+def test_a_changed_internal_is_reported_by_name():
+    gone = Internal("websockets", "websockets.protocol.Protocol.no_such_thing", "a test",
+                    lambda: hasattr(object(), "no_such_thing"))
+    broken = Internal("websockets", "websockets.nowhere", "a test",
+                      lambda: __import__("websockets.nowhere") is None)
+    import django_ws.internals as internals
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(internals, "INTERNALS", (*INTERNALS, gone, broken))
+        assert [i.name for i in missing_internals()] == [gone.name, broken.name]
+
+
+def test_the_websockets_bound_stops_below_the_next_major_version():
+    # pyproject.toml pins websockets below the next major release: a new
+    # major version must pass the test above before it is allowed.
+    requires = importlib.metadata.requires("django-websocket-views") or []
+    spec = next(r for r in requires if r.startswith("websockets"))
+    installed_major = int(importlib.metadata.version("websockets").split(".")[0])
+    assert f"<{installed_major + 1}" in spec, spec
