@@ -13,6 +13,7 @@ import functools
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
+from asgiref.sync import iscoroutinefunction
 from django.contrib.auth import decorators as django_auth
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, HttpResponseForbidden
 from django.http.response import HttpResponseBase
@@ -86,7 +87,27 @@ def run_websocket_view(
     return response  # type: ignore[no-any-return]
 
 
+def refuse_async(view: Callable[..., Any], what: str) -> None:
+    """Raise TypeError for an ``async def`` view or hook, saying why.
+
+    Django would accept it and fail at the first request with a generic
+    "coroutine was never awaited"; the reason belongs at import time.
+
+    Args:
+        view: the function to check.
+        what: how the message names its use, e.g. ``"@accept_websocket"``.
+    """
+    if iscoroutinefunction(view):
+        raise TypeError(
+            f"{what} cannot take {view.__module__}.{view.__qualname__}: it is "
+            f"async. django_ws views are sync: each connection runs on its own gevent "
+            f"greenlet, where blocking calls (the ORM, time.sleep, requests) yield to the "
+            f"others. Write it with `def` instead of `async def`."
+        )
+
+
 def _decorate(view: View, options: dict[str, Any], *, required: bool) -> View:
+    refuse_async(view, "@require_websocket" if required else "@accept_websocket")
     check_options(options, view.__qualname__)
 
     @functools.wraps(view)

@@ -96,7 +96,13 @@ class GeventWebSocketWorker(GeventPyWSGIWorker):  # type: ignore[misc]
 
     def handle_exit(self, sig: Any, frame: Any) -> None:
         super().handle_exit(sig, frame)  # gunicorn stops accepting within a second
+        gevent.spawn(self._close_idle_connections)
         gevent.spawn(self._close_websockets)
+
+    def _close_idle_connections(self) -> None:
+        from .handler import close_idle_connections
+
+        close_idle_connections()  # idle keep-alive connections are no work to drain
 
     def _close_websockets(self) -> None:
         from .connection import open_connections

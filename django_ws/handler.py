@@ -15,6 +15,7 @@ it ends. No protocol logic lives here.
 from __future__ import annotations
 
 import logging
+import socket
 import time
 from collections.abc import Callable
 from typing import Any
@@ -27,9 +28,40 @@ from .conf import settings
 from .connection import WebSocket, open_handshake
 from .protocol import build_request
 
-__all__ = ["WebSocketHandler"]
+__all__ = ["WebSocketHandler", "close_idle_connections"]
 
 logger = logging.getLogger(__name__)
+
+#: Handlers waiting for the first line of a request: idle keep-alive
+#: connections (and new ones that have sent nothing yet). Shutdown closes
+#: them at once instead of waiting for them (see close_idle_connections).
+_awaiting_request: set[WebSocketHandler] = set()
+_draining = False
+
+
+def close_idle_connections() -> int:
+    """Close every connection that is waiting for a request, and refuse new requests.
+
+    Called when the server starts shutting down: a browser keeps an idle
+    keep-alive connection open for each tab, and waiting for it would hold
+    the shutdown until ``WEBSOCKET_HANDSHAKE_TIMEOUT`` for no work at all
+    (gunicorn closes them too). A request whose line has arrived is real
+    work: it is answered and drained as usual, then its connection closes.
+
+    Returns:
+        How many connections were closed.
+    """
+    global _draining
+    _draining = True
+    idle = list(_awaiting_request)
+    for handler in idle:
+        try:
+            # The blocked read returns end-of-file, and pywsgi ends the
+            # connection as if the client had closed it.
+            handler.socket.shutdown(socket.SHUT_RDWR)
+        except (OSError, AttributeError):
+            pass  # already gone
+    return len(idle)
 
 
 def _discard(data: bytes) -> None:
@@ -73,6 +105,15 @@ class WebSocketHandler(pywsgi.WSGIHandler):  # type: ignore[misc]  # gevent has 
             return None
         finally:
             self._stop_head_timer()
+
+    def read_requestline(self) -> str:
+        if _draining:
+            return ""  # pywsgi ends the connection (see close_idle_connections)
+        _awaiting_request.add(self)
+        try:
+            return super().read_requestline()  # type: ignore[no-any-return]
+        finally:
+            _awaiting_request.discard(self)
 
     def _stop_head_timer(self) -> None:
         # Dropped, not only stopped: a WebSocket request runs for as long as

@@ -10,6 +10,7 @@ would not see them in ``process_view``.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +23,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from .connection import WebSocket
 
 __all__ = ["WebSocketMiddleware", "attach_websocket"]
+
+logger = logging.getLogger(__name__)
 
 #: The attribute the decorators set on the view they wrap.
 VIEW_MARKER = "django_ws_view"
@@ -53,13 +56,28 @@ def _no() -> bool:
     return False
 
 
+_warned_unserved = False
+
+
 def unserved_upgrade(request: HttpRequest) -> HttpResponse | None:
     """A 400 for an upgrade request that reached Django without our server.
 
     ``runserver`` and other plain WSGI servers cannot hand over the socket:
-    say so, instead of letting the view answer a handshake with a page.
+    say so, instead of letting the view answer a handshake with a page. A
+    browser shows only "Unexpected response code: 400", so the server's
+    console says it too, once per process.
     """
     if "websocket" in request.headers.get("Upgrade", "").lower():
+        global _warned_unserved
+        if not _warned_unserved:
+            _warned_unserved = True
+            logger.warning(
+                "A WebSocket handshake for %s reached Django through a server that cannot "
+                "upgrade it (runserver, or gunicorn's stock gevent worker) and got 400. Serve "
+                "the project with `python manage.py runws`, or gunicorn with "
+                "`-k django_ws.gunicorn.GeventWebSocketWorker`. (Logged once per process.)",
+                request.path,
+            )
         return HttpResponseBadRequest(
             "This server cannot speak WebSocket: serve the project with "
             "`manage.py runws` (or django_ws's gunicorn worker).",

@@ -21,7 +21,7 @@ from websockets.frames import CloseCode
 
 from .callchain import shallow_application
 from .connection import open_connections, wait_for_detached
-from .handler import WebSocketHandler
+from .handler import WebSocketHandler, close_idle_connections
 
 __all__ = ["WebSocketServer", "close_all"]
 
@@ -55,6 +55,9 @@ class WebSocketServer(pywsgi.WSGIServer):  # type: ignore[misc]  # gevent has no
         Views still running after ``drain_timeout`` seconds are killed.
         """
         self.close()  # stop accepting new connections
+        idle = close_idle_connections()
+        if idle:
+            logger.info("closed %d idle keep-alive connection(s)", idle)
         closing = close_all(code, "server shutting down" if code == CloseCode.GOING_AWAY
                             else "server restarting")
         logger.info("closing %d WebSocket connection(s) with %d", len(closing), code)

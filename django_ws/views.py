@@ -26,7 +26,7 @@ from django.views import View
 from websockets.frames import CloseCode
 
 from .connection import open_connections
-from .decorators import check_options, forbidden_origin, run_websocket_view
+from .decorators import check_options, forbidden_origin, refuse_async, run_websocket_view
 from .middleware import VIEW_MARKER, attach_websocket, unserved_upgrade
 from .origin import origin_allowed
 
@@ -72,6 +72,8 @@ class WebSocketView(View):
     @classmethod
     def as_view(cls, **initkwargs: Any) -> Callable[..., HttpResponseBase]:
         check_options(cls.websocket_options, cls.__qualname__)
+        for hook in ("get", "open", "on_message", "on_close"):
+            refuse_async(getattr(cls, hook), f"{cls.__qualname__}.as_view()")
         view = super().as_view(**initkwargs)
         setattr(view, VIEW_MARKER, True)  # the middleware lets it accept WebSockets
         return view

@@ -75,3 +75,25 @@ def test_decorator_with_options_serves_plain_http():
 
 def test_decorated_view_keeps_its_name():
     assert page.__name__ == "page"
+
+
+@pytest.mark.parametrize("decorator", [accept_websocket, require_websocket,
+                                       accept_websocket(max_queue=8)])
+def test_an_async_view_is_refused_when_decorated(decorator):
+    async def feed(request):  # pragma: no cover - never called
+        return HttpResponse()
+
+    with pytest.raises(TypeError, match=r"feed: it is async\. django_ws views are sync.*"
+                                        r"Write it with `def` instead of `async def`"):
+        decorator(feed)
+
+
+def test_an_async_hook_of_a_class_view_is_refused():
+    from django_ws.views import WebSocketView
+
+    class Feed(WebSocketView):
+        async def on_message(self, message):  # pragma: no cover - never called
+            pass
+
+    with pytest.raises(TypeError, match=r"Feed.as_view\(\) cannot take .*on_message: it is async"):
+        Feed.as_view()
