@@ -177,3 +177,30 @@ def check_gevent_patched() -> list[Any]:
              "gevent.monkey.patch_all() first thing in your own entry point.",
         id="django_ws.E009",
     )]
+
+
+#: The unrelated project on the index that also installs a django_ws package.
+FOREIGN_DISTRIBUTION = "django-ws"
+
+
+@register(Tags.compatibility)
+def check_distribution(app_configs: Any = None, **kwargs: Any) -> list[Any]:
+    """django_ws.E011: the unrelated ``django-ws`` is installed beside us.
+
+    Both install files into one ``django_ws`` package, so whichever came
+    last has overwritten some of the other's: this one may be half there.
+    """
+    import importlib.metadata
+
+    try:
+        foreign = importlib.metadata.distribution(FOREIGN_DISTRIBUTION)
+    except importlib.metadata.PackageNotFoundError:
+        return []
+    return [Error(
+        f"The unrelated distribution {FOREIGN_DISTRIBUTION!r} {foreign.version} is "
+        f"installed beside django-websocket-views; both install a top-level 'django_ws' "
+        f"package, so one has overwritten files of the other.",
+        hint="pip uninstall django-ws django-websocket-views && "
+             "pip install django-websocket-views",
+        id="django_ws.E011",
+    )]

@@ -100,3 +100,19 @@ def test_tune_malloc_not_a_bool_is_e010():
     messages = check_settings()
     assert ids(messages) == ["django_ws.E010"]
     assert "WEBSOCKET_TUNE_MALLOC" in messages[0].msg
+
+
+def test_the_unrelated_django_ws_distribution_is_e011(tmp_path, monkeypatch):
+    from django_ws.checks import check_distribution
+
+    assert check_distribution in checks.registry.registry.get_checks()
+    assert check_distribution() == []
+    # What `pip install django-ws` leaves beside our files: its metadata.
+    info = tmp_path / "django_ws-1.0.2.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: django-ws\nVersion: 1.0.2\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    errors = check_distribution()
+    assert ids(errors) == ["django_ws.E011"]
+    assert "'django-ws' 1.0.2" in errors[0].msg
+    assert "pip uninstall django-ws" in errors[0].hint
