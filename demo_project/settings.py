@@ -55,6 +55,9 @@ DATABASES = {
 STATIC_URL = "static/"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 USE_TZ = True
+# Django's default is America/Chicago, which it also sets as the process's
+# time zone: the server's log lines would be hours off.
+TIME_ZONE = "UTC"
 
 # Groups live in this process's memory; set DJANGO_WS_DEMO_REDIS to a Redis URL
 # (redis://127.0.0.1:6379/0) to let several server processes share the chat.

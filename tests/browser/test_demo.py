@@ -11,6 +11,7 @@ import sys
 import pytest
 
 from django_ws.testing import LiveServer
+from tests.conftest import TIMEOUT
 
 sync_api = pytest.importorskip("playwright.sync_api")
 
@@ -20,7 +21,7 @@ CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]
-EXPECT_MS = 10_000
+EXPECT_MS = int(TIMEOUT * 1000)
 
 
 @pytest.fixture(scope="module")
@@ -66,6 +67,30 @@ def test_echo_page(browser, demo):
     page.click("button[type=submit]")
     expect(page.locator("#log")).to_contain_text("echo: hello from chromium", timeout=EXPECT_MS)
     page.close()
+    # The page names its icon: no request for /favicon.ico, no 404 in the log.
+    assert '" 404 ' not in demo.log()
+
+
+def test_chat_history_looks_different_from_new_messages(browser, demo):
+    expect = sync_api.expect
+    alice = browser.new_page()
+    alice.goto(demo.http_url("/chat/history/"))
+    expect(alice.locator("#status")).to_have_text("connected", timeout=EXPECT_MS)
+    alice.fill("#message", "said before carol came")
+    alice.click("button[type=submit]")
+    expect(alice.locator("#log p.message")).to_have_count(1, timeout=EXPECT_MS)
+    carol = browser.new_page()
+    carol.goto(demo.http_url("/chat/history/"))
+    expect(carol.locator("#log p.history")).to_have_text("said before carol came",
+                                                         timeout=EXPECT_MS)
+    alice.fill("#message", "said live")
+    alice.click("button[type=submit]")
+    expect(carol.locator("#log p.message")).to_have_text("said live", timeout=EXPECT_MS)
+    style = "element => getComputedStyle(element).color + ' ' + getComputedStyle(element).fontStyle"
+    assert (carol.locator("#log p.history").evaluate(style)
+            != carol.locator("#log p.message").evaluate(style))
+    alice.close()
+    carol.close()
 
 
 def test_two_pages_in_one_room(browser, demo):
@@ -84,7 +109,11 @@ def test_two_pages_in_one_room(browser, demo):
     bob.close()
 
 
-def test_js_client_survives_a_server_restart(browser, demo_db):
+@pytest.mark.parametrize(("path", "shown"), [
+    ("/chat/restart/", "sent while the server was down"),
+    ("/echo/", "echo: sent while the server was down"),
+])
+def test_js_client_survives_a_server_restart(browser, demo_db, path, shown):
     expect = sync_api.expect
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -92,7 +121,7 @@ def test_js_client_survives_a_server_restart(browser, demo_db):
     first = demo_server(demo_db, port).start()
     page = browser.new_page()
     try:
-        page.goto(first.http_url("/chat/restart/"))
+        page.goto(first.http_url(path))
         expect(page.locator("#status")).to_have_text("connected", timeout=EXPECT_MS)
         first.stop()  # closes with 1001: the client retries
         expect(page.locator("#status")).to_contain_text("reconnecting", timeout=EXPECT_MS)
@@ -102,8 +131,7 @@ def test_js_client_survives_a_server_restart(browser, demo_db):
         second = demo_server(demo_db, port).start()
         try:
             expect(page.locator("#status")).to_have_text("connected", timeout=EXPECT_MS * 3)
-            expect(page.locator("#log")).to_contain_text("sent while the server was down",
-                                                         timeout=EXPECT_MS)
+            expect(page.locator("#log")).to_contain_text(shown, timeout=EXPECT_MS)
         finally:
             second.stop()
     finally:

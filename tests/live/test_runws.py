@@ -34,7 +34,9 @@ def get(live, path):
 def test_demo_echo_page_and_socket(demo):
     status, page = get(demo, "/echo/")
     assert status == 200
-    assert 'new WebSocket(scheme + window.location.host + "/echo/")' in page
+    assert 'new DjangoWebSocket("/echo/")' in page  # reconnects, as the chat does
+    assert '<meta name="viewport"' in page
+    assert 'rel="icon" href="/static/demo/favicon.svg"' in page  # no /favicon.ico 404
     ws = connect(demo, "/echo/", origin=demo.http_url("").rstrip("/"))
     ws.send("from the test")
     assert ws.recv() == "from the test"
@@ -44,6 +46,17 @@ def test_demo_echo_page_and_socket(demo):
 def test_demo_static_files_in_debug(demo):
     status, css = get(demo, "/static/demo/demo.css")
     assert status == 200 and "#log" in css
+    assert get(demo, "/static/demo/favicon.svg")[0] == 200
+
+
+def test_demo_logs_in_utc():
+    # Django sets the process's time zone from TIME_ZONE (America/Chicago by
+    # default): runws's log times follow it.
+    code = "import django, time; django.setup(); print(time.strftime('%Z'))"
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "demo_project.settings", "TZ": "Asia/Tokyo"}
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                            text=True, check=True, timeout=TIMEOUT * 3)
+    assert result.stdout.strip() == "UTC"
 
 
 def test_demo_chat_room_with_history(demo):
