@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.apps import AppConfig
+from django.core.exceptions import ImproperlyConfigured
 
 
 class DjangoWSConfig(AppConfig):
@@ -10,4 +11,10 @@ class DjangoWSConfig(AppConfig):
     verbose_name = "WebSockets"
 
     def ready(self) -> None:
-        from . import checks  # noqa: F401  (registers the checks)
+        from . import checks  # registers the checks
+
+        # Not left to `manage.py check`: with the unrelated django-ws
+        # installed too, our own modules may be overwritten, and the first
+        # import of a missing name would fail before any check runs.
+        for error in checks.check_distribution():
+            raise ImproperlyConfigured(f"{error.msg} HINT: {error.hint} ({error.id})")
