@@ -16,7 +16,7 @@ PEER_PACKAGES = (
     "picows", "uvloop", "websockets", "gevent", "greenlet", "Django", "channels",
     "daphne", "Twisted", "uvicorn", "httptools", "Flask", "flask-sock", "simple-websocket",
 )
-DJANGO_WS_PACKAGES = ("django-ws", "Django", "gevent", "greenlet", "websockets")
+DJANGO_WS_PACKAGES = ("django-websocket-views", "Django", "gevent", "greenlet", "websockets")
 
 
 def _cpu_model() -> str:
