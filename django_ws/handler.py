@@ -85,10 +85,39 @@ class WebSocketHandler(pywsgi.WSGIHandler):  # type: ignore[misc]  # gevent has 
     #: included, fit in a few reads of this.
     read_buffer_size = 2048
 
+    #: A response whose first chunk is at most this long goes out in one
+    #: write with its headers (see _write_with_headers).
+    coalesce_limit = 65536
+    #: Turn Nagle's algorithm off on accepted TCP sockets (see __init__).
+    tcp_nodelay = True
+
     def __init__(self, sock: Any, address: Any, server: Any, rfile: Any = None) -> None:
         if rfile is None:
             rfile = sock.makefile("rb", self.read_buffer_size)
+        if self.tcp_nodelay and sock.family in (socket.AF_INET, socket.AF_INET6):
+            # Nagle's algorithm holds a small write back until the previous
+            # one is acknowledged, and the client delays that ACK (~40 ms):
+            # a keep-alive response, or a push to a client that sends
+            # nothing, would wait for it. Tornado, uvicorn and gunicorn set
+            # this too (CPython's http.server does not: python/cpython#108736).
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         super().__init__(sock, address, server, rfile)
+
+    def _write_with_headers(self, data: bytes) -> None:
+        # pywsgi sends the head and the first chunk of the body in two
+        # writes. With TCP_NODELAY that costs a packet and a syscall; with
+        # Nagle it cost a delayed ACK. One write for a small response: the
+        # head and the data are collected, then sent together.
+        if len(data) > self.coalesce_limit:
+            super()._write_with_headers(data)
+            return
+        parts: list[bytes] = []
+        self._sendall = parts.append  # shadows the method for this call only
+        try:
+            super()._write_with_headers(data)  # the head, then _write(data)
+        finally:
+            del self._sendall
+        self._sendall(b"".join(parts))
 
     def handle_one_request(self) -> Any:
         # pywsgi bounds each read, not the whole request head: a client that

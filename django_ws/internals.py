@@ -123,6 +123,13 @@ INTERNALS: tuple[Internal, ...] = (
     Internal("gevent", "gevent.pywsgi.WSGIHandler._orig_status",
              "handler.py sets the status pywsgi logs for a 101 it did not send",
              _class_attribute("gevent.pywsgi:WSGIHandler", "_orig_status")),
+    Internal("gevent", "gevent.pywsgi.WSGIHandler._write_with_headers",
+             "handler.py sends a small response's head and body in one write; it "
+             "collects what this method passes to self._sendall(), head then body",
+             _in_source("gevent.pywsgi:WSGIHandler._write_with_headers", "self._sendall(")),
+    Internal("gevent", "gevent.pywsgi.WSGIHandler._write",
+             "the body half of the above: it must write through self._sendall()",
+             _in_source("gevent.pywsgi:WSGIHandler._write", "self._sendall(")),
     Internal("gunicorn", "gunicorn.workers.ggevent.GeventPyWSGIWorker.wsgi_handler",
              "gunicorn.py gives gunicorn's server our handler class",
              _class_attribute("gunicorn.workers.ggevent:GeventPyWSGIWorker", "wsgi_handler")),

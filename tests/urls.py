@@ -28,6 +28,7 @@ urlpatterns = [
     path("flood/", views.flood),
     path("slow-reader/", views.slow_reader),
     path("ticker/", views.ticker),
+    path("tcp-nodelay/", views.tcp_nodelay),
     path("debug/greenlets/", views.greenlets),
     path("small/", views.small),
     path("js-client/", views.js_client_page),

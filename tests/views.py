@@ -211,9 +211,19 @@ def slow_reader(request):
 @accept_websocket
 def ticker(request):
     """Only sends, never reads: client pings must still be answered."""
+    interval = float(request.GET.get("interval", "0.02"))
     for n in range(int(request.GET.get("ticks", "100"))):
         request.websocket.send(f"tick {n}")
-        time.sleep(0.02)
+        time.sleep(interval)
+
+
+@require_websocket
+def tcp_nodelay(request):
+    """Whether Nagle's algorithm is off on this connection's socket (1) or on (0)."""
+    import socket
+
+    sock = request.websocket._sock  # the accepted socket itself, for this test only
+    request.websocket.send(str(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)))
 
 
 def greenlets(request):
