@@ -81,6 +81,17 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
             f"WEBSOCKET_TUNE_MALLOC is {tune_malloc!r}; expected True or False.",
             id="django_ws.E010",
         ))
+    redact = getattr(django_settings, "WEBSOCKET_REDACT_QUERY_PARAMS",
+                     DEFAULTS["WEBSOCKET_REDACT_QUERY_PARAMS"])
+    if isinstance(redact, str) or not isinstance(redact, list | tuple | set | frozenset) or not all(
+        isinstance(name, str) and name for name in redact
+    ):
+        errors.append(Error(
+            f"WEBSOCKET_REDACT_QUERY_PARAMS is {redact!r}; expected a list of query parameter "
+            f"names such as ['token', 'api_key'].",
+            hint="Remove it to use the default list (see django_ws.conf.DEFAULTS).",
+            id="django_ws.E012",
+        ))
     compression = getattr(
         django_settings, "WEBSOCKET_COMPRESSION", DEFAULTS["WEBSOCKET_COMPRESSION"]
     )

@@ -41,6 +41,13 @@ DEFAULTS: dict[str, Any] = {
     # runws and the gunicorn worker set glibc malloc's thresholds for large
     # messages (django_ws.malloc).
     "WEBSOCKET_TUNE_MALLOC": True,
+    # Query parameters whose values never reach a log line or the connection
+    # registry (django_ws.redact): tokens that clients without cookies send.
+    "WEBSOCKET_REDACT_QUERY_PARAMS": [
+        "token", "auth", "authorization", "key", "apikey", "secret", "password", "passwd",
+        "signature", "sig", "session", "sessionid", "jwt", "ticket", "credential",
+        "credentials",
+    ],
     # permessage-deflate (RFC 7692): a dict of options for websockets'
     # ServerPerMessageDeflateFactory; None turns compression off. The default
     # is the websockets library's own: small windows, so memory per
@@ -156,6 +163,16 @@ class Settings:
     def TUNE_MALLOC(self) -> bool:
         """Let the server entry points set glibc malloc's thresholds."""
         return self._get("WEBSOCKET_TUNE_MALLOC") is True
+
+    @property
+    def REDACT_QUERY_PARAMS(self) -> frozenset[str]:
+        """Lower-case names of the query parameters whose values are redacted in logs."""
+        try:
+            return self._cache["redact"]  # type: ignore[no-any-return]
+        except KeyError:
+            names = self._cache["redact"] = frozenset(
+                name.lower() for name in self._get("WEBSOCKET_REDACT_QUERY_PARAMS") or ())
+            return names
 
     @property
     def COMPRESSION(self) -> Mapping[str, Any] | None:

@@ -42,10 +42,21 @@ def handler_class() -> type[Any]:
     Made on first use, in a patched worker: the handler imports Django.
     """
     from .handler import WebSocketHandler
+    from .redact import redact_query, redact_target
 
     class GunicornWebSocketHandler(WebSocketHandler, PyWSGIHandler):  # type: ignore[misc]
         def log_request(self) -> None:
-            super().log_request()
+            # gunicorn's access log formats the request from the environ: give
+            # it one whose query string has its secrets redacted.
+            environ: dict[str, Any] = self.environ
+            if environ.get("QUERY_STRING"):
+                self.environ = {**environ,
+                                "QUERY_STRING": redact_query(environ["QUERY_STRING"]),
+                                "RAW_URI": redact_target(environ.get("RAW_URI", ""))}
+            try:
+                super().log_request()
+            finally:
+                self.environ = environ
             websocket = self.websocket
             if (websocket is not None and websocket.opened_at is not None
                     and not self._handed_over):

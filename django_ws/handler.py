@@ -27,6 +27,7 @@ from . import ENVIRON_KEY
 from .conf import settings
 from .connection import WebSocket, open_handshake
 from .protocol import build_request
+from .redact import redact_requestline, redact_target
 
 __all__ = ["WebSocketHandler", "close_idle_connections"]
 
@@ -76,6 +77,7 @@ class WebSocketHandler(pywsgi.WSGIHandler):  # type: ignore[misc]  # gevent has 
     """A ``pywsgi.WSGIHandler`` that also serves WebSocket upgrades."""
 
     socket: Any  # pywsgi's; None once a detached WebSocket took it (_hand_over)
+    environ: dict[str, Any]  # pywsgi's, set by handle_one_request()
     websocket: WebSocket | None = None
     _handed_over = False  # a detached WebSocket outlives the request (_hand_over)
     _head_timer: gevent.Timeout | None = None
@@ -280,7 +282,7 @@ class WebSocketHandler(pywsgi.WSGIHandler):  # type: ignore[misc]  # gevent has 
         self.status = f"{response.status_code} {response.reason_phrase}".encode("latin-1")
         self._orig_status = self.status.decode("latin-1")
         self.code = response.status_code
-        logger.info("WebSocket handshake refused for %s: %s %s (%s)", self.path,
+        logger.info("WebSocket handshake refused for %s: %s %s (%s)", redact_target(self.path),
                     response.status_code, response.reason_phrase, reason)
         data = response.serialize()
         self.socket.sendall(data)
@@ -294,6 +296,9 @@ class WebSocketHandler(pywsgi.WSGIHandler):  # type: ignore[misc]  # gevent has 
 
     def format_request(self) -> str:
         line: str = super().format_request()
+        requestline = self.requestline
+        if requestline and "?" in requestline:  # a token in the query stays out of the log
+            line = line.replace(requestline, redact_requestline(requestline), 1)
         websocket = self.websocket
         if websocket is None:
             return line

@@ -29,6 +29,7 @@ from .connection import open_connections
 from .decorators import check_options, forbidden_origin, refuse_async, run_websocket_view
 from .middleware import VIEW_MARKER, attach_websocket, unserved_upgrade
 from .origin import origin_allowed
+from .redact import redact_target
 
 if TYPE_CHECKING:  # pragma: no cover
     from .connection import WebSocket
@@ -177,7 +178,7 @@ def connections_view(request: HttpRequest) -> HttpResponse:
     now = time.monotonic()
     connections = [
         {
-            "path": websocket.path,
+            "path": redact_target(websocket.path),  # no token from a query string
             "user": websocket.user_label,
             "seconds": round(now - (websocket.opened_at or now), 3),
             "messages_in": websocket.messages_in,

@@ -116,3 +116,15 @@ def test_the_unrelated_django_ws_distribution_is_e011(tmp_path, monkeypatch):
     assert ids(errors) == ["django_ws.E011"]
     assert "'django-ws' 1.0.2" in errors[0].msg
     assert "pip uninstall django-ws" in errors[0].hint
+
+
+@pytest.mark.parametrize("value", ["token", [""], [1], None])
+def test_a_bad_redact_list_is_e012(value):
+    with override_settings(WEBSOCKET_REDACT_QUERY_PARAMS=value):
+        errors = [e for e in check_settings() if e.id == "django_ws.E012"]
+    assert len(errors) == 1 and "WEBSOCKET_REDACT_QUERY_PARAMS" in errors[0].msg
+
+
+def test_a_redact_list_is_accepted():
+    with override_settings(WEBSOCKET_REDACT_QUERY_PARAMS=["token", "x_signature"]):
+        assert check_settings() == []

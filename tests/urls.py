@@ -29,6 +29,8 @@ urlpatterns = [
     path("slow-reader/", views.slow_reader),
     path("ticker/", views.ticker),
     path("tcp-nodelay/", views.tcp_nodelay),
+    path("token-feed/", views.token_feed),
+    path("token-inbox/", views.token_inbox),
     path("debug/greenlets/", views.greenlets),
     path("small/", views.small),
     path("js-client/", views.js_client_page),

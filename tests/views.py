@@ -428,3 +428,30 @@ class AttachedEcho(DetachedEcho):
     """The same hooks, called from the view's own greenlet."""
 
     detached = False
+
+
+# The README's two token patterns, as written there ("Authentication").
+from django.core.signing import BadSignature, TimestampSigner  # noqa: E402
+
+signer = TimestampSigner(sep=".")
+
+
+@accept_websocket
+def token_feed(request):
+    offered = [p for p in request.websocket.subprotocols if p.startswith("token.")]
+    try:
+        user_id = signer.unsign(offered[0].removeprefix("token."), max_age=300)
+    except (IndexError, BadSignature):
+        raise PermissionDenied from None  # 403 before the 101
+    request.websocket.accept(offered[0])
+    request.websocket.send(f"user {user_id}")
+
+
+@accept_websocket
+def token_inbox(request):
+    try:
+        user_id = signer.unsign(request.websocket.wait(timeout=10) or "", max_age=300)
+    except (BadSignature, TimeoutError):
+        request.websocket.close(1008, "authentication failed")
+        return
+    request.websocket.send(f"user {user_id}")

@@ -18,7 +18,7 @@ pytest.importorskip("gunicorn")
 
 
 class Gunicorn:
-    def __init__(self, live_db, workers=2):
+    def __init__(self, live_db, workers=2, args=()):
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             self.port = probe.getsockname()[1]
@@ -30,7 +30,7 @@ class Gunicorn:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "-k", "django_ws.gunicorn.GeventWebSocketWorker",
              "-w", str(workers), "-b", f"127.0.0.1:{self.port}", "--graceful-timeout", "10",
-             "tests.wsgi"],
+             *args, "tests.wsgi"],
             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             start_new_session=True,
         )
