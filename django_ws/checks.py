@@ -24,8 +24,10 @@ _NUMBERS: dict[str, tuple[type[int] | type[float], ...]] = {
     "WEBSOCKET_SEND_TIMEOUT": (int, float),
     "WEBSOCKET_CLOSE_TIMEOUT": (int, float),
     "WEBSOCKET_HANDSHAKE_TIMEOUT": (int, float),
+    "WEBSOCKET_MAX_CONNECTIONS": (int,),
+    "WEBSOCKET_RETRY_AFTER": (int,),
 }
-_NOT_NULLABLE = {"WEBSOCKET_MAX_QUEUE"}
+_NOT_NULLABLE = {"WEBSOCKET_MAX_QUEUE", "WEBSOCKET_RETRY_AFTER"}
 
 
 @register(Tags.compatibility)
@@ -92,6 +94,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
             hint="Remove it to use the default list (see django_ws.conf.DEFAULTS).",
             id="django_ws.E012",
         ))
+    errors.extend(_check_open_files())
     compression = getattr(
         django_settings, "WEBSOCKET_COMPRESSION", DEFAULTS["WEBSOCKET_COMPRESSION"]
     )
@@ -105,6 +108,25 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
                 id="django_ws.E004",
             ))
     return errors
+
+
+def _check_open_files() -> list[Any]:
+    """django_ws.W003: this machine's hard open-files limit is below the connection limit."""
+    from .limits import MARGIN, open_files_limit
+
+    limit = getattr(django_settings, "WEBSOCKET_MAX_CONNECTIONS", None)
+    if not isinstance(limit, int) or isinstance(limit, bool) or limit <= 0:
+        return []  # None (no limit), or E002's to report
+    hard = open_files_limit()[1]
+    if hard < 0 or hard >= limit + MARGIN:
+        return []
+    return [Warning(
+        f"WEBSOCKET_MAX_CONNECTIONS is {limit}, but this process may open only {hard} files "
+        f"(hard RLIMIT_NOFILE), and every connection is one: accepting will fail first.",
+        hint=f"Raise the hard limit to at least {limit + MARGIN} (systemd LimitNOFILE=, "
+             f"ulimit -Hn, /etc/security/limits.conf), or lower WEBSOCKET_MAX_CONNECTIONS.",
+        id="django_ws.W003",
+    )]
 
 
 def _compression_error(compression: Any) -> str | None:

@@ -38,6 +38,11 @@ DEFAULTS: dict[str, Any] = {
     # Time for a client to send a request's line and headers, a handshake or
     # plain HTTP: a slowloris sending a byte a second cannot hold a greenlet.
     "WEBSOCKET_HANDSHAKE_TIMEOUT": 10.0,
+    # WebSocket connections one server process holds; past it a handshake
+    # gets 503 with Retry-After before any 101. None: no limit.
+    "WEBSOCKET_MAX_CONNECTIONS": None,
+    # Seconds a 503 (full, or shutting down) asks the client to wait.
+    "WEBSOCKET_RETRY_AFTER": 5,
     # runws and the gunicorn worker set glibc malloc's thresholds for large
     # messages (django_ws.malloc).
     "WEBSOCKET_TUNE_MALLOC": True,
@@ -158,6 +163,14 @@ class Settings:
     @property
     def HANDSHAKE_TIMEOUT(self) -> float | None:
         return self._get("WEBSOCKET_HANDSHAKE_TIMEOUT")  # type: ignore[no-any-return]
+
+    @property
+    def MAX_CONNECTIONS(self) -> int | None:
+        return self._get("WEBSOCKET_MAX_CONNECTIONS")  # type: ignore[no-any-return]
+
+    @property
+    def RETRY_AFTER(self) -> int:
+        return int(self._get("WEBSOCKET_RETRY_AFTER"))
 
     @property
     def TUNE_MALLOC(self) -> bool:

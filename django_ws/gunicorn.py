@@ -84,6 +84,7 @@ class GeventWebSocketWorker(GeventPyWSGIWorker):  # type: ignore[misc]
         from .callchain import shallow_application
         from .checks import check_gevent_patched
         from .conf import settings as ws_settings
+        from .limits import raise_open_files_limit
         from .malloc import tune_malloc
 
         # init_process() patched before this; --preload would have loaded
@@ -95,6 +96,7 @@ class GeventWebSocketWorker(GeventPyWSGIWorker):  # type: ignore[misc]
         self.wsgi = shallow_application(self.wsgi)
         if ws_settings.TUNE_MALLOC:  # as runws does
             tune_malloc()
+        raise_open_files_limit()  # as runws does
         self.wsgi_handler = handler_class()  # read by run(), which builds the server
 
     def run(self) -> None:

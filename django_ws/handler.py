@@ -25,7 +25,7 @@ from gevent import pywsgi
 
 from . import ENVIRON_KEY
 from .conf import settings
-from .connection import WebSocket, open_handshake
+from .connection import WebSocket, open_connections, open_handshake
 from .protocol import build_request
 from .redact import redact_requestline, redact_target
 
@@ -80,6 +80,7 @@ class WebSocketHandler(pywsgi.WSGIHandler):  # type: ignore[misc]  # gevent has 
     environ: dict[str, Any]  # pywsgi's, set by handle_one_request()
     websocket: WebSocket | None = None
     _handed_over = False  # a detached WebSocket outlives the request (_hand_over)
+    _served = 0  # requests answered on this connection
     _head_timer: gevent.Timeout | None = None
 
     #: Buffer of the request-head reader. pywsgi's default (8 KiB) stays
@@ -128,7 +129,9 @@ class WebSocketHandler(pywsgi.WSGIHandler):  # type: ignore[misc]  # gevent has 
         # keep-alive connection waiting for its next request.
         self._head_timer = gevent.Timeout.start_new(settings.HANDSHAKE_TIMEOUT, _RequestTooSlow)
         try:
-            return super().handle_one_request()
+            result = super().handle_one_request()
+            self._served += 1
+            return result
         except _RequestTooSlow:
             logger.info("closed a connection from %s: no complete request within %ss "
                         "(WEBSOCKET_HANDSHAKE_TIMEOUT)", self.client_address,
@@ -138,8 +141,8 @@ class WebSocketHandler(pywsgi.WSGIHandler):  # type: ignore[misc]  # gevent has 
             self._stop_head_timer()
 
     def read_requestline(self) -> str:
-        if _draining:
-            return ""  # pywsgi ends the connection (see close_idle_connections)
+        if _draining and self._served:
+            return ""  # no new request on a kept-alive connection: pywsgi ends it
         _awaiting_request.add(self)
         try:
             return super().read_requestline()  # type: ignore[no-any-return]
@@ -157,6 +160,8 @@ class WebSocketHandler(pywsgi.WSGIHandler):  # type: ignore[misc]  # gevent has 
         # Called once the request head is parsed: the application's time is
         # not the client's sending time.
         self._stop_head_timer()
+        if _draining:
+            self.close_connection = True  # answered, then closed: the server is stopping
         return super().get_environ()  # type: ignore[no-any-return]
 
     def is_websocket_request(self) -> bool:
@@ -186,6 +191,8 @@ class WebSocketHandler(pywsgi.WSGIHandler):  # type: ignore[misc]  # gevent has 
             response = protocol.reject(
                 400, "Failed to open a WebSocket connection: a handshake has no body.\n"
             )
+        if response.status_code == 101:
+            response = self._refuse_if_unavailable(protocol, response)
         if response.status_code != 101:
             self._send_rejection(response, protocol.handshake_exc)
             return
@@ -224,6 +231,25 @@ class WebSocketHandler(pywsgi.WSGIHandler):  # type: ignore[misc]  # gevent has 
                         self._hand_over(websocket)
                     else:
                         websocket.finish(failed=failed)
+
+    def _refuse_if_unavailable(self, protocol: Any, response: Any) -> Any:
+        """A 503 with Retry-After instead of the 101 when full or shutting down.
+
+        Before any 101, so a client or a load balancer can go elsewhere and
+        come back, instead of a connection opened only to be closed.
+        """
+        limit = settings.MAX_CONNECTIONS
+        if _draining:
+            reason = "this server is shutting down"
+        elif limit is not None and len(open_connections) >= limit:
+            reason = f"this server is at its limit of {limit} connections"
+        else:
+            return response
+        refusal = protocol.reject(
+            503, f"Failed to open a WebSocket connection: {reason}; try again later.\n"
+        )
+        refusal.headers["Retry-After"] = str(settings.RETRY_AFTER)
+        return refusal
 
     def _hand_over(self, websocket: WebSocket) -> None:
         """Let a detached connection outlive this request (WebSocket.detach)."""
@@ -283,7 +309,8 @@ class WebSocketHandler(pywsgi.WSGIHandler):  # type: ignore[misc]  # gevent has 
         self._orig_status = self.status.decode("latin-1")
         self.code = response.status_code
         logger.info("WebSocket handshake refused for %s: %s %s (%s)", redact_target(self.path),
-                    response.status_code, response.reason_phrase, reason)
+                    response.status_code, response.reason_phrase,
+                    reason or response.body.decode(errors="replace").strip())
         data = response.serialize()
         self.socket.sendall(data)
         self.response_length = len(data)

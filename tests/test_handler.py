@@ -104,3 +104,26 @@ def test_a_large_response_is_not_copied_into_its_head():
         server.stop(timeout=TIMEOUT)
     head, body = RecordingHandler.writes
     assert head.endswith(b"\r\n\r\n") and len(body) == WebSocketHandler.coalesce_limit + 1
+
+
+def test_a_handshake_while_the_server_drains_gets_503_with_retry_after(monkeypatch):
+    import django_ws.handler as handler
+    from tests.conftest import handshake
+
+    server = serve(small_app)
+    monkeypatch.setattr(handler, "_draining", True)  # as close_idle_connections() leaves it
+    try:
+        client = gsocket.create_connection(("127.0.0.1", server.server_port), timeout=TIMEOUT)
+        with client:
+            client.sendall(handshake("/"))
+            with gevent.Timeout(TIMEOUT):
+                answer = b""
+                while b"try again later" not in answer:
+                    chunk = client.recv(65536)
+                    assert chunk, answer
+                    answer += chunk
+    finally:
+        server.stop(timeout=TIMEOUT)
+    assert answer.startswith(b"HTTP/1.1 503 Service Unavailable\r\n")
+    assert b"\r\nRetry-After: 5\r\n" in answer
+    assert b"this server is shutting down" in answer

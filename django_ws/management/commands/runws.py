@@ -30,6 +30,7 @@ from websockets.frames import CloseCode
 
 from django_ws.checks import check_gevent_patched
 from django_ws.conf import settings as ws_settings
+from django_ws.limits import raise_open_files_limit
 from django_ws.malloc import tune_malloc
 from django_ws.server import WebSocketServer, close_all, serve
 
@@ -84,6 +85,7 @@ class Command(RunserverCommand):
             raise CommandError(f"{error.id}: {error.msg}\nHINT: {error.hint}")
         if ws_settings.TUNE_MALLOC:
             tune_malloc()
+        raise_open_files_limit()  # a connection is a file descriptor
         self.check_migrations()
         # As runserver: close what the migration check opened.
         for conn in connections.all(initialized_only=True):
