@@ -288,3 +288,32 @@ def wait_for(function, timeout=TIMEOUT, interval=0.02):
         if time.monotonic() > deadline:
             raise TimeoutError(f"{function} stayed falsy for {timeout} s")
         time.sleep(interval)
+
+
+def free_port() -> int:
+    """A port of 127.0.0.1 that nothing listens on now."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def wait_for_port(port: int, process: subprocess.Popen, timeout: float = TIMEOUT * 3) -> None:
+    """Wait until ``process`` listens on ``port`` of 127.0.0.1; fail if it exits first."""
+    import socket
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            if process.poll() is not None:
+                output = process.communicate()[0] if process.stdout else ""
+                raise RuntimeError(
+                    f"the server exited ({process.returncode}): {output}") from None
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"nothing listened on port {port} within {timeout} s") from None
+            time.sleep(0.05)

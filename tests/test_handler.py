@@ -6,6 +6,7 @@ monkey-patched) and a gevent socket as the client.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 
 import gevent
@@ -46,11 +47,15 @@ def big_app(environ, start_response):
     return [body]
 
 
-def serve(app):
+@contextlib.contextmanager
+def serving(app):
     RecordingHandler.writes, RecordingHandler.nodelay = [], []
     server = WebSocketServer(("127.0.0.1", 0), app, handler_class=RecordingHandler, log=None)
     server.start()
-    return server
+    try:
+        yield server
+    finally:
+        server.stop(timeout=TIMEOUT)
 
 
 def exchange(server, requests: int) -> bytes:
@@ -67,41 +72,29 @@ def exchange(server, requests: int) -> bytes:
 
 
 def test_accepted_sockets_have_nagle_off():
-    server = serve(small_app)
-    try:
+    with serving(small_app) as server:
         exchange(server, 1)
-    finally:
-        server.stop(timeout=TIMEOUT)
     assert RecordingHandler.nodelay == [1]
 
 
 def test_a_small_response_goes_out_in_one_write():
-    server = serve(small_app)
-    try:
+    with serving(small_app) as server:
         exchange(server, 3)  # keep-alive: the second and third wait on no ACK
-    finally:
-        server.stop(timeout=TIMEOUT)
     assert len(RecordingHandler.writes) == 3
     for write in RecordingHandler.writes:
         assert write.startswith(b"HTTP/1.1 200 OK\r\n") and write.endswith(b"\r\n\r\nhello")
 
 
 def test_a_chunked_response_keeps_its_framing():
-    server = serve(chunked_app)
-    try:
+    with serving(chunked_app) as server:
         received = exchange(server, 1)
-    finally:
-        server.stop(timeout=TIMEOUT)
     assert received.endswith(b"\r\n\r\n3\r\none\r\n3\r\ntwo\r\n0\r\n\r\n")
     assert RecordingHandler.writes[0].endswith(b"\r\n\r\n3\r\none\r\n")  # head + first chunk
 
 
 def test_a_large_response_is_not_copied_into_its_head():
-    server = serve(big_app)
-    try:
+    with serving(big_app) as server:
         exchange(server, 1)
-    finally:
-        server.stop(timeout=TIMEOUT)
     head, body = RecordingHandler.writes
     assert head.endswith(b"\r\n\r\n") and len(body) == WebSocketHandler.coalesce_limit + 1
 
@@ -110,9 +103,8 @@ def test_a_handshake_while_the_server_drains_gets_503_with_retry_after(monkeypat
     import django_ws.handler as handler
     from tests.conftest import handshake
 
-    server = serve(small_app)
     monkeypatch.setattr(handler, "_draining", True)  # as close_idle_connections() leaves it
-    try:
+    with serving(small_app) as server:
         client = gsocket.create_connection(("127.0.0.1", server.server_port), timeout=TIMEOUT)
         with client:
             client.sendall(handshake("/"))
@@ -122,8 +114,6 @@ def test_a_handshake_while_the_server_drains_gets_503_with_retry_after(monkeypat
                     chunk = client.recv(65536)
                     assert chunk, answer
                     answer += chunk
-    finally:
-        server.stop(timeout=TIMEOUT)
     assert answer.startswith(b"HTTP/1.1 503 Service Unavailable\r\n")
     assert b"\r\nRetry-After: 5\r\n" in answer
     assert b"this server is shutting down" in answer

@@ -7,10 +7,9 @@ import re
 import socket
 import subprocess
 import sys
-import time
 
 from django_ws.testing import LiveServer
-from tests.conftest import SETTINGS, TIMEOUT, handshake
+from tests.conftest import SETTINGS, TIMEOUT, free_port, handshake, wait_for_port
 
 
 def keep_alive_request(sock: socket.socket, path: str = "/echo/") -> bytes:
@@ -55,9 +54,7 @@ def test_shutdown_closes_idle_keep_alive_connections_at_once(live_db):
 def test_runserver_answers_an_upgrade_with_400_and_says_once_on_the_console(tmp_path):
     # The browser only shows "Unexpected response code: 400": the console
     # must say what to do, once per process, not once per attempt.
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     env = {**os.environ, "DJANGO_WS_DEMO_DB": str(tmp_path / "demo.sqlite3"),
            "DJANGO_SETTINGS_MODULE": "demo_project.settings"}
     process = subprocess.Popen(
@@ -67,14 +64,7 @@ def test_runserver_answers_an_upgrade_with_400_and_says_once_on_the_console(tmp_
         start_new_session=True,
     )
     try:
-        deadline = time.monotonic() + TIMEOUT * 3
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert time.monotonic() < deadline and process.poll() is None, "no runserver"
-                time.sleep(0.05)
+        wait_for_port(port, process)
         for _ in range(2):
             with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as sock:
                 sock.sendall(handshake("/echo/"))

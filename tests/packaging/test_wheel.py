@@ -8,15 +8,13 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import TIMEOUT, connect
+from tests.conftest import TIMEOUT, connect, free_port, wait_for_port
 
 WHEEL = os.environ.get("DJANGO_WS_WHEEL")
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,12 +34,6 @@ def fresh_venv(folder: Path, *requirements: str) -> Path:
     return python
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def test_the_gunicorn_extra_alone_boots_the_worker(tmp_path):
     # gunicorn's gevent worker imports `packaging`, which gunicorn itself
     # pulls in only through its own "gevent" extra.
@@ -57,15 +49,7 @@ def test_the_gunicorn_extra_alone_boots_the_worker(tmp_path):
         start_new_session=True,
     )
     try:
-        deadline = time.monotonic() + TIMEOUT * 3
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert process.poll() is None, process.communicate()[0]
-                assert time.monotonic() < deadline, "gunicorn did not listen"
-                time.sleep(0.05)
+        wait_for_port(port, process)
 
         class Address:
             ws_url = staticmethod(lambda path: f"ws://127.0.0.1:{port}{path}")
