@@ -41,13 +41,16 @@ _draining = False
 
 
 def close_idle_connections() -> int:
-    """Close every connection that is waiting for a request, and refuse new requests.
+    """Start draining: close the connections waiting for a request.
 
     Called when the server starts shutting down: a browser keeps an idle
     keep-alive connection open for each tab, and waiting for it would hold
     the shutdown until ``WEBSOCKET_HANDSHAKE_TIMEOUT`` for no work at all
     (gunicorn closes them too). A request whose line has arrived is real
     work: it is answered and drained as usual, then its connection closes.
+    From now on this process answers new WebSocket handshakes with 503 and
+    ``Retry-After`` (a load balancer moves them elsewhere at once), and
+    serves no further request on a kept-alive connection.
 
     Returns:
         How many connections were closed.
