@@ -100,3 +100,34 @@ def test_tune_malloc_not_a_bool_is_e010():
     messages = check_settings()
     assert ids(messages) == ["django_ws.E010"]
     assert "WEBSOCKET_TUNE_MALLOC" in messages[0].msg
+
+
+@override_settings(WEBSOCKET_FACTORY_CLASS="dwebsocket.backends.uwsgi.factory.uWsgiWebSocketFactory")
+def test_dwebsocket_factory_class_is_w002_with_a_gunicorn_recipe():
+    from django_ws.checks import check_dwebsocket_settings
+
+    messages = check_dwebsocket_settings()
+    assert ids(messages) == ["django_ws.W002"]
+    assert "ignores" in messages[0].msg and "uWSGI" in messages[0].msg
+    assert "gunicorn -k django_ws.gunicorn.GeventWebSocketWorker" in messages[0].hint
+
+
+def test_w002_check_is_registered_and_silent_by_default():
+    from django_ws.checks import check_dwebsocket_settings
+
+    assert check_dwebsocket_settings in checks.registry.registry.get_checks()
+    assert check_dwebsocket_settings() == []
+
+
+COMPAT_MIDDLEWARE = "django_ws.compat.dwebsocket.middleware.WebSocketMiddleware"
+
+
+@override_settings(MIDDLEWARE=[COMPAT_MIDDLEWARE], WEBSOCKET_ACCEPT_ALL=True)
+def test_compat_middleware_counts_as_the_middleware():
+    assert check_middleware() == []
+
+
+@override_settings(MIDDLEWARE=[COMPAT_MIDDLEWARE, "django.middleware.common.CommonMiddleware"])
+def test_compat_middleware_not_last_is_w001():
+    messages = check_middleware()
+    assert ids(messages) == ["django_ws.W001"] and COMPAT_MIDDLEWARE in messages[0].hint
