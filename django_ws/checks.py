@@ -54,8 +54,7 @@ def check_middleware(app_configs: Any = None, **kwargs: Any) -> list[Any]:
     return []
 
 
-@register(Tags.compatibility)
-def check_dwebsocket_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
+def check_dwebsocket_settings() -> list[Any]:
     """W002: dwebsocket's ``WEBSOCKET_FACTORY_CLASS`` (its uWSGI backend) is ignored."""
     factory = getattr(django_settings, "WEBSOCKET_FACTORY_CLASS", None)
     if factory is None:
@@ -75,7 +74,7 @@ def check_dwebsocket_settings(app_configs: Any = None, **kwargs: Any) -> list[An
 
 @register(Tags.compatibility)
 def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
-    errors: list[Any] = []
+    errors: list[Any] = check_dwebsocket_settings()
     for name, types in _NUMBERS.items():
         value: Any = getattr(django_settings, name, DEFAULTS[name])
         nullable = name not in _NOT_NULLABLE

@@ -112,11 +112,9 @@ def test_dwebsocket_factory_class_is_w002_with_a_gunicorn_recipe():
     assert "gunicorn -k django_ws.gunicorn.GeventWebSocketWorker" in messages[0].hint
 
 
-def test_w002_check_is_registered_and_silent_by_default():
-    from django_ws.checks import check_dwebsocket_settings
-
-    assert check_dwebsocket_settings in checks.registry.registry.get_checks()
-    assert check_dwebsocket_settings() == []
+@override_settings(WEBSOCKET_FACTORY_CLASS="x.Factory")
+def test_w002_is_part_of_the_registered_settings_check():
+    assert ids(check_settings()) == ["django_ws.W002"]
 
 
 COMPAT_MIDDLEWARE = "django_ws.compat.dwebsocket.middleware.WebSocketMiddleware"
