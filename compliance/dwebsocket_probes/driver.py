@@ -67,7 +67,12 @@ class Run:
         return "no result"
 
     def frames(self, ws, limit=20):
-        """The frames the client receives, until the close frame."""
+        """The frames the client receives, until the close frame.
+
+        Read before the view's result: a view that closes waits for the
+        client's answer to its close frame (django_ws does, for up to
+        WEBSOCKET_CLOSE_TIMEOUT) before it records anything.
+        """
         seen = []
         try:
             while len(seen) < limit:
@@ -113,7 +118,8 @@ def received(run):
     ws = run.connect(f"/received/?key={key}")
     ws.send("héllo")
     ws.send_binary(b"\x00\xff")
-    return {"view": run.result(key), "client": run.frames(ws)}
+    client = run.frames(ws)
+    return {"view": run.result(key), "client": client}
 
 
 def send_kinds(run):
@@ -144,13 +150,15 @@ def wait_timeout(run):
     ws = run.connect(f"/wait_timeout/?key={key}")
     first = ws.recv()
     ws.send("x")
-    return {"view": run.result(key), "client": [repr(first), *run.frames(ws)]}
+    client = [repr(first), *run.frames(ws)]
+    return {"view": run.result(key), "client": client}
 
 
 def read_fallback(run):
     key = run.key()
     ws = run.connect(f"/read_fallback/?key={key}")
-    return {"view": run.result(key), "client": run.frames(ws)}
+    client = run.frames(ws)
+    return {"view": run.result(key), "client": client}
 
 
 def count_messages(run):
@@ -160,7 +168,8 @@ def count_messages(run):
     for n in range(3):
         ws.send(f"m{n}")
     run.http(f"/release/{key}/")
-    return {"view": run.result(key), "client": run.frames(ws)}
+    client = run.frames(ws)
+    return {"view": run.result(key), "client": client}
 
 
 def has_messages(run):
@@ -168,7 +177,8 @@ def has_messages(run):
     ws = run.connect(f"/has_messages/?key={key}")
     ws.recv()  # "ready"
     ws.send("x")
-    return {"view": run.result(key), "client": run.frames(ws)}
+    client = run.frames(ws)
+    return {"view": run.result(key), "client": client}
 
 
 def poll_close(run):
@@ -201,7 +211,8 @@ def client_ping(run):
     ws = run.connect(f"/client_ping/?key={key}")
     ws.ping("p")
     ws.send("t")
-    return {"view": run.result(key), "client": run.frames(ws)}
+    client = run.frames(ws)
+    return {"view": run.result(key), "client": client}
 
 
 def fragmented(run):
@@ -210,20 +221,23 @@ def fragmented(run):
     abnf = websocket.ABNF
     ws.send_frame(abnf.create_frame("a", abnf.OPCODE_TEXT, fin=0))
     ws.send_frame(abnf.create_frame("b", abnf.OPCODE_CONT, fin=1))
-    return {"view": run.result(key), "client": run.frames(ws)}
+    run.frames(ws)  # 0.5.12 then fails on the continuation: a close or a reset, by timing
+    return {"view": run.result(key)}
 
 
 def large(run):
     key = run.key()
     ws = run.connect(f"/large/?key={key}")
     ws.send("x" * (2 * 1024 * 1024))
-    return {"view": run.result(key), "client": run.frames(ws)}
+    client = run.frames(ws)
+    return {"view": run.result(key), "client": client}
 
 
 def is_closed(run):
     key = run.key()
     ws = run.connect(f"/is_closed/?key={key}")
-    return {"view": run.result(key), "client": run.frames(ws)}
+    client = run.frames(ws)
+    return {"view": run.result(key), "client": client}
 
 
 def send_after_client_close(run):
@@ -236,7 +250,8 @@ def send_after_client_close(run):
 def send_after_close(run):
     key = run.key()
     ws = run.connect(f"/send_after_close/?key={key}")
-    return {"view": run.result(key), "client": run.frames(ws)}
+    client = run.frames(ws)
+    return {"view": run.result(key), "client": client}
 
 
 def close_code_reason(run):

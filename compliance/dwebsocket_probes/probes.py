@@ -194,7 +194,7 @@ def fragmented(request):
 def large(request):
     """The client sends 2 MiB."""
     message = request.websocket.wait()
-    record(request, None if message is None else len(message))
+    record(request, {"length": None if message is None else len(message)})
 
 
 # -- closed connections --------------------------------------------------------------
