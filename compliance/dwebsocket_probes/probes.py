@@ -294,7 +294,7 @@ def required(request):
 
 def flagged(request):
     if request.is_websocket():
-        request.websocket.send(request.websocket.wait())
+        request.websocket.send(repr(request.websocket.wait()))
         return HttpResponse()
     return HttpResponse("plain")
 

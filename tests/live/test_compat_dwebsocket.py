@@ -13,12 +13,13 @@ from __future__ import annotations
 import copy
 import json
 import pathlib
+import urllib.request
 
 import pytest
 
 from compliance.dwebsocket_probes.driver import MIDDLEWARE_PROBES, observe
 from django_ws.testing import LiveServer
-from tests.conftest import TIMEOUT
+from tests.conftest import TIMEOUT, connect, receive_close
 
 RECORD = json.loads(
     (pathlib.Path(__file__).parents[2] / "compliance" / "dwebsocket_0.5.12.json").read_text()
@@ -122,3 +123,37 @@ def test_every_deliberate_difference_is_in_the_migration_guide():
     guide = readme.partition("## Migrating from dwebsocket")[2].partition("\n## ")[0]
     missing = [name for name in DELIBERATE if name not in guide]
     assert not missing
+
+
+# -- dwebsocket's example project, with only its import changed -------------------------
+
+
+@pytest.fixture(scope="module")
+def example():
+    with LiveServer(settings_module="tests.compat_example.settings") as live:
+        yield live
+
+
+def test_dwebsocket_example_project_broadcasts_as_under_dwebsocket(example):
+    recorded = RECORD["example_project"]["dwebsocket 0.5.12, runserver"]
+    a = connect(example, "/echo")
+    b = connect(example, "/echo")
+    a.send("Hello, World!")
+    seen = {"a": a.recv(), "b": b.recv()}  # text frames: browsers get strings
+    a.close()
+    b.send("second")
+    seen["b_after_a_left"] = b.recv()
+    b.close()
+    with urllib.request.urlopen(example.http_url("/"), timeout=TIMEOUT) as page:
+        seen["page"] = [page.status, "Received Messages" in page.read().decode()]
+    assert seen == recorded
+
+
+def test_compat_middleware_with_accept_all_lets_undecorated_views_in():
+    env = {"DWEBSOCKET_PROBES_LIBRARY": "django_ws.compat.dwebsocket",
+           "DWEBSOCKET_PROBES_MIDDLEWARE": "1"}
+    with LiveServer(settings_module="compliance.dwebsocket_probes.settings", env=env,
+                    settings={"WEBSOCKET_ACCEPT_ALL": True}) as live:
+        ws = connect(live, "/undecorated/")
+        # Accepted before the view ran, as dwebsocket did; its HTTP answer is discarded.
+        assert receive_close(ws)[0] == 1000
