@@ -66,7 +66,10 @@ class WebSocket:
         return self._websocket
 
     def __getattr__(self, name: str) -> Any:
-        # Only for names not defined here: django_ws's extras.
+        # Only for names not defined here: django_ws's extras. Not for our
+        # own, which copy and pickle look up before __init__ has run.
+        if name.startswith("_"):
+            raise AttributeError(name)
         return getattr(self._websocket, name)
 
     def accept_connection(self) -> None:
