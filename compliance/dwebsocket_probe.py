@@ -243,6 +243,9 @@ def main() -> int:
         if record["example_project"] != recorded["example_project"]:
             differ.append("example_project")
         print("differ from the record:", differ or "none")
+        for name in differ:
+            print(f"  {name}: recorded {recorded['probes'].get(name, recorded.get(name))!r}\n"
+                  f"  {' ' * len(name)}  now      {record['probes'].get(name, record.get(name))!r}")
         return 1 if differ else 0
     RECORD.write_text(json.dumps(record, indent=1, ensure_ascii=False, sort_keys=False) + "\n")
     print(f"wrote {RECORD.relative_to(ROOT)}: {len(record['probes'])} probes")  # type: ignore[arg-type]

@@ -39,8 +39,14 @@ DELIBERATE = {
         [["text", "b'\\xff\\xfe'"], ["text", "b'end'"], ["close", 1000, ""]],
         [["binary", "b'\\xff\\xfe'"], ["text", "b'end'"], ["close", 1000, ""]],
     ),
-    "wait() after the close's None returns None": (
-        ("after_close_marker", "view", "wait"), "raises EOFError", "None",
+    "reading after the close's None never raises": (
+        ("after_close_marker", "view"),
+        # 0.5.12 read its closed protocol again, once the client's TCP ended.
+        {"seen": ["b'a'", "None"], "has_messages": "raises EOFError",
+         "count_messages": "raises EOFError", "read": "raises EOFError",
+         "wait": "raises EOFError"},
+        {"seen": ["b'a'", "None"], "has_messages": "False", "count_messages": "0",
+         "read": "'fallback'", "wait": "None"},
     ),
     "fragmented messages are assembled": (
         ("fragmented", "view"), ["b'a'"], ["b'ab'"],

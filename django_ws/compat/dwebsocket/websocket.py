@@ -21,7 +21,7 @@ changes is what a dwebsocket view sees, as measured on dwebsocket 0.5.12
 Deliberately different (README, "Migrating from dwebsocket"): bytes that are
 not UTF-8 go out as a binary frame, not as an invalid text frame; once the
 close's ``None`` was taken, reading returns None (the fallback, False, 0)
-where 0.5.12 raised ``EOFError``.
+where 0.5.12 raised ``EOFError`` (once the client's end of TCP had come).
 """
 
 from __future__ import annotations
