@@ -129,4 +129,3 @@ def test_tune_malloc_not_a_bool_is_e010():
     messages = check_settings()
     assert ids(messages) == ["django_ws.E010"]
     assert "WEBSOCKET_TUNE_MALLOC" in messages[0].msg
-

@@ -437,4 +437,3 @@ class AttachedEcho(DetachedEcho):
     """The same hooks, called from the view's own greenlet."""
 
     detached = False
-
