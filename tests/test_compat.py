@@ -157,6 +157,14 @@ def test_decorators_check_option_names():
         compat.accept_websocket(max_mesage_size=1)(lambda request: None)
 
 
+def test_async_views_are_refused_at_import_time():
+    async def view(request):  # pragma: no cover - refused before
+        pass
+
+    with pytest.raises(TypeError, match="is async"):
+        compat.require_websocket(view)
+
+
 def _middleware_response(view, request):
     middleware = WebSocketMiddleware(lambda request: HttpResponse("from view"))
     middleware(request)  # attaches request.websocket (None: plain HTTP)

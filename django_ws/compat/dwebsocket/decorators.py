@@ -14,6 +14,7 @@ import functools
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from asgiref.sync import iscoroutinefunction
 from django.http import HttpRequest
 
 from ... import decorators as native
@@ -39,6 +40,13 @@ def _with_compat_socket(view: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _decorate(view: View, options: dict[str, Any], *, required: bool) -> View:
+    if iscoroutinefunction(view):
+        # The wrapper below is sync: say it here, at import time, rather than
+        # let the view's coroutine go unawaited. dwebsocket views are sync.
+        raise TypeError(
+            f"{view.__qualname__!r} is async; dwebsocket views, and django_ws's, are sync "
+            f"(each connection has its own gevent greenlet). Write it with `def`."
+        )
     decorator = native.require_websocket if required else native.accept_websocket
     wrapped: Any = decorator(**options)(_with_compat_socket(view))
     # dwebsocket's markers, which its middleware (and some projects) read.
