@@ -8,7 +8,8 @@ It makes a venv once (``~/.cache/django_ws/dwebsocket-0.5.12``, from
 ``$(pyenv root)/versions/3.11.7``, or ``--python``) with Django 3.0.14,
 dwebsocket 0.5.12 and websocket-client from PyPI, then serves
 ``compliance/dwebsocket_probes`` with ``runserver`` on 127.0.0.1 (once with
-the decorators, once with the middleware), drives every probe with
+the decorators, once with the middleware, once with it and
+``WEBSOCKET_ACCEPT_ALL``), drives every probe with
 websocket-client (``driver.py``) and writes what each showed.
 
 It also runs dwebsocket's own example project (``examples/`` of the 0.5.12
@@ -37,6 +38,9 @@ import tempfile
 import time
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from compliance.dwebsocket_probes.modes import MODES  # noqa: E402
+
 RECORD = ROOT / "compliance" / "dwebsocket_0.5.12.json"
 VENV = pathlib.Path.home() / ".cache" / "django_ws" / "dwebsocket-0.5.12"
 REQUIREMENTS = ["Django==3.0.14", "dwebsocket==0.5.12", "six", "websocket-client==1.8.0"]
@@ -107,11 +111,11 @@ class Server:
         self.log.close()
 
 
-def drive(interpreter: pathlib.Path, port: int, *, middleware: bool) -> dict[str, object]:
+def drive(interpreter: pathlib.Path, port: int, *, mode: str) -> dict[str, object]:
     """Run driver.observe() in the dwebsocket venv (its websocket-client)."""
     code = (
         "import json, sys; from compliance.dwebsocket_probes.driver import observe; "
-        f"json.dump(observe('http://{HERE}:{port}', middleware={middleware!r}), sys.stdout)"
+        f"json.dump(observe('http://{HERE}:{port}', mode={mode!r}), sys.stdout)"
     )
     result = subprocess.run([str(interpreter), "-c", code], cwd=ROOT, capture_output=True,
                             text=True, timeout=600, env={**os.environ, "PYTHONPATH": str(ROOT)})
@@ -122,15 +126,15 @@ def drive(interpreter: pathlib.Path, port: int, *, middleware: bool) -> dict[str
 
 def record_probes(interpreter: pathlib.Path) -> dict[str, object]:
     observed: dict[str, object] = {}
-    for middleware in (False, True):
+    for mode in MODES:
         port = free_port()
         env = {"PYTHONPATH": str(ROOT), "DWEBSOCKET_PROBES_LIBRARY": "dwebsocket",
                "DJANGO_SETTINGS_MODULE": "compliance.dwebsocket_probes.settings",
-               "DWEBSOCKET_PROBES_MIDDLEWARE": "1" if middleware else "0"}
+               **MODES[mode]}
         server = Server([str(interpreter), "-m", "django", "runserver", f"{HERE}:{port}",
                          "--noreload"], env=env, cwd=ROOT, port=port)
         try:
-            observed.update(drive(interpreter, port, middleware=middleware))
+            observed.update(drive(interpreter, port, mode=mode))
         finally:
             server.stop()
     return observed

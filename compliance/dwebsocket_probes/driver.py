@@ -1,6 +1,7 @@
 """Drive the probe views with websocket-client and record what each shows.
 
-``observe(base, middleware=..., timeout=...)`` runs every probe against a
+``observe(base, mode=..., timeout=...)`` runs the probes of one server mode
+(``MODES``: its environment for the probe project's settings) against a
 server at ``base`` (``http://127.0.0.1:PORT``) and returns, per probe, what
 the view recorded (``view``) and what the client saw (``client``: frames,
 statuses). Used by ``compliance/dwebsocket_probe.py`` on dwebsocket 0.5.12
@@ -15,8 +16,7 @@ import uuid
 
 import websocket
 
-#: Probes run on a server with the library's middleware (undecorated views).
-MIDDLEWARE_PROBES = ["flagged", "flagged_required", "undecorated"]
+from .modes import PROBE_MODES
 
 
 class Run:
@@ -320,6 +320,25 @@ def flagged_required(run):
     return {"http": run.http("/flagged_required/")}
 
 
+def subprotocol_offered(run):
+    """The client offers a subprotocol that the view does not choose."""
+    try:
+        ws = run.connect("/view_returns/", subprotocols=["chat"])
+    except websocket.WebSocketException as exc:
+        return {"handshake": type(exc).__name__}
+    return {"handshake": "101", "subprotocol": ws.getsubprotocol(), "client": run.frames(ws)}
+
+
+def accept_all(run):
+    """WEBSOCKET_ACCEPT_ALL with the middleware: an undecorated, unflagged view."""
+    status, ws = run.handshake("/undecorated_echo/")
+    client = None
+    if ws is not None:
+        ws.send("m")
+        client = run.frames(ws)
+    return {"status": status, "client": client, "http": run.http("/undecorated_echo/")}
+
+
 def undecorated(run):
     return {"status": run.handshake("/undecorated/")[0], "http": run.http("/undecorated/")}
 
@@ -329,17 +348,17 @@ PROBES = [
     has_messages, poll_close, count_close, after_close_marker, client_ping, fragmented, large,
     is_closed, send_after_client_close, send_after_close, close_code_reason, close_default,
     view_returns, view_raises, push_to_departed, early_accept, plain_http, required,
-    cross_origin, flagged, flagged_required, undecorated,
+    cross_origin, subprotocol_offered, flagged, flagged_required, undecorated, accept_all,
 ]
 
 
-def observe(base, *, middleware, timeout=10.0, only=None):
-    """Run the probes of one server (with or without the middleware)."""
+def observe(base, *, mode, timeout=10.0, only=None):
+    """Run the probes of one server mode (a key of ``MODES``)."""
     run = Run(base, timeout)
     observed = {}
     for probe in PROBES:
         name = probe.__name__
-        if (name in MIDDLEWARE_PROBES) != middleware or (only and name not in only):
+        if PROBE_MODES.get(name, "decorators") != mode or (only and name not in only):
             continue
         try:
             observed[name] = probe(run)

@@ -315,3 +315,10 @@ flagged_required.require_websocket = True
 
 def undecorated(request):
     return HttpResponse("plain")
+
+
+def undecorated_echo(request):
+    if request.is_websocket():
+        request.websocket.send(repr(request.websocket.wait()))
+        return HttpResponse()
+    return HttpResponse("plain")

@@ -4,7 +4,8 @@
 runserver); otherwise django_ws's compatibility layer (runws).
 ``DWEBSOCKET_PROBES_MIDDLEWARE=1`` adds the library's middleware, for the
 probes of undecorated views (dwebsocket's decorators cannot be combined with
-its middleware on Django 3.0: both would send the 101).
+its middleware on Django 3.0: both would send the 101);
+``DWEBSOCKET_PROBES_ACCEPT_ALL=1`` sets ``WEBSOCKET_ACCEPT_ALL``.
 """
 
 import os
@@ -24,6 +25,7 @@ if os.environ.get("DWEBSOCKET_PROBES_MIDDLEWARE") == "1":
         "compliance.dwebsocket_probes.dwebsocket_middleware.WebSocketMiddleware"
         if DWEBSOCKET else "django_ws.compat.dwebsocket.middleware.WebSocketMiddleware"
     ]
+WEBSOCKET_ACCEPT_ALL = os.environ.get("DWEBSOCKET_PROBES_ACCEPT_ALL") == "1"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -10,7 +10,7 @@ NAMES = [
     "client_ping", "fragmented", "large", "is_closed", "send_after_client_close",
     "send_after_close", "close_code_reason", "close_default", "view_returns", "view_raises",
     "register", "early_accept", "plain_http", "required", "flagged", "flagged_required",
-    "undecorated",
+    "undecorated", "undecorated_echo",
 ]
 
 urlpatterns = [

@@ -17,9 +17,10 @@ import urllib.request
 
 import pytest
 
-from compliance.dwebsocket_probes.driver import MIDDLEWARE_PROBES, observe
+from compliance.dwebsocket_probes.driver import observe
+from compliance.dwebsocket_probes.modes import MODES, PROBE_MODES
 from django_ws.testing import LiveServer
-from tests.conftest import TIMEOUT, connect, receive_close
+from tests.conftest import TIMEOUT, connect
 
 RECORD = json.loads(
     (pathlib.Path(__file__).parents[2] / "compliance" / "dwebsocket_0.5.12.json").read_text()
@@ -102,21 +103,20 @@ def expected_here(name):
 
 @pytest.fixture(scope="module")
 def observed():
-    """Every probe, on the compat layer under runws (two servers: with the middleware)."""
+    """Every probe, on the compat layer under runws (one server per mode)."""
     found = {}
-    for middleware in (False, True):
-        env = {"DWEBSOCKET_PROBES_LIBRARY": "django_ws.compat.dwebsocket",
-               "DWEBSOCKET_PROBES_MIDDLEWARE": "1" if middleware else "0",
+    for mode, env in MODES.items():
+        env = {**env, "DWEBSOCKET_PROBES_LIBRARY": "django_ws.compat.dwebsocket",
                "DWEBSOCKET_PROBES_PATIENCE": str(2 * TIMEOUT)}
         with LiveServer(settings_module="compliance.dwebsocket_probes.settings",
                         env=env) as live:
-            found.update(observe(live.http_url(""), middleware=middleware, timeout=TIMEOUT))
+            found.update(observe(live.http_url(""), mode=mode, timeout=TIMEOUT))
     return found
 
 
 def test_the_record_is_dwebsocket_0_5_12_on_django_3_0():
     assert RECORD["library"].startswith("dwebsocket 0.5.12") and RECORD["django"] == "3.0.14"
-    assert set(MIDDLEWARE_PROBES) < set(PROBES)
+    assert set(PROBE_MODES) < set(PROBES)
 
 
 @pytest.mark.parametrize("name", sorted(PROBES))
@@ -154,12 +154,3 @@ def test_dwebsocket_example_project_broadcasts_as_under_dwebsocket(example):
         seen["page"] = [page.status, "Received Messages" in page.read().decode()]
     assert seen == recorded
 
-
-def test_compat_middleware_with_accept_all_lets_undecorated_views_in():
-    env = {"DWEBSOCKET_PROBES_LIBRARY": "django_ws.compat.dwebsocket",
-           "DWEBSOCKET_PROBES_MIDDLEWARE": "1"}
-    with LiveServer(settings_module="compliance.dwebsocket_probes.settings", env=env,
-                    settings={"WEBSOCKET_ACCEPT_ALL": True}) as live:
-        ws = connect(live, "/undecorated/")
-        # Accepted before the view ran, as dwebsocket did; its HTTP answer is discarded.
-        assert receive_close(ws)[0] == 1000
