@@ -147,7 +147,9 @@ class WebSocket:
         Raises:
             TypeError: ``message`` is of no type django_ws can send.
         """
-        if self.is_closed():
+        # Not is_closed(): it may queue the close's None, and another
+        # greenlet (an HTTP view pushing to this socket) must not do that.
+        if self.closed or self._websocket.closed:
             return
         if isinstance(message, (bytes, bytearray, memoryview)):
             data = bytes(message)
