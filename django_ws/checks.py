@@ -14,6 +14,9 @@ from django.core.checks import Error, Tags, Warning, register
 from .conf import DEFAULTS
 
 MIDDLEWARE_PATH = "django_ws.middleware.WebSocketMiddleware"
+#: The middleware classes that attach ``request.websocket``: ours and the
+#: dwebsocket compatibility layer's.
+MIDDLEWARE_PATHS = (MIDDLEWARE_PATH, "django_ws.compat.dwebsocket.middleware.WebSocketMiddleware")
 
 _NUMBERS: dict[str, tuple[type[int] | type[float], ...]] = {
     "WEBSOCKET_MAX_MESSAGE_SIZE": (int,),
@@ -33,7 +36,8 @@ _NOT_NULLABLE = {"WEBSOCKET_MAX_QUEUE", "WEBSOCKET_RETRY_AFTER"}
 @register(Tags.compatibility)
 def check_middleware(app_configs: Any = None, **kwargs: Any) -> list[Any]:
     middleware = list(getattr(django_settings, "MIDDLEWARE", None) or [])
-    if MIDDLEWARE_PATH not in middleware:
+    installed = [path for path in middleware if path in MIDDLEWARE_PATHS]
+    if not installed:
         if getattr(django_settings, "WEBSOCKET_ACCEPT_ALL", False):
             return [Error(
                 "WEBSOCKET_ACCEPT_ALL is True but WebSocketMiddleware is not in MIDDLEWARE, "
@@ -42,19 +46,37 @@ def check_middleware(app_configs: Any = None, **kwargs: Any) -> list[Any]:
                 id="django_ws.E001",
             )]
         return []
-    if middleware[-1] != MIDDLEWARE_PATH:
+    if middleware[-1] != installed[0]:
         return [Warning(
             "WebSocketMiddleware is not last in MIDDLEWARE: middleware after it does not "
             "see WebSocket requests in process_view().",
-            hint=f"Move {MIDDLEWARE_PATH!r} to the end of MIDDLEWARE.",
+            hint=f"Move {installed[0]!r} to the end of MIDDLEWARE.",
             id="django_ws.W001",
         )]
     return []
 
 
+def check_dwebsocket_settings() -> list[Any]:
+    """W002: dwebsocket's ``WEBSOCKET_FACTORY_CLASS`` (its uWSGI backend) is ignored."""
+    factory = getattr(django_settings, "WEBSOCKET_FACTORY_CLASS", None)
+    if factory is None:
+        return []
+    return [Warning(
+        f"WEBSOCKET_FACTORY_CLASS is {factory!r}, a dwebsocket setting that django_ws "
+        f"ignores: the server (runws or the gunicorn worker) makes the WebSocket. uWSGI is "
+        f"not a supported server.",
+        hint="Remove WEBSOCKET_FACTORY_CLASS and serve the project with `manage.py runws`, "
+             "or in production with gunicorn's worker instead of uWSGI: "
+             "`pip install gunicorn`, then `gunicorn -k "
+             "django_ws.gunicorn.GeventWebSocketWorker -w 4 -b 127.0.0.1:8000 "
+             "myproject.wsgi` (see the README's Deployment section).",
+        id="django_ws.W002",
+    )]
+
+
 @register(Tags.compatibility)
 def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
-    errors: list[Any] = []
+    errors: list[Any] = check_dwebsocket_settings()
     for name, types in _NUMBERS.items():
         value: Any = getattr(django_settings, name, DEFAULTS[name])
         nullable = name not in _NOT_NULLABLE

@@ -398,6 +398,10 @@ class WebSocket:
         """True once no more messages can be sent (closing or closed)."""
         return self._lost or self.protocol.state is not _OPEN and self.accepted
 
+    def is_closed(self) -> bool:
+        """:attr:`closed` as a method, the name dwebsocket gave it."""
+        return self.closed
+
     def _first_close(self) -> Close | None:
         # The close frame that started the closing handshake, whichever side
         # sent it: its code says why the connection ended (RFC 6455 7.1.5).
@@ -491,12 +495,18 @@ class WebSocket:
             self.accept()
         return self._next_message(timeout)
 
-    def read(self) -> Message | None:
-        """The oldest queued message, or None if none is queued. Never blocks."""
+    def read(self, fallback: Any = None) -> Any:
+        """The oldest queued message, or ``fallback`` if none is queued. Never blocks.
+
+        Args:
+            fallback: what to return when no message is queued (dwebsocket's
+                ``read(fallback)``); None by default.
+        """
         if not self._accepted:
             self.accept()
         self._drain()
-        return self._queue.get_nowait()
+        message = self._queue.get_nowait()
+        return fallback if message is None else message
 
     def count_messages(self) -> int:
         """How many received messages are queued, unread."""
@@ -600,7 +610,7 @@ class WebSocket:
         """The groups this connection is in."""
         return sorted(group for _, group in self._groups or ())
 
-    def close(self, code: int = CloseCode.NORMAL_CLOSURE, reason: str = "") -> None:
+    def close(self, code: int = CloseCode.NORMAL_CLOSURE, reason: str | bytes = "") -> None:
         """Start the closing handshake and wait for the client's answer.
 
         Waits up to the close timeout for the client's close frame (RFC 6455
@@ -608,10 +618,18 @@ class WebSocket:
         returns. A no-op once closed. Closing a connection that was never
         accepted accepts it first, so the client sees a proper close frame.
 
+        Args:
+            code: the close code (RFC 6455 7.4).
+            reason: ``str``, or ``bytes`` in UTF-8 as dwebsocket took it
+                (RFC 6455 5.5.1: the reason is UTF-8 text).
+
         Raises:
             websockets.exceptions.ProtocolError: ``code`` is not one a
                 server may send (RFC 6455 7.4).
+            UnicodeDecodeError: a ``bytes`` reason is not UTF-8.
         """
+        if isinstance(reason, (bytes, bytearray, memoryview)):
+            reason = bytes(reason).decode()
         protocol = self.protocol
         if not self._accepted:
             self.accept()

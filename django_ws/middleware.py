@@ -5,7 +5,9 @@ it, every request has them, and an upgrade request to a view that did not ask
 for WebSockets is refused with 400 before any 101 (unless
 ``WEBSOCKET_ACCEPT_ALL``). Place it last in ``MIDDLEWARE``: its
 ``process_view`` answers WebSocket requests itself, so middleware after it
-would not see them in ``process_view``.
+would not see them in ``process_view``. A view with the attribute
+``accept_websocket = True`` (dwebsocket's opt-in) accepts WebSockets as if
+decorated with ``accept_websocket``.
 """
 
 from __future__ import annotations
@@ -105,13 +107,15 @@ class WebSocketMiddleware:
     ) -> HttpResponse | None:
         if request.websocket is None or hasattr(view_func, VIEW_MARKER):  # type: ignore[attr-defined]
             return None
-        if settings.ACCEPT_ALL:
+        # dwebsocket's README documents a view attribute as the opt-in.
+        if settings.ACCEPT_ALL or getattr(view_func, "accept_websocket", False) is True:
             from .decorators import accept_websocket
 
             response: HttpResponse = accept_websocket(view_func)(request, *view_args, **view_kwargs)
             return response
         return HttpResponseBadRequest(
             f"{request.path} does not accept WebSocket connections: decorate its view "
-            f"with @accept_websocket or @require_websocket, or set WEBSOCKET_ACCEPT_ALL = True.",
+            f"with @accept_websocket or @require_websocket (or set its attribute "
+            f"accept_websocket = True), or set WEBSOCKET_ACCEPT_ALL = True.",
             content_type="text/plain",
         )

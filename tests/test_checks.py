@@ -34,6 +34,35 @@ def test_middleware_not_last_is_w001():
     assert ids(check_middleware()) == ["django_ws.W001"]
 
 
+@override_settings(WEBSOCKET_FACTORY_CLASS="dwebsocket.backends.uwsgi.factory.uWsgiWebSocketFactory")
+def test_dwebsocket_factory_class_is_w002_with_a_gunicorn_recipe():
+    from django_ws.checks import check_dwebsocket_settings
+
+    messages = check_dwebsocket_settings()
+    assert ids(messages) == ["django_ws.W002"]
+    assert "ignores" in messages[0].msg and "uWSGI" in messages[0].msg
+    assert "gunicorn -k django_ws.gunicorn.GeventWebSocketWorker" in messages[0].hint
+
+
+@override_settings(WEBSOCKET_FACTORY_CLASS="x.Factory")
+def test_w002_is_part_of_the_registered_settings_check():
+    assert ids(check_settings()) == ["django_ws.W002"]
+
+
+COMPAT_MIDDLEWARE = "django_ws.compat.dwebsocket.middleware.WebSocketMiddleware"
+
+
+@override_settings(MIDDLEWARE=[COMPAT_MIDDLEWARE], WEBSOCKET_ACCEPT_ALL=True)
+def test_compat_middleware_counts_as_the_middleware():
+    assert check_middleware() == []
+
+
+@override_settings(MIDDLEWARE=[COMPAT_MIDDLEWARE, "django.middleware.common.CommonMiddleware"])
+def test_compat_middleware_not_last_is_w001():
+    messages = check_middleware()
+    assert ids(messages) == ["django_ws.W001"] and COMPAT_MIDDLEWARE in messages[0].hint
+
+
 @pytest.mark.parametrize(
     ("name", "value"),
     [

@@ -47,4 +47,6 @@ urlpatterns = [
     path("private/", views.private),
     path("staff-only/", views.staff_only),
     path("group/<str:group>/broadcast/", views.group_broadcast),
+    path("flagged/", views.flagged),
+    path("dwebsocket-additions/", views.dwebsocket_additions),
 ]

@@ -123,6 +123,25 @@ def close_with(request):
         PROBES[request.GET["key"]] = {"code": exc.code, "closed": request.websocket.closed}
 
 
+def flagged(request):
+    """Undecorated, with dwebsocket's opt-in attribute for the middleware."""
+    request.websocket.send("flagged")
+
+
+flagged.accept_websocket = True  # type: ignore[attr-defined]
+
+
+@accept_websocket
+def dwebsocket_additions(request):
+    """is_closed(), read(fallback) and a bytes close reason, in the native API."""
+    websocket = request.websocket
+    report = {"closed_before": websocket.is_closed(), "fallback": websocket.read("fb"),
+              "none": websocket.read()}
+    websocket.close(4002, "bytes réason".encode())
+    report["closed_after"] = websocket.is_closed()
+    PROBES[request.GET["key"]] = report
+
+
 @accept_websocket
 def crash(request):
     request.websocket.send("about to fail")

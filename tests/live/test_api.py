@@ -291,3 +291,21 @@ def test_request_attributes(server):
         "path": "/info/?x=1", "origin": None, "user": "AnonymousUser", "method": "GET",
     }
     ws.close()
+
+
+# -- dwebsocket's names in the native API ------------------------------------------
+
+
+def test_is_closed_read_fallback_and_bytes_close_reason(server):
+    key = uuid.uuid4().hex
+    ws = connect(server, f"/dwebsocket-additions/?key={key}")
+    assert receive_close(ws) == (4002, "bytes réason")
+    assert wait_for(lambda: probe(server, key)) == {
+        "closed_before": False, "fallback": "fb", "none": None, "closed_after": True,
+    }
+
+
+def test_middleware_honours_the_accept_websocket_attribute(server):
+    ws = connect(server, "/flagged/")
+    assert ws.recv() == "flagged"
+    assert receive_close(ws)[0] == 1000

@@ -1,0 +1,50 @@
+"""dwebsocket's ``WebSocketMiddleware``, for ``MIDDLEWARE``.
+
+django_ws's middleware, with dwebsocket's rules for the views it lets in: a
+view accepts WebSockets when decorated, when it has the attribute
+``accept_websocket = True`` (dwebsocket's documented opt-in), or with
+``WEBSOCKET_ACCEPT_ALL``; then it gets dwebsocket's ``request.websocket``
+(see :mod:`django_ws.compat.dwebsocket.websocket`). A view with
+``require_websocket = True`` answers plain HTTP with 400, as dwebsocket's
+middleware did. Put it last in ``MIDDLEWARE`` (check ``django_ws.W001``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
+
+from ...conf import settings
+from ...middleware import VIEW_MARKER
+from ...middleware import WebSocketMiddleware as NativeWebSocketMiddleware
+from .decorators import accept_websocket, require_websocket
+
+__all__ = ["WebSocketMiddleware"]
+
+
+class WebSocketMiddleware(NativeWebSocketMiddleware):
+    """Attach ``request.websocket``; let in the views dwebsocket's middleware let in."""
+
+    def process_view(
+        self,
+        request: HttpRequest,
+        view_func: Callable[..., Any],
+        view_args: tuple[Any, ...],
+        view_kwargs: dict[str, Any],
+    ) -> HttpResponse | None:
+        if hasattr(view_func, VIEW_MARKER):
+            return None  # decorated: the decorator does it all
+        required = getattr(view_func, "require_websocket", False) is True
+        if request.websocket is None:
+            if required:
+                return HttpResponseBadRequest(
+                    "This URL only speaks WebSocket.", content_type="text/plain"
+                )
+            return None
+        if settings.ACCEPT_ALL or getattr(view_func, "accept_websocket", False) is True:
+            decorator = require_websocket if required else accept_websocket
+            response: HttpResponse = decorator(view_func)(request, *view_args, **view_kwargs)
+            return response
+        return super().process_view(request, view_func, view_args, view_kwargs)

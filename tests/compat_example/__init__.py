@@ -1,0 +1,1 @@
+"""dwebsocket's example project, for the compat layer's test (no network needed)."""
