@@ -14,7 +14,6 @@ import functools
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from asgiref.sync import iscoroutinefunction
 from django.http import HttpRequest
 
 from ... import decorators as native
@@ -28,11 +27,11 @@ View = TypeVar("View", bound=Callable[..., Any])
 def _with_compat_socket(view: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(view)
     def compat_view(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
-        websocket = request.websocket
+        websocket = request.websocket  # type: ignore[attr-defined]
         if websocket is not None:  # a WebSocket request, attached by django_ws
             if not isinstance(websocket, WebSocket):
                 websocket = WebSocket(websocket)
-                request.websocket = websocket
+                request.websocket = websocket  # type: ignore[attr-defined]
             websocket.accept_connection()
         return view(request, *args, **kwargs)
 
@@ -40,13 +39,9 @@ def _with_compat_socket(view: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _decorate(view: View, options: dict[str, Any], *, required: bool) -> View:
-    if iscoroutinefunction(view):
-        # The wrapper below is sync: say it here, at import time, rather than
-        # let the view's coroutine go unawaited. dwebsocket views are sync.
-        raise TypeError(
-            f"{view.__qualname__!r} is async; dwebsocket views, and django_ws's, are sync "
-            f"(each connection has its own gevent greenlet). Write it with `def`."
-        )
+    # Here, not only by the native decorator: the sync wrapper below would
+    # hide an async view from it.
+    native.refuse_async(view, "@require_websocket" if required else "@accept_websocket")
     decorator = native.require_websocket if required else native.accept_websocket
     wrapped: Any = decorator(**options)(_with_compat_socket(view))
     # dwebsocket's markers, which its middleware (and some projects) read.

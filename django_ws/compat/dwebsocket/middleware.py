@@ -37,7 +37,7 @@ class WebSocketMiddleware(NativeWebSocketMiddleware):
         if hasattr(view_func, VIEW_MARKER):
             return None  # decorated: the decorator does it all
         required = getattr(view_func, "require_websocket", False) is True
-        if request.websocket is None:
+        if request.websocket is None:  # type: ignore[attr-defined]
             if required:
                 return HttpResponseBadRequest(
                     "This URL only speaks WebSocket.", content_type="text/plain"
