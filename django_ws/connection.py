@@ -250,7 +250,8 @@ class WebSocket:
         "_flusher", "_groups", "_handler", "_handover", "_keeper", "_keepalive", "_lazy_reads",
         "_lost", "_on_busy", "_on_end", "_offered", "_options", "_watcher",
         "_options_overridden", "_origin", "_out", "_out_bytes", "_path", "_ping_pending",
-        "_queue", "_read_lock", "_reader", "_received", "_request", "_response", "_initial",
+        "_peer", "_queue", "_read_lock", "_reader", "_received", "_request", "_response",
+        "_initial",
         "_sock", "_write_lock", "closed_by_client", "messages_in", "messages_out", "opened_at",
         "protocol", "user", "__dict__", "__weakref__",
     )
@@ -273,6 +274,12 @@ class WebSocket:
         self._request: Request | None = request
         self._response: Response | None = response
         self._path = request.path
+        # For log lines about this connection's faults; taken now, while the
+        # socket is connected (after a reset, getpeername() fails).
+        try:
+            self._peer: Any = sock.getpeername()
+        except OSError:
+            self._peer = None
         self._origin = request.headers.get("Origin")
         self._offered = tuple(offered_subprotocols(request.headers))
         self.protocol = protocol
@@ -739,11 +746,18 @@ class WebSocket:
             self._abort()
         finally:
             self._dispatching = False
+        if not queue.closed and self._before_block is not None:
+            try:
+                self._before_block()  # e.g. release the database connections it opened
+            except Exception:
+                # A database gone away: the handler's state is unknown, and
+                # an unwatched connection would never end. End it.
+                logger.exception("error in the idle hook of WebSocket %s; closing it with 1011",
+                                 self._describe())
+                self._close_quietly(CloseCode.INTERNAL_ERROR)
         if queue.closed:
             self._end_detached()  # which releases what on_close opened too
             return
-        if self._before_block is not None:
-            self._before_block()  # e.g. release the database connections it opened
         self._watcher.start(self._on_readable)
 
     def _end_detached(self) -> None:
@@ -754,24 +768,46 @@ class WebSocket:
         self._watcher.close()  # before its file descriptor goes
         handler = self._handler
         assert handler is not None
+        # Each step on its own: one that fails must not skip the others.
         try:
-            try:
-                handler.on_close()
-            except Exception:
-                logger.exception("error in on_close of WebSocket %s", self.path)
-            self.finish(failed=False)
+            self._step("on_close", handler.on_close)
+            self._step("finish", self.finish, failed=False)
             if self._before_block is not None:
-                self._before_block()
+                self._step("the idle hook", self._before_block)
         finally:
-            self._keeper.close()  # the socket closes with it (see serve_detached)
+            # The socket closes with the keeper (see serve_detached).
+            self._step("closing the socket", self._keeper.close)
             on_end, self._on_end = self._on_end, None
             self._handler = None  # the view holds this connection: no cycle left
             if not _detached:
                 _none_detached.set()
         if on_end is not None:
-            on_end(self)
+            self._step("the end callback", on_end, self)
 
     # -- internals -------------------------------------------------------------
+
+    def _describe(self) -> str:
+        """This connection in a log line: its path and its peer."""
+        peer = self._peer
+        if isinstance(peer, tuple) and len(peer) >= 2:
+            peer = f"{peer[0]}:{peer[1]}"
+        return f"{self._path} from {peer or '-'}"
+
+    def _step(self, what: str, function: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        """One step of the end of the connection: a failure is logged, not raised,
+        so that the steps after it run."""
+        try:
+            function(*args, **kwargs)
+        except Exception:
+            logger.exception("error in %s of WebSocket %s", what, self._describe())
+
+    def _close_quietly(self, code: int) -> None:
+        """close(), for our own faults: whatever goes wrong, the TCP connection goes."""
+        try:
+            self.close(code)
+        except Exception:
+            logger.exception("error closing WebSocket %s; dropping it", self._describe())
+            self._abort()
 
     def finish(self, *, failed: bool) -> None:
         """End the connection after the view returned; called by the handler.

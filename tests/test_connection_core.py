@@ -1,0 +1,87 @@
+"""The connection core in-process, over ``socket.socketpair()`` (see tests/core.py).
+
+No server process, no monkey-patching: a WebSocket built as the handler
+builds one, a websockets client protocol on the other end, and a census of
+greenlets, file descriptors, libev watchers and registry entries after
+each fault.
+"""
+
+from __future__ import annotations
+
+import pytest
+from django.db import OperationalError
+
+from django_ws.connection import WebSocket
+from tests.core import (
+    Peer,
+    assert_nothing_left,
+    census,
+    ended_connections,
+    make_websocket,
+    serve_view,
+    socket_pair,
+)
+
+
+@pytest.fixture
+def before():
+    """The census before the test; checked once the test's connections ended."""
+    ended_connections.clear()
+    return census()
+
+
+def connection(**options):
+    server, client = socket_pair()
+    return make_websocket(server, **options), server, Peer(client)
+
+
+class Handler:
+    """A MessageHandler recording what it is called with."""
+
+    def __init__(self, websocket: WebSocket, *, fail_on_message=False, fail_on_close=False):
+        self.websocket = websocket
+        self.messages = []
+        self.closed = 0
+        self.fail_on_message = fail_on_message
+        self.fail_on_close = fail_on_close
+
+    def on_message(self, message):
+        self.messages.append(message)
+        if self.fail_on_message:
+            raise RuntimeError("on_message failed")
+        self.websocket.send(message)
+
+    def on_close(self):
+        self.closed += 1
+        if self.fail_on_close:
+            raise RuntimeError("on_close failed")
+
+
+def database_gone():
+    raise OperationalError("server closed the connection unexpectedly")
+
+
+# -- the faults of issue 13 ------------------------------------------------------
+
+
+def test_a_failing_idle_hook_after_a_burst_ends_the_detached_connection(before, caplog):
+    # The hook that releases database connections after each burst raises (the
+    # database went away): the connection must still end, on_close run once,
+    # its registry entry and file descriptor go, its log line be written.
+    websocket, sock, peer = connection()
+    handler = Handler(websocket)
+
+    def view(ws):
+        ws.on_idle(database_gone)
+        ws.detach(handler)
+
+    serve_view(websocket, sock, view)
+    peer.send_text("hello")
+    assert peer.recv() == "hello"
+    assert peer.recv_close() == (1011, "")
+    peer.close()
+    assert_nothing_left(before)
+    assert handler.closed == 1
+    assert ended_connections == [websocket]
+    assert "server closed the connection unexpectedly" in caplog.text
+    assert "/core/" in caplog.text
