@@ -481,11 +481,17 @@ class WebSocket:
         self._queue_output(head)
         self._accepted = True
         self.opened_at = time.monotonic()
-        self._flush(self._options.send_timeout)
         self._busy_timer = gevent.get_hub().loop.timer(_BUSY_AFTER)
         self._on_busy = self._start_background_reader  # bound once, started per message
         self._arm_keepalive(self._options.ping_interval)
         open_connections.add(self)
+        # The object is whole before the write that can fail: a client gone
+        # meanwhile leaves a closed connection (wait() returns None, send()
+        # raises ConnectionClosed), never an error of ours in the view.
+        try:
+            self._flush(self._options.send_timeout)
+        except (ConnectionClosed, TimeoutError):
+            pass  # _sendall() dropped the connection
         self._view_busy()  # until the view first waits
 
     def wait(self, timeout: float | None = None) -> Message | None:

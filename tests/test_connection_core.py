@@ -11,7 +11,8 @@ from __future__ import annotations
 import pytest
 from django.db import OperationalError
 
-from django_ws.connection import WebSocket
+from django_ws.connection import ConnectionClosed, WebSocket
+from tests.conftest import TIMEOUT
 from tests.core import (
     Peer,
     assert_nothing_left,
@@ -85,3 +86,29 @@ def test_a_failing_idle_hook_after_a_burst_ends_the_detached_connection(before, 
     assert ended_connections == [websocket]
     assert "server closed the connection unexpectedly" in caplog.text
     assert "/core/" in caplog.text
+
+
+@pytest.mark.parametrize("detached", [False, True], ids=["function", "detached"])
+def test_a_peer_gone_before_the_101_is_no_error_in_the_view(before, detached):
+    # The docs promise a peer's failure never reaches the view: accept() with
+    # the peer already gone must leave a whole, closed connection.
+    websocket, sock, peer = connection()
+    peer.close()
+    handler = Handler(websocket)
+    seen = []
+
+    def view(ws):
+        ws.accept()
+        if detached:
+            ws.detach(handler)
+            return
+        seen.append(ws.wait(timeout=TIMEOUT))
+        seen.append(list(ws))
+        with pytest.raises(ConnectionClosed):
+            ws.send("too late")
+
+    serve_view(websocket, sock, view).get(timeout=TIMEOUT)  # re-raises what the view raised
+    assert websocket.closed and websocket.close_code == 1006
+    assert seen == ([] if detached else [None, []])
+    assert_nothing_left(before)
+    assert handler.closed == (1 if detached else 0)
