@@ -95,8 +95,12 @@ class RedisBackend(GroupBackend):
             self._subscribe_lock = Semaphore()
         channel = self._channel(group)
         confirmed = self._confirmed[channel] = Event()
-        with self._subscribe_lock:
-            self._pubsub.subscribe(channel)
+        try:
+            with self._subscribe_lock:
+                self._pubsub.subscribe(channel)
+        except BaseException:
+            self._confirmed.pop(channel, None)  # join() fails: nothing recorded
+            raise
         if self._listener is None or self._listener.dead:
             self._listener = gevent.spawn(self._listen)
         # Wait for Redis to confirm, so that a broadcast made right after
