@@ -1174,7 +1174,13 @@ class WebSocket:
             initial, self._initial = self._initial, b""
             return initial
         if self.protocol.state is not _OPEN:
-            timeout = self._options.close_timeout  # waiting for the client's EOF
+            # Waiting for the client's close or EOF: at most the close
+            # timeout, and no longer than the caller's deadline (what is left
+            # of close()'s close timeout), so that data the client keeps
+            # sending cannot stretch the wait.
+            close_timeout = self._options.close_timeout
+            if timeout is None or close_timeout is not None and close_timeout < timeout:
+                timeout = close_timeout
             closing = True
         else:
             closing = False

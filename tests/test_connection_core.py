@@ -8,11 +8,14 @@ each fault.
 
 from __future__ import annotations
 
+import time
+
+import gevent
 import pytest
 from django.db import OperationalError
 
 from django_ws.connection import ConnectionClosed, WebSocket
-from tests.conftest import TIMEOUT
+from tests.conftest import TIMEOUT, UNIT
 from tests.core import (
     Peer,
     assert_nothing_left,
@@ -112,3 +115,32 @@ def test_a_peer_gone_before_the_101_is_no_error_in_the_view(before, detached):
     assert seen == ([] if detached else [None, []])
     assert_nothing_left(before)
     assert handler.closed == (1 if detached else 0)
+
+
+def test_close_waits_no_longer_than_the_close_timeout(before):
+    # A client that sends a frame every 0.9 close timeouts and never answers
+    # the close: close() must still return after about one close timeout.
+    websocket, sock, peer = connection(close_timeout=UNIT)
+    peer.answer = False
+    elapsed = []
+
+    def chatter():
+        try:
+            while True:
+                gevent.sleep(0.9 * UNIT)
+                peer.send_ping(b"still here")
+        except OSError:
+            pass
+
+    def view(ws):
+        ws.accept()
+        talker = gevent.spawn(chatter)
+        start = time.monotonic()
+        ws.close()
+        elapsed.append(time.monotonic() - start)
+        talker.kill()
+
+    serve_view(websocket, sock, view).get(timeout=TIMEOUT)
+    peer.close()
+    assert UNIT * 0.9 <= elapsed[0] < UNIT * 1.5
+    assert_nothing_left(before)
