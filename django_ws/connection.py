@@ -822,12 +822,20 @@ class WebSocket:
         the view did not close it. The handler then closes the socket: the
         server drops TCP first (RFC 6455 7.1.1), so the reader, which may be
         waiting for the client's end of TCP, is stopped.
+
+        Never raises: a step that fails (a Redis error while leaving a group)
+        is logged with the connection's path and peer, and the steps after it
+        run, so that no timer, greenlet or registry entry outlives the
+        connection.
         """
         if not self.accepted:
             return
         if self.protocol.state is _OPEN and not self._lost:
-            self.close(CloseCode.INTERNAL_ERROR if failed else CloseCode.NORMAL_CLOSURE)
-        self._leave_groups()
+            self._close_quietly(CloseCode.INTERNAL_ERROR if failed else CloseCode.NORMAL_CLOSURE)
+        if self._groups:
+            for using, group in list(self._groups):
+                self._step(f"leave({group!r})", self._leave_group, using, group)
+            self._groups.clear()
         for timer in (self._keepalive, self._busy_timer):
             if timer is not None:
                 timer.close()
@@ -837,13 +845,10 @@ class WebSocket:
         self._queue.close()
         open_connections.discard(self)
 
-    def _leave_groups(self) -> None:
-        if self._groups:
-            from .groups import get_backend
+    def _leave_group(self, using: str, group: str) -> None:
+        from .groups import get_backend
 
-            for using, group in list(self._groups):
-                get_backend(using).leave(group, self)
-            self._groups.clear()
+        get_backend(using).leave(group, self)
 
     def _abort(self) -> None:
         """Drop the TCP connection; wakes the reader and any blocked writer."""

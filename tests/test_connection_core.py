@@ -144,3 +144,30 @@ def test_close_waits_no_longer_than_the_close_timeout(before):
     peer.close()
     assert UNIT * 0.9 <= elapsed[0] < UNIT * 1.5
     assert_nothing_left(before)
+
+
+@pytest.mark.parametrize("detached", [False, True], ids=["function", "detached"])
+def test_finish_runs_to_the_end_when_leaving_a_group_fails(before, detached, caplog, settings):
+    # A Redis error while leaving the groups must not leave timers, greenlets
+    # or the registry entry behind, nor lose the log line or on_close.
+    from tests.core import FAILING_GROUPS
+
+    settings.WEBSOCKET_GROUPS = FAILING_GROUPS
+    websocket, sock, peer = connection()
+    handler = Handler(websocket)
+
+    def view(ws):
+        ws.join("room")
+        if detached:
+            ws.detach(handler)
+            ws.close()
+
+    served = serve_view(websocket, sock, view)
+    assert peer.recv_close() == (1000, "")
+    served.get(timeout=TIMEOUT)
+    peer.close()
+    assert_nothing_left(before)
+    assert "Connection refused" in caplog.text and "/core/" in caplog.text
+    if detached:
+        assert handler.closed == 1
+        assert ended_connections == [websocket]
