@@ -879,9 +879,29 @@ class WebSocket:
     def _flush(self, timeout: float | None) -> None:
         """Write all pending output, in order, under the write lock.
 
-        Blocks up to ``timeout`` seconds while the client does not read.
+        Blocks up to ``timeout`` seconds in all, waiting for the lock
+        included: with ``WEBSOCKET_SEND_TIMEOUT = None``, another greenlet's
+        send may wait for a client that reads nothing forever; a close or a
+        keepalive ping then drops the connection after its own timeout,
+        which ends that send too.
+
+        Raises:
+            TimeoutError: the data or the lock did not come in time; the
+                connection was dropped.
+            ConnectionClosed: the connection failed under the write.
         """
-        with self._write_lock:
+        lock = self._write_lock
+        if not lock.acquire(blocking=False):
+            started = time.monotonic()
+            if not lock.acquire(timeout=timeout):
+                self._abort()
+                raise TimeoutError(
+                    f"another write to the client did not end within {timeout} seconds; "
+                    f"the connection was dropped"
+                )
+            if timeout is not None:
+                timeout = max(0.0, timeout - (time.monotonic() - started))
+        try:
             out = self._out
             if not out:
                 # The usual case: nothing pending, one frame to write.
@@ -903,6 +923,8 @@ class WebSocket:
                         self._sock.shutdown(stdlib_socket.SHUT_WR)
                     except OSError:
                         pass
+        finally:
+            lock.release()
 
     def deliver(self, frame: bytes | None, data: bytes, *, text: bool) -> bool:
         """Queue a group message and write what the socket takes now, never blocking.

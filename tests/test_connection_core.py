@@ -171,3 +171,51 @@ def test_finish_runs_to_the_end_when_leaving_a_group_fails(before, detached, cap
     if detached:
         assert handler.closed == 1
         assert ended_connections == [websocket]
+
+
+def test_close_is_not_blocked_by_a_stuck_send(before):
+    # WEBSOCKET_SEND_TIMEOUT = None and a client that reads nothing: the
+    # stuck send holds the write lock; close() waits for it at most its
+    # close timeout, then drops the connection, which frees the sender.
+    websocket, sock, peer = connection(send_timeout=None, close_timeout=UNIT)
+    outcome = []
+
+    def view(ws):
+        ws.accept()
+
+        def stuck():
+            try:
+                ws.send(b"x" * (16 * 1024 * 1024))
+            except ConnectionClosed:
+                outcome.append("sender freed")
+
+        sender = gevent.spawn(stuck)
+        gevent.sleep(0.1 * UNIT)
+        assert not sender.dead  # it waits for the client to read
+        with gevent.Timeout(5 * UNIT, AssertionError("close() stayed blocked")):
+            ws.close()
+        sender.join(TIMEOUT)
+
+    serve_view(websocket, sock, view).get(timeout=TIMEOUT * 2)
+    peer.close()
+    assert outcome == ["sender freed"]
+    assert_nothing_left(before)
+
+
+def test_the_keepalive_ends_a_connection_stuck_in_a_send(before):
+    # The same stuck send, and nobody closes: the unanswered ping fails the
+    # connection within ping interval + ping timeout + close timeout.
+    websocket, sock, peer = connection(send_timeout=None, close_timeout=UNIT,
+                                       ping_interval=0.2 * UNIT, ping_timeout=0.2 * UNIT)
+    outcome = []
+
+    def view(ws):
+        try:
+            ws.send(b"x" * (16 * 1024 * 1024))
+        except ConnectionClosed:
+            outcome.append("sender freed")
+
+    serve_view(websocket, sock, view).get(timeout=TIMEOUT)
+    peer.close()
+    assert outcome == ["sender freed"]
+    assert_nothing_left(before)
