@@ -7,12 +7,15 @@ Redis server).
 
 from __future__ import annotations
 
+from collections import deque
+
 import gevent
 import pytest
 import redis
 from gevent.event import Event
 
 from django_ws.groups.base import GroupBackend
+from django_ws.groups.redis import RedisBackend
 from tests.conftest import TIMEOUT, UNIT
 
 
@@ -90,3 +93,118 @@ def test_members_waiting_for_a_failed_subscription_get_the_failure():
     backend.join("room", late)  # Redis is back
     assert backend.subscribed == ["room"]
     assert backend.local_members("room") == [late]
+
+
+# -- the Redis listener, over a fake pub/sub -------------------------------------
+
+
+class FakePubSub:
+    """redis-py's PubSub as the backend uses it; ``faults`` are raised in turn."""
+
+    def __init__(self):
+        self.channels = {}
+        self.inbox = deque()
+        self.faults = []
+        self.polls = 0
+
+    @property
+    def subscribed(self):
+        self.polls += 1
+        return bool(self.channels)
+
+    def subscribe(self, channel):
+        self.channels[channel] = None
+        self.inbox.append({"type": "subscribe", "channel": channel.encode(), "data": 1})
+
+    def unsubscribe(self, channel):
+        self.channels.pop(channel, None)
+        self.inbox.append({"type": "unsubscribe", "channel": channel.encode(), "data": 0})
+
+    def publish(self, channel, payload):
+        self.inbox.append({"type": "message", "channel": channel.encode(), "data": payload})
+
+    def get_message(self, timeout):
+        if self.faults:
+            raise self.faults.pop(0)
+        if self.inbox:
+            return self.inbox.popleft()
+        gevent.sleep(min(timeout, 0.01))
+        return None
+
+    def close(self):
+        pass
+
+
+class FakeRedis:
+    """The parts of the redis module the backend uses."""
+
+    RedisError = redis.RedisError
+
+    def __init__(self):
+        self.pubsub = FakePubSub()
+        fake = self
+
+        class Client:
+            @classmethod
+            def from_url(cls, url):
+                return cls()
+
+            def pubsub(self, **kwargs):
+                return fake.pubsub
+
+            def close(self):
+                pass
+
+        self.Redis = Client
+
+
+@pytest.fixture
+def fake_redis():
+    backend = RedisBackend("test", {"url": "redis://127.0.0.1:1/0", "prefix": "t:",
+                                    "subscribe_timeout": TIMEOUT})
+    fake = backend._redis = FakeRedis()
+    yield backend, fake.pubsub
+    backend.close()
+
+
+def wait_until(predicate, timeout=TIMEOUT):
+    with gevent.Timeout(timeout, AssertionError(f"{predicate} stayed false")):
+        while not predicate():
+            gevent.sleep(0.01)
+
+
+def test_the_listener_survives_an_unexpected_error(fake_redis, caplog):
+    backend, pubsub = fake_redis
+    member = Member()
+    backend.join("room", member)
+    pubsub.faults.append(ValueError("a bug in a parser"))
+    pubsub.publish("t:room", b"tafter the error")
+    wait_until(lambda: member.received == [b"after the error"])
+    assert "a bug in a parser" in caplog.text
+
+
+def test_the_listener_ends_when_no_group_is_left(fake_redis):
+    backend, pubsub = fake_redis
+    member = Member()
+    backend.join("room", member)
+    backend.leave("room", member)
+    # No polling with nothing subscribed: the listener ends, and the next
+    # first join starts it again.
+    wait_until(lambda: backend._listener.dead)
+    polls = pubsub.polls
+    gevent.sleep(0.2 * UNIT)
+    assert pubsub.polls == polls
+    backend.join("room", member)
+    pubsub.publish("t:room", b"tback")
+    wait_until(lambda: member.received == [b"back"])
+
+
+def test_the_listener_says_what_an_outage_lost(fake_redis, caplog):
+    backend, pubsub = fake_redis
+    member = Member()
+    backend.join("room", member)
+    pubsub.faults.extend([redis.ConnectionError("Connection refused")] * 2)
+    pubsub.publish("t:room", b"tafter the outage")
+    wait_until(lambda: member.received == [b"after the outage"])
+    assert "Redis pub/sub failed (Connection refused)" in caplog.text
+    assert "broadcasts to 'room' in that time were lost" in caplog.text
