@@ -574,8 +574,8 @@ class WebSocket:
                 sent = raw.sendmsg((head, data)) if data else raw.send(head)
             except BlockingIOError:
                 sent = 0
-            except OSError:
-                self._abort()
+            except OSError as exc:
+                self._abort(exc)
                 raise self._closed_error() from None
             if sent < len(head):
                 self._queue_output(head[sent:] + data)
@@ -639,7 +639,7 @@ class WebSocket:
         if not self._await_close(self._options.close_timeout):
             # RFC 6455 7.1.1 lets the server drop TCP when the client does
             # not finish the closing handshake.
-            self._abort()
+            self._abort(self._no_close_answer())
         if self._watcher is not None and not self._dispatching:
             self._end_detached()  # else the dispatching greenlet ends it, after the handler
 
@@ -850,8 +850,26 @@ class WebSocket:
 
         get_backend(using).leave(group, self)
 
-    def _abort(self) -> None:
-        """Drop the TCP connection; wakes the reader and any blocked writer."""
+    def _lose(self, cause: object) -> None:
+        """The connection failed under us: say why, once (a 1006 says nothing)."""
+        if not self._lost:
+            self._lost = True
+            if isinstance(cause, BaseException):
+                cause = f"{type(cause).__name__}: {cause}"
+            logger.info("WebSocket %s lost: %s", self._describe(), cause)
+
+    def _no_close_answer(self) -> str:
+        return (f"no close frame from the client within {self._options.close_timeout}s "
+                f"(WEBSOCKET_CLOSE_TIMEOUT)")
+
+    def _abort(self, cause: object = None) -> None:
+        """Drop the TCP connection; wakes the reader and any blocked writer.
+
+        Args:
+            cause: why, when it is not our decision (logged by _lose()).
+        """
+        if cause is not None:
+            self._lose(cause)
         self._lost = True
         self._queue.close()
         try:
@@ -894,7 +912,7 @@ class WebSocket:
         if not lock.acquire(blocking=False):
             started = time.monotonic()
             if not lock.acquire(timeout=timeout):
-                self._abort()
+                self._abort(f"a write stuck for {timeout}s")
                 raise TimeoutError(
                     f"another write to the client did not end within {timeout} seconds; "
                     f"the connection was dropped"
@@ -991,8 +1009,8 @@ class WebSocket:
                 sent = raw.send(data)
             except BlockingIOError:
                 return
-            except OSError:
-                self._abort()
+            except OSError as exc:
+                self._abort(exc)
                 return
             self._out_bytes -= sent
             if sent < len(data):
@@ -1028,13 +1046,14 @@ class WebSocket:
                     except TimeoutError:
                         pass
         except _SendTimeout:
-            self._abort()
+            self._abort(f"the client did not read {len(data)} bytes within {timeout}s "
+                        f"(WEBSOCKET_SEND_TIMEOUT)")
             raise TimeoutError(
                 f"the client did not read {len(data)} bytes within {timeout} seconds; "
                 f"the connection was dropped (WEBSOCKET_SEND_TIMEOUT)"
             ) from None
-        except OSError:
-            self._abort()
+        except OSError as exc:
+            self._abort(exc)
             raise self._closed_error() from None
 
     # -- reading -------------------------------------------------------------
@@ -1175,6 +1194,8 @@ class WebSocket:
                 queue.close()
                 self._close_received.set()
         if protocol.state is _CLOSED or self._lost or not data:
+            if not data and protocol.close_rcvd is None and not self._lost:
+                self._lose("the client closed TCP without a close frame")
             self._end_of_input()
             return False
         return True
@@ -1252,11 +1273,11 @@ class WebSocket:
             if not block:
                 return None
             if closing:
-                self._lost = True
+                self._lose(self._no_close_answer())
                 return b""
             raise TimeoutError from None
-        except OSError:
-            self._lost = True
+        except OSError as exc:
+            self._lose(exc)
             return b""
         finally:
             if timeout is not None:
@@ -1300,7 +1321,7 @@ class WebSocket:
                 self._flush(self._options.close_timeout)
             except (ConnectionClosed, TimeoutError):
                 pass
-        self._abort()
+        self._abort(reason)
 
     def __repr__(self) -> str:
         state = "closed" if self.closed else "open" if self.accepted else "pending"

@@ -8,6 +8,8 @@ each fault.
 
 from __future__ import annotations
 
+import logging
+import socket
 import time
 
 import gevent
@@ -219,3 +221,33 @@ def test_the_keepalive_ends_a_connection_stuck_in_a_send(before):
     peer.close()
     assert outcome == ["sender freed"]
     assert_nothing_left(before)
+
+
+@pytest.mark.parametrize("fault, cause", [
+    ("reset", "ConnectionResetError: [Errno 104] Connection reset by peer"),
+    ("eof", "the client closed TCP without a close frame"),
+    ("silent", "no close frame from the client within"),
+])
+def test_the_cause_of_an_abnormal_close_is_logged(before, caplog, fault, cause):
+    caplog.set_level(logging.INFO, logger="django_ws")
+    websocket, sock, peer = connection(close_timeout=0.2 * UNIT)
+
+    def view(ws):
+        ws.send("never read")
+        if fault == "reset":
+            peer.close()  # a Unix socket closed with unread data resets the connection
+        elif fault == "eof":
+            peer.read_head()
+            peer.recv()
+            peer.sock.shutdown(socket.SHUT_WR)
+        else:
+            ws.close()  # the peer never answers
+            return
+        assert ws.wait(timeout=TIMEOUT) is None
+
+    serve_view(websocket, sock, view).get(timeout=TIMEOUT)
+    peer.close()
+    assert websocket.close_code == (1000 if fault == "silent" else 1006)
+    assert_nothing_left(before)
+    lines = [r.getMessage() for r in caplog.records if r.name.startswith("django_ws")]
+    assert any(line.startswith("WebSocket /core/ from - lost: " + cause) for line in lines), lines
