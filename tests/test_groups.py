@@ -208,3 +208,18 @@ def test_the_listener_says_what_an_outage_lost(fake_redis, caplog):
     wait_until(lambda: member.received == [b"after the outage"])
     assert "Redis pub/sub failed (Connection refused)" in caplog.text
     assert "broadcasts to 'room' in that time were lost" in caplog.text
+
+
+class BrokenMember(Member):
+    def deliver(self, frame, data, *, text):
+        raise RuntimeError("a broken member")
+
+
+def test_a_failing_member_does_not_cost_the_others_the_message(caplog):
+    backend = FlakyBackend()
+    members = [Member(), BrokenMember(), Member()]
+    for member in members:
+        backend.join("room", member)
+    assert backend.deliver_local("room", b"hello", text=True) == 2
+    assert [m.received for m in members if type(m) is Member] == [[b"hello"], [b"hello"]]
+    assert "a broken member" in caplog.text

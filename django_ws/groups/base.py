@@ -21,6 +21,7 @@ Group names are non-empty strings of at most 200 characters.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +31,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..connection import WebSocket
 
 __all__ = ["GroupBackend", "validate_group"]
+
+logger = logging.getLogger(__name__)
 
 MAX_GROUP_NAME = 200
 
@@ -121,8 +124,13 @@ class GroupBackend:
         )
         delivered = 0
         for websocket in list(members):  # a member may leave meanwhile
-            if websocket.deliver(frame, data, text=text):
-                delivered += 1
+            try:
+                if websocket.deliver(frame, data, text=text):
+                    delivered += 1
+            except Exception:
+                # One member's fault must not cost the others the message
+                # (nor kill the Redis listener that delivers it).
+                logger.exception("error delivering a message of group %r to %r", group, websocket)
         return delivered
 
     # -- what subclasses provide ---------------------------------------------
