@@ -37,17 +37,21 @@ KEY = "dGhlIHNhbXBsZSBub25jZQ=="
 PATH = "/core/"
 
 
-def make_websocket(sock: Any, **options: Any) -> WebSocket:
+def make_websocket(sock: Any, *, offer: str | None = None, **options: Any) -> WebSocket:
     """A WebSocket on ``sock`` as the handler builds one; no Django settings read.
 
-    Compression is off unless asked for: the client below does not negotiate.
+    ``offer``: the Sec-WebSocket-Protocol header of the request. Compression
+    is off unless asked for: the client below does not negotiate.
     """
     options.setdefault("compression", None)
     opts = ConnectionOptions(**options)
-    request = build_request(PATH, [
+    headers = [
         ("Host", "127.0.0.1"), ("Upgrade", "websocket"), ("Connection", "Upgrade"),
         ("Sec-WebSocket-Key", KEY), ("Sec-WebSocket-Version", "13"),
-    ])
+    ]
+    if offer is not None:
+        headers.append(("Sec-WebSocket-Protocol", offer))
+    request = build_request(PATH, headers)
     protocol, response = open_handshake(request, opts)
     assert response.status_code == 101, response
     return WebSocket(sock=sock, request=request, protocol=protocol, response=response,
@@ -261,3 +265,10 @@ class FailingBackend(MemoryBackend):
 
 
 FAILING_GROUPS = {"default": {"BACKEND": "tests.core.FailingBackend"}}
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float = TIMEOUT) -> None:
+    """Let the loop run until ``predicate()`` is true; fail after ``timeout``."""
+    with gevent.Timeout(timeout, AssertionError(f"{predicate} stayed false for {timeout}s")):
+        while not predicate():
+            gevent.sleep(0.005)
