@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import gevent
 from gevent.event import Event
 from gevent.lock import Semaphore
-from websockets.frames import Close, CloseCode, Opcode
+from websockets.frames import Close, CloseCode, Frame, Opcode
 from websockets.http11 import Request, Response
 from websockets.protocol import State
 from websockets.typing import Subprotocol
@@ -74,6 +74,10 @@ _LAZY_READS = 16
 #: Reads one callback burst may do before the other connections get their
 #: turn (see WebSocket._serve_callbacks).
 _BURST_READS = 16
+#: How long the close frame of a connection the protocol failed waits for
+#: the view to take the valid messages that came before the error (see
+#: WebSocket._hold).
+_HOLD_FOR = 1.0
 
 #: The accepted, not yet finished connections of this process: what graceful
 #: shutdown closes. Weak, so that a leaked handler cannot keep one alive.
@@ -247,7 +251,8 @@ class WebSocket:
     # __dict__ stays available for attributes a project adds.
     __slots__ = (
         "_accepted", "_before_block", "_busy_timer", "_close_received", "_dispatching",
-        "_flusher", "_groups", "_handler", "_handover", "_keeper", "_keepalive", "_lazy_reads",
+        "_flusher", "_groups", "_handler", "_handover", "_held", "_keeper", "_keepalive",
+        "_lazy_reads",
         "_lost", "_on_busy", "_on_end", "_offered", "_options", "_watcher",
         "_options_overridden", "_origin", "_out", "_out_bytes", "_path", "_ping_pending",
         "_peer", "_queue", "_read_lock", "_reader", "_received", "_request", "_response",
@@ -294,6 +299,9 @@ class WebSocket:
         # a partly written frame (a memoryview of its rest).
         self._out: list[Any] = []
         self._out_bytes = 0
+        # The protocol's close frame (and EOF) held back while the view takes
+        # the messages that came before the client's error, with its timer.
+        self._held: tuple[list[bytes], Any] | None = None
         self._flusher: gevent.Greenlet[Any, Any] | None = None
         self._groups: set[tuple[str, str]] | None = None  # made by the first join()
         # Reading: one greenlet at a time, under the read lock; the view
@@ -552,7 +560,10 @@ class WebSocket:
             self.accept()
         data, text = encode_message(message, binary=binary)
         if protocol.state is not _OPEN or self._lost:
-            raise self._closed_error()
+            if self._held is None or self._lost:
+                raise self._closed_error()
+            self._send_before_close(data, text, timeout)
+            return
         self.messages_out += 1
         head = protocol.frame_head(len(data), text=text)
         if head is None:  # compressed, or logged: websockets frames it
@@ -628,6 +639,8 @@ class WebSocket:
         protocol = self.protocol
         if not self._accepted:
             self.accept()
+        if self._held is not None:
+            self._release_held()  # the client's error closes; its close frame goes
         if protocol.state is _OPEN and not self._lost:
             protocol.send_close(code, reason)
             self.closed_by_client = False
@@ -727,6 +740,8 @@ class WebSocket:
                         logger.exception("error in on_message of WebSocket %s; closing it "
                                          "with 1011", self.path)
                         self.close(CloseCode.INTERNAL_ERROR)
+                if self._held is not None:
+                    self._release_held()  # the handler took what came before the error
                 if queue.closed or reads == _BURST_READS:
                     break  # past the bound, the watcher fires again at once
                 # As in _recv(): reading again right away finds the client's
@@ -830,6 +845,8 @@ class WebSocket:
         """
         if not self.accepted:
             return
+        if self._held is not None:
+            self._release_held()
         if self.protocol.state is _OPEN and not self._lost:
             self._close_quietly(CloseCode.INTERNAL_ERROR if failed else CloseCode.NORMAL_CLOSURE)
         if self._groups:
@@ -871,6 +888,9 @@ class WebSocket:
         if cause is not None:
             self._lose(cause)
         self._lost = True
+        if self._held is not None:
+            self._held[1].close()
+            self._held = None
         self._queue.close()
         try:
             self._sock.shutdown(stdlib_socket.SHUT_RDWR)
@@ -1064,6 +1084,8 @@ class WebSocket:
         message = queue.get_nowait()
         if message is not None:
             return message  # the view stays busy: no timer to move
+        if self._held is not None:
+            self._release_held()  # the view took what came before the error
         self._busy_timer.stop()
         try:
             if self._before_block is not None:
@@ -1179,10 +1201,13 @@ class WebSocket:
         # `writes` is the protocol's output buffer: checking it saves
         # taking the write lock for the many frames that need no answer.
         if protocol.writes:
-            try:
-                self._flush(self._options.send_timeout)
-            except (ConnectionClosed, TimeoutError):
-                pass  # _sendall() dropped the connection
+            if self._failed_after_messages(events):
+                self._hold()
+            else:
+                try:
+                    self._flush(self._options.send_timeout)
+                except (ConnectionClosed, TimeoutError):
+                    pass  # _sendall() dropped the connection
         queue = self._queue
         for event in events:
             if type(event) is str or type(event) is bytes:
@@ -1194,11 +1219,60 @@ class WebSocket:
                 queue.close()
                 self._close_received.set()
         if protocol.state is _CLOSED or self._lost or not data:
-            if not data and protocol.close_rcvd is None and not self._lost:
+            # Not after we failed the connection: the protocol then ignores
+            # the client's close frame, and EOF is the expected end.
+            if (not data and protocol.close_rcvd is None and not self._lost
+                    and (protocol.close_sent is None or self.closed_by_client is False)):
                 self._lose("the client closed TCP without a close frame")
             self._end_of_input()
             return False
         return True
+
+    def _failed_after_messages(self, events: list[Any]) -> bool:
+        """Whether the protocol just failed the connection for an error of the
+        client's that came after valid messages, in the same read."""
+        protocol = self.protocol
+        return (
+            self._held is None and protocol.close_sent is not None
+            and protocol.close_rcvd is None and self.closed_by_client is None
+            # Compressed frames need the protocol, which sends nothing once
+            # closing: the close goes out at once, as before.
+            and not protocol.extensions
+            and any(type(event) is str or type(event) is bytes for event in events)
+        )
+
+    def _hold(self) -> None:
+        """Hold the protocol's close frame until the view took the messages.
+
+        The client sent valid messages, then an error (RFC 6455 7.1.7: the
+        connection is failed). The messages were valid: the view gets them
+        first, and what it sends in answer goes out before the close frame,
+        as if the error had come in a later read (Autobahn's strict verdict
+        for cases 3.2, 3.3, 4.1.3, 4.1.4, 4.2.3, 4.2.4, 5.15). The close goes as soon as
+        the view waits with nothing queued, closes, ends, or after
+        ``_HOLD_FOR`` seconds, whichever comes first.
+        """
+        timer = gevent.get_hub().loop.timer(_HOLD_FOR)
+        self._held = (self.protocol.data_to_send(), timer)
+        timer.start(self._release_held)
+
+    def _release_held(self) -> None:
+        # Never blocks: also the timer's callback, in the hub.
+        held, self._held = self._held, None
+        if held is None:
+            return
+        writes, timer = held
+        timer.close()
+        self._collect(writes)
+        self._send_nowait()
+
+    def _send_before_close(self, data: Any, text: bool, timeout: float | None) -> None:
+        # send() while the close frame is held: frame the message ourselves
+        # (the protocol refuses once closing), queued before that frame.
+        frame = Frame(Opcode.TEXT if text else Opcode.BINARY, bytes(data))
+        self._queue_output(frame.serialize(mask=False, extensions=[]))
+        self.messages_out += 1
+        self._flush(self._options.send_timeout if timeout is None else timeout)
 
     def _end_of_input(self) -> None:
         self._queue.close()

@@ -17,9 +17,9 @@ import pytest
 from django.db import OperationalError
 from websockets.frames import Opcode
 
-from django_ws.connection import _BUSY_AFTER, ConnectionClosed, WebSocket
+from django_ws.connection import _BUSY_AFTER, _HOLD_FOR, ConnectionClosed, WebSocket
 from django_ws.exceptions import WebSocketUsageError
-from tests.conftest import TIMEOUT, UNIT
+from tests.conftest import TIMEOUT, UNIT, client_frame
 from tests.core import (
     Peer,
     assert_nothing_left,
@@ -590,3 +590,57 @@ def test_an_exception_in_a_handler_callback(before, caplog, fault):
     assert_nothing_left(before)
     assert handler.closed == 1 and ended_connections == [websocket]
     assert f"error in {fault} of WebSocket /core/" in caplog.text
+
+
+# -- the valid messages before a client's error (Autobahn strict) ----------------
+
+
+@pytest.mark.parametrize("detached", [False, True], ids=["function", "detached"])
+def test_messages_before_a_protocol_error_are_answered_before_the_close(before, detached,
+                                                                         caplog):
+    # Autobahn 3.2: a valid message, then a frame with a reserved bit set, in
+    # one read. The view gets the message, its answer goes out, then the
+    # close frame with 1002 (RFC 6455 5.2, 7.1.7).
+    websocket, sock, peer = connection()
+    handler = Handler(websocket)
+
+    def view(ws):
+        if detached:
+            ws.detach(handler)
+            return
+        for message in ws:
+            ws.send(message)
+
+    served = serve_view(websocket, sock, view)
+    peer.read_head()
+    peer.sock.sendall(client_frame(1, b"valid") + client_frame(1, b"bad", rsv1=True)
+                      + client_frame(9, b"ignored"))
+    assert peer.recv() == "valid"
+    assert peer.recv_close() == (1002, "reserved bits must be 0")
+    peer.close()  # the server closed TCP first; the client's end ends the wait
+    served.get(timeout=TIMEOUT)
+    assert_nothing_left(before)
+    assert websocket.messages_out == 1
+    assert handler.closed == (1 if detached else 0)
+    assert "lost" not in caplog.text  # the client's EOF after our close is no fault
+
+
+def test_the_held_close_goes_after_a_short_deadline_if_the_view_is_busy(before):
+    websocket, sock, peer = connection()
+    seen = []
+
+    def view(ws):
+        ws.accept()
+        gevent.sleep(_HOLD_FOR * 2)  # busy: the reader queues the message
+        seen.append(ws.wait(timeout=TIMEOUT))
+        seen.append(ws.wait(timeout=TIMEOUT))
+
+    served = serve_view(websocket, sock, view)
+    peer.read_head()
+    peer.sock.sendall(client_frame(1, b"valid") + client_frame(1, b"bad", rsv1=True))
+    assert peer.recv_close() == (1002, "reserved bits must be 0")  # before the view woke
+    assert not served.dead
+    peer.close()
+    served.get(timeout=TIMEOUT)
+    assert seen == ["valid", None]
+    assert_nothing_left(before)
