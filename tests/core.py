@@ -202,6 +202,23 @@ def serve_view(websocket: WebSocket, sock: Any,
     return gevent.spawn(run)
 
 
+def serve_until_closed(websocket: WebSocket, sock: Any, peer: Peer,
+                       view: Callable[[WebSocket], Any]) -> tuple[int, str] | None:
+    """serve_view(), and once the view returned, the peer answers the close.
+
+    For views that use the peer themselves: it is read by one greenlet at a
+    time. Returns the close code and reason the peer got.
+    """
+    answer: list[gevent.Greenlet[Any, Any]] = []
+
+    def then_answer(ws: WebSocket) -> None:
+        view(ws)
+        answer.append(gevent.spawn(peer.recv_close))
+
+    serve_view(websocket, sock, then_answer).get(timeout=TIMEOUT)
+    return answer[0].get(timeout=TIMEOUT)
+
+
 #: What serve_view()'s detached connections passed to on_end (the log line).
 ended_connections: list[WebSocket] = []
 

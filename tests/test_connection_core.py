@@ -26,6 +26,7 @@ from tests.core import (
     census,
     ended_connections,
     make_websocket,
+    serve_until_closed,
     serve_view,
     socket_pair,
     wait_until,
@@ -310,11 +311,8 @@ def test_the_background_reader_takes_over_and_hands_back(before):
         assert ws._reader is None  # the view reads inline again
         peer.send_text("inline")
         assert ws.wait(timeout=TIMEOUT) == "inline"
-        answer.append(gevent.spawn(peer.recv_close))  # the close, when the view returns
 
-    answer = []
-    serve_view(websocket, sock, view).get(timeout=TIMEOUT)
-    assert answer[0].get(timeout=TIMEOUT) == (1000, "")
+    assert serve_until_closed(websocket, sock, peer, view) == (1000, "")
     peer.close()
     assert_nothing_left(before)
 
@@ -339,11 +337,8 @@ def test_a_full_queue_stops_reading_until_the_view_reads(before):
         assert not sender.dead  # paused by backpressure
         assert [ws.wait(timeout=TIMEOUT) for _ in range(count)] == [payload] * count
         sender.get(timeout=TIMEOUT)  # resumed
-        answer.append(gevent.spawn(peer.recv_close))  # the close, when the view returns
 
-    answer = []
-    serve_view(websocket, sock, view).get(timeout=TIMEOUT)
-    assert answer[0].get(timeout=TIMEOUT) == (1000, "")
+    assert serve_until_closed(websocket, sock, peer, view) == (1000, "")
     peer.close()
     assert_nothing_left(before)
 
@@ -551,10 +546,8 @@ def test_a_database_error_at_the_end_of_a_detached_connection(before, caplog):
     # time it fails, and everything is released all the same.
     websocket, sock, peer = connection()
     handler = Handler(websocket)
-    calls = []
 
     def release():
-        calls.append(1)
         if handler.closed:
             database_gone()
 

@@ -87,6 +87,12 @@ def broadcast(server, group, message) -> bool:
         return False
 
 
+def join_room(server):
+    member = connect(server, "/group/room/member/")
+    assert member.recv() == "joined"
+    return member
+
+
 def test_redis_down_at_the_first_join(server, redis_process):
     # The first member's join fails (its view ends with 1011); once Redis is
     # there, the next member subscribes (the group was not left recorded as
@@ -94,8 +100,7 @@ def test_redis_down_at_the_first_join(server, redis_process):
     first = connect(server, "/group/room/member/")
     assert receive_close(first)[0] == 1011
     redis_process.start()
-    member = connect(server, "/group/room/member/")
-    assert member.recv() == "joined"
+    member = join_room(server)
     assert broadcast(server, "room", "hello")
     assert member.recv() == "hello"
     member.close()
@@ -103,8 +108,7 @@ def test_redis_down_at_the_first_join(server, redis_process):
 
 def test_redis_killed_mid_broadcast_then_restarted(server, redis_process):
     redis_process.start()
-    member = connect(server, "/group/room/member/")
-    assert member.recv() == "joined"
+    member = join_room(server)
     assert broadcast(server, "room", "before")
     assert member.recv() == "before"
     redis_process.stop()
