@@ -71,7 +71,13 @@ class Bursts:
                     self._idle.remove(me)
                 logger.error("a callback greenlet was woken for no burst; it ends")
                 return
-            burst()
+            try:
+                burst()
+            except Exception:
+                # A burst ends its connection on its own faults; this is the
+                # last guard, so that the worker, and the hub it would raise
+                # into, carry on.
+                logger.exception("error in a callback burst")
             burst = None  # holds its connection: not while parked
             if len(self._idle) >= self._keep:
                 return

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -119,11 +120,15 @@ class GeventWebSocketWorker(GeventPyWSGIWorker):  # type: ignore[misc]
 
     def _close_websockets(self) -> None:
         from .connection import open_connections
-        from .server import close_all
 
-        # RFC 6455 7.4.1: 1001, going away. Repeat while the listener may
-        # still have let a connection in, until the process exits.
+        # RFC 6455 7.4.1: 1001, going away. Look again while the listener may
+        # still have let a connection in, until the process exits; but close
+        # each connection once: a close waiting for its client's answer is
+        # left to its close timeout, not joined by another every round.
+        started: weakref.WeakSet[Any] = weakref.WeakSet()
         while True:
-            if open_connections:
-                close_all(CloseCode.GOING_AWAY, "server shutting down")
+            for websocket in list(open_connections):
+                if websocket not in started and not websocket.closed:
+                    started.add(websocket)
+                    gevent.spawn(websocket.close, CloseCode.GOING_AWAY, "server shutting down")
             gevent.sleep(0.5)

@@ -58,3 +58,19 @@ def test_a_parked_worker_holds_nothing_of_its_last_burst():
     gc.collect()
     assert gone() is None
     assert len(dispatchers._idle) == 1
+
+
+def test_a_failing_burst_is_logged_and_the_worker_serves_the_next(caplog):
+    dispatchers = Bursts(keep=4)
+    ran = []
+
+    def fails():
+        raise RuntimeError("a bug in a burst")
+
+    dispatchers.run(fails)
+    gevent.sleep(0)
+    dispatchers.run(lambda: ran.append(getcurrent()))
+    gevent.sleep(0)
+    assert len(ran) == 1
+    assert len(dispatchers._idle) == 1  # the same worker, parked again
+    assert "a bug in a burst" in caplog.text

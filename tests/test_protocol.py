@@ -150,21 +150,26 @@ def test_reserved_opcodes_are_1002(opcode):
     assert sent_close(protocol).code == CloseCode.PROTOCOL_ERROR
 
 
-def test_frame_helper_round_trips_through_websockets():
-    # Guards the hand-built frames above against a mistake of their own.
-    import websockets.frames
+@pytest.mark.parametrize("length", [0, 3, 125, 126, 65535, 65536])
+def test_frame_helper_round_trips_through_websockets(length):
+    # Guards the hand-built frames above against a mistake of their own: a
+    # masked client frame (RFC 6455 5.2, 5.3) in each length encoding.
     from websockets.streams import StreamReader
 
+    payload = bytes(n % 251 for n in range(length))
+    data = client_frame(1, payload, fin=False)
+    assert data[0] == 0x01 and data[1] & 0x80  # no FIN, TEXT; the mask bit
     reader = StreamReader()
-    reader.feed_data(frame(1, b"abc"))
-    parser = Frame.parse(reader.read_exact, mask=True)
+    reader.feed_data(data)
+    parser = Frame.parse(reader.read_exact, mask=True, max_size=None)
     try:
         next(parser)
     except StopIteration as done:
-        assert done.value.data == b"abc"
+        parsed = done.value
     else:  # pragma: no cover
         pytest.fail("frame not parsed")
-    assert websockets.frames.Opcode.TEXT == 1
+    assert (parsed.opcode, parsed.fin, parsed.data) == (Opcode.TEXT, False, payload)
+    assert not reader.buffer  # the whole frame was read, nothing more
 
 
 def test_many_tiny_fragments_are_assembled():

@@ -22,6 +22,7 @@ nothing); the listener reconnects with back-off and subscribes again.
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
@@ -95,8 +96,12 @@ class RedisBackend(GroupBackend):
             self._subscribe_lock = Semaphore()
         channel = self._channel(group)
         confirmed = self._confirmed[channel] = Event()
-        with self._subscribe_lock:
-            self._pubsub.subscribe(channel)
+        try:
+            with self._subscribe_lock:
+                self._pubsub.subscribe(channel)
+        except BaseException:
+            self._confirmed.pop(channel, None)  # join() fails: nothing recorded
+            raise
         if self._listener is None or self._listener.dead:
             self._listener = gevent.spawn(self._listen)
         # Wait for Redis to confirm, so that a broadcast made right after
@@ -114,35 +119,64 @@ class RedisBackend(GroupBackend):
             self._pubsub.unsubscribe(channel)
 
     def _listen(self) -> None:
+        """Read the pub/sub connection while a group is subscribed; then end.
+
+        subscribe() starts a new listener for the next first member: no
+        polling while this process has no group. Any error is survived (else
+        every group of the process would go silent): Redis errors with
+        back-off, while redis-py reconnects and subscribes again; others are
+        logged with their traceback, after dropping the connection, whose
+        stream may be out of step.
+        """
         import gevent
 
         backoff = 0.1
-        while self._pubsub is not None:
+        down_since: float | None = None
+        while (pubsub := self._pubsub) is not None and pubsub.subscribed:
             try:
-                if not self._pubsub.subscribed:
-                    gevent.sleep(0.05)
-                    continue
-                message = self._pubsub.get_message(timeout=1.0)
-                backoff = 0.1
-            except self._redis.RedisError as exc:
-                logger.warning("Redis pub/sub failed (%s); retrying in %.1fs", exc, backoff)
+                message = pubsub.get_message(timeout=1.0)
+            except Exception as exc:
+                if down_since is None:
+                    down_since = time.monotonic()
+                if isinstance(exc, self._redis.RedisError):
+                    logger.warning("Redis pub/sub failed (%s); retrying in %.1fs", exc, backoff)
+                else:
+                    logger.exception("error reading Redis pub/sub; reconnecting in %.1fs",
+                                     backoff)
+                    connection = getattr(pubsub, "connection", None)
+                    if connection is not None:
+                        connection.disconnect()
                 gevent.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
                 continue
-            if message is None:
-                continue
-            channel = message["channel"]
-            if isinstance(channel, bytes):
-                channel = channel.decode()
-            kind = message["type"]
-            if kind == "message":
-                payload: bytes = message["data"]
-                group = channel[len(self.prefix):]
-                self.deliver_local(group, payload[1:], text=payload[:1] == _TEXT)
-            elif kind == "subscribe":
-                confirmed = self._confirmed.get(channel)
-                if confirmed is not None:
-                    confirmed.set()
+            backoff = 0.1
+            if down_since is not None:
+                # Pub/sub keeps nothing: say which groups missed what, when.
+                logger.warning(
+                    "Redis pub/sub is back after %.1fs; broadcasts to %s in that time "
+                    "were lost for this process", time.monotonic() - down_since,
+                    ", ".join(sorted(repr(g) for g in self._members)) or "no group",
+                )
+                down_since = None
+            if message is not None:
+                try:
+                    self._handle(message)
+                except Exception:
+                    logger.exception("error delivering a Redis pub/sub message %r", message)
+
+    def _handle(self, message: dict[str, Any]) -> None:
+        channel = message["channel"]
+        if isinstance(channel, bytes):
+            channel = channel.decode()
+        kind = message["type"]
+        if kind == "message":
+            payload: bytes = message["data"]
+            group = channel[len(self.prefix):]
+            self.deliver_local(group, payload[1:], text=payload[:1] == _TEXT)
+        elif kind == "subscribe":
+            confirmed = self._confirmed.get(channel)
+            if confirmed is not None:
+                confirmed.set()
 
     def close(self) -> None:
         pubsub, self._pubsub = self._pubsub, None

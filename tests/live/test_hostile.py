@@ -282,12 +282,22 @@ def test_silent_client_is_pinged_then_closed_1011(keepalive_server, path):
 
 
 def test_client_answering_pings_stays_connected(keepalive_server):
-    ws = connect(keepalive_server, "/echo/")  # websocket-client answers pings
-    for n in range(5):
-        time.sleep(0.3)
-        ws.send(f"still here {n}")
-        assert ws.recv() == f"still here {n}"
-    ws.close()
+    # The client sends nothing but the pongs: only they can keep it open (any
+    # data counts as alive, so a client that talks would pass even if the
+    # server ignored pongs). Pings every ~0.6 s, each answered within the
+    # 0.3 s ping timeout, for about six ping timeouts.
+    client = RawClient(keepalive_server, "/echo/")
+    pings = 0
+    deadline = time.monotonic() + 2.0
+    while time.monotonic() < deadline:
+        opcode, payload = client.recv_frame()
+        assert opcode == PING, f"expected a ping, got opcode {opcode}: {payload!r}"
+        pings += 1
+        client.send(client_frame(PONG, payload))
+    assert pings >= 2
+    client.send(client_frame(1, b"still here"))
+    assert client.recv_frame() == (1, b"still here")
+    client.close()
 
 
 def test_client_pings_are_answered_while_the_view_only_sends(server, guard):

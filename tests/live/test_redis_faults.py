@@ -1,0 +1,134 @@
+"""Redis faults under a live server: down at the first join, killed mid-broadcast,
+restarted. Each test runs its own redis-server, stopped and started by PID.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+import websocket
+
+from django_ws.testing import LiveServer
+from tests.conftest import TIMEOUT, UNIT, connect, receive_close
+
+
+class RedisProcess:
+    """A redis-server on a fixed free port of 127.0.0.1, that can go and come back."""
+
+    def __init__(self, folder):
+        binary = shutil.which("redis-server")
+        if binary is None:
+            if os.environ.get("CI"):
+                pytest.fail("redis-server is missing: .ci/run must install it")
+            pytest.skip("redis-server is not installed (apt-get install redis-server)")
+        self.binary = binary
+        self.folder = str(folder)
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", self.folder],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + TIMEOUT
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return
+            except OSError:
+                if time.monotonic() > deadline or self.process.poll() is not None:
+                    self.stop()
+                    pytest.fail("redis-server did not start")
+                time.sleep(0.05)
+
+    def stop(self) -> None:
+        process, self.process = self.process, None
+        if process is not None:
+            process.kill()  # gone at once, as a crash
+            process.wait(TIMEOUT)
+
+
+@pytest.fixture
+def redis_process(tmp_path):
+    redis = RedisProcess(tmp_path)
+    yield redis
+    redis.stop()
+
+
+@pytest.fixture
+def server(redis_process, live_db):
+    groups = {"default": {"BACKEND": "django_ws.groups.redis.RedisBackend",
+                          "OPTIONS": {"url": redis_process.url, "prefix": "faults:",
+                                      "subscribe_timeout": TIMEOUT}}}
+    with LiveServer(settings_module="tests.settings", settings={"WEBSOCKET_GROUPS": groups},
+                    env={"DJANGO_WS_TEST_DB": live_db}) as live:
+        yield live
+
+
+def broadcast(server, group, message) -> bool:
+    """Broadcast from the server's HTTP view; False when Redis refused it."""
+    url = server.http_url(f"/group/{group}/broadcast/?message={message}")
+    try:
+        with urllib.request.urlopen(url, timeout=TIMEOUT):
+            return True
+    except urllib.error.HTTPError:
+        return False
+
+
+def join_room(server):
+    member = connect(server, "/group/room/member/")
+    assert member.recv() == "joined"
+    return member
+
+
+def test_redis_down_at_the_first_join(server, redis_process):
+    # The first member's join fails (its view ends with 1011); once Redis is
+    # there, the next member subscribes (the group was not left recorded as
+    # joined but unsubscribed) and gets the broadcasts.
+    first = connect(server, "/group/room/member/")
+    assert receive_close(first)[0] == 1011
+    redis_process.start()
+    member = join_room(server)
+    assert broadcast(server, "room", "hello")
+    assert member.recv() == "hello"
+    member.close()
+
+
+def test_redis_killed_mid_broadcast_then_restarted(server, redis_process):
+    redis_process.start()
+    member = join_room(server)
+    assert broadcast(server, "room", "before")
+    assert member.recv() == "before"
+    redis_process.stop()
+    assert not broadcast(server, "room", "lost")  # Redis is gone: the publish fails
+    redis_process.start()
+    # The listener reconnects with back-off (at most 5 s between tries) and
+    # subscribes again: broadcasts get through within a bounded time.
+    member.settimeout(0.2 * UNIT)
+    deadline = time.monotonic() + 3 * TIMEOUT
+    received = None
+    while received is None and time.monotonic() < deadline:
+        if broadcast(server, "room", "after"):
+            try:
+                received = member.recv()
+            except websocket.WebSocketTimeoutException:
+                pass
+    assert received == "after"
+    server.wait_for_log(r"Redis pub/sub is back after [\d.]+s; broadcasts to 'room' in that "
+                        r"time were lost")
+    member.settimeout(TIMEOUT)
+    member.send("still here")
+    assert member.recv() == "echo:still here"  # the connection itself never noticed
+    member.close()
