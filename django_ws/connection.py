@@ -44,6 +44,7 @@ from .bursts import run_burst
 from .conf import ConnectionOptions
 from .exceptions import ConnectionClosed, WebSocketUsageError
 from .protocol import Message, WebSocketProtocol, offered_subprotocols
+from .redact import redact_target
 
 if TYPE_CHECKING:  # pragma: no cover
     from gevent.socket import socket as GeventSocket
@@ -756,7 +757,7 @@ class WebSocket:
                         handler.on_message(message)
                     except Exception:
                         logger.exception("error in on_message of WebSocket %s; closing it "
-                                         "with 1011", self.path)
+                                         "with 1011", self._describe())
                         self.close(CloseCode.INTERNAL_ERROR)
                 if self._held is not None:
                     self._release_held()  # the handler took what came before the error
@@ -781,7 +782,7 @@ class WebSocket:
         except Exception:
             # Not the handler's: ours. Drop the connection rather than leave
             # it unwatched forever.
-            logger.exception("error serving WebSocket %s; dropping it", self.path)
+            logger.exception("error serving WebSocket %s; dropping it", self._describe())
             self._abort()
         finally:
             self._dispatching = False
@@ -826,11 +827,11 @@ class WebSocket:
     # -- internals -------------------------------------------------------------
 
     def _describe(self) -> str:
-        """This connection in a log line: its path and its peer."""
+        """This connection in a log line: its path (secrets redacted) and its peer."""
         peer = self._peer
         if isinstance(peer, tuple) and len(peer) >= 2:
             peer = f"{peer[0]}:{peer[1]}"
-        return f"{self._path} from {peer or '-'}"
+        return f"{redact_target(self._path)} from {peer or '-'}"
 
     def _step(self, what: str, function: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
         """One step of the end of the connection: a failure is logged, not raised,
@@ -1026,7 +1027,7 @@ class WebSocket:
             if limit is not None and self._out_bytes > limit:
                 logger.warning(
                     "dropped slow WebSocket client %s: %d bytes unsent "
-                    "(WEBSOCKET_MAX_SEND_BUFFER)", self.path, self._out_bytes,
+                    "(WEBSOCKET_MAX_SEND_BUFFER)", self._describe(), self._out_bytes,
                 )
                 self._abort()
                 return False

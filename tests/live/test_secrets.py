@@ -17,7 +17,7 @@ import websocket
 
 from tests.conftest import TIMEOUT, connect, handshake
 
-SECRETS = [f"SECRET{n}x" for n in range(6)]
+SECRETS = [f"SECRET{n}x" for n in range(7)]
 
 
 def test_query_string_secrets_stay_out_of_the_logs(server_factory):
@@ -37,6 +37,12 @@ def test_query_string_secrets_stay_out_of_the_logs(server_factory):
     with socket.create_connection((live.host, live.port), timeout=TIMEOUT) as sock:
         sock.sendall(handshake(f"/echo/?signature={SECRETS[3]}", key=None))
         assert sock.recv(65536).startswith(b"HTTP/1.1 400")
+    # A client that vanishes: the connection logs the cause with its path.
+    gone = connect(live, f"/echo/?jwt={SECRETS[6]}")
+    gone.send("x")
+    assert gone.recv() == "x"
+    gone.sock.close()  # no close frame
+    live.wait_for_log(r"WebSocket /echo/\?jwt=\[redacted\] from 127\.0\.0\.1:\d+ lost", TIMEOUT)
     # The staff registry of open connections.
     member = connect(live, f"/group/dash/member/?session={SECRETS[4]}")
     assert member.recv() == "joined"
