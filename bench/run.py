@@ -49,13 +49,16 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--setup", action="store_true", help="create bench/.venv with the peers and exit")
     p.add_argument("--quick", action="store_true", help="1 repetition, shorter phases (~3 min)")
     p.add_argument("--servers", help="comma list (default: all); see --list")
-    p.add_argument("--scenarios", help="comma list of S1,S2,S3,S4,S5 (S5 = S5s,S5p) or S5s/S5p")
+    p.add_argument("--scenarios", help="comma list of S1,S2,S3,S4,S5 (S5 = S5s,S5p) or S5s/S5p, and the "
+                   "opt-in S6 (scale: not part of the default run)")
     p.add_argument("--reps", type=int, help="repetitions per cell (default 3, quick 1)")
     p.add_argument("--baseline", default="django_ws", help="ratio baseline (falls back to the first available)")
     p.add_argument("--noise-limit", type=float, default=25.0,
                    help="re-run a trial when other processes used more than this %% of a core (default 25)")
     p.add_argument("--noise-retries", type=int,
                    help="re-runs per noisy trial (default 1; --quick: 0, to stay within ~3 min)")
+    p.add_argument("--scale-steps", metavar="N,N,...",
+                   help="S6's connection counts (default 1000,5000,10000,50000)")
     p.add_argument("--no-save", action="store_true", help="don't write results.jsonl / RESULTS.md")
     p.add_argument("--list", action="store_true", help="list servers and scenarios and exit")
     p.add_argument("--render", nargs="?", const="", metavar="RUN_ID",
@@ -89,6 +92,12 @@ def main() -> int:
     if unknown:
         raise SystemExit(f"unknown server(s) {unknown}; known: {', '.join(SERVERS)}")
     selected = scenarios.select(args.scenarios)
+    if args.scale_steps:
+        import dataclasses
+
+        steps = sorted({int(x) for x in args.scale_steps.split(",")})
+        selected = [dataclasses.replace(sc, full={**sc.full, "steps": steps}) if sc.kind == "scale" else sc
+                    for sc in selected]
     reps = args.reps or (1 if args.quick else 3)
     if args.noise_retries is None:
         args.noise_retries = 0 if args.quick else 1
@@ -303,6 +312,9 @@ def describe(rec: dict[str, object]) -> str:
             "S4": ("conns", "rss_kib_conn", "bcast_last_ms", "conn_rate", "other_util"),
         }.get(str(rec["scenario"]), ("rate", "p50_us", "p50_ms", "srv_cpu_us_op", "cli_util", "other_util"))
         text = " ".join(f"{k}={m[k]:.4g}" for k in keys if isinstance(m.get(k), (int, float)))
+    if rec.get("scenario") == "S6" and isinstance(rec.get("steps"), list):
+        text = "; ".join(f"{s['conns']:,} held, {s['rss_kib_conn']:.2f} KiB/conn, {s['hs_rate'] or 0:,.0f} hs/s, "
+                         f"bcast {s['bcast_last_ms'] or -1:.0f} ms" for s in rec["steps"])
     if "error" in rec:
         text += f" ERROR: {str(rec['error'])[:300]}"
     return f"{text} [{rec.get('wall_s', 0)}s]"
