@@ -238,49 +238,138 @@ def main() -> int:
     return 0
 
 
+def _main_ids(run: dict[str, Any]) -> list[str]:
+    from harness import scenarios
+
+    return [sid for sid in run["scenarios"] if scenarios.SCENARIOS[sid].kind != "scale"]
+
+
+def _scale_ids(run: dict[str, Any]) -> list[str]:
+    from harness import scenarios
+
+    return [sid for sid in run["scenarios"] if scenarios.SCENARIOS[sid].kind == "scale"]
+
+
 def render(run: dict[str, Any], trials: list[dict[str, Any]]) -> tuple[dict[str, Any], str]:
     """Summaries and the printable tables + ceiling for one run's trials."""
     from harness import report, scenarios
     from harness.servers import SERVERS
 
-    selected = [scenarios.SCENARIOS[sid] for sid in run["scenarios"]]
     available = run["available"]
+    selected = [scenarios.SCENARIOS[sid] for sid in _main_ids(run)]
     summaries = {sc.id: report.summarize(trials, sc, available) for sc in selected}
-    table = report.markdown(selected, summaries, run["baseline"], run["placements"], run["unavailable"], run["notes"])
-    tcp = {n for n in available if n in SERVERS and SERVERS[n].transport == "tcp"}
-    ceiling = ceiling_text(summaries, tcp)
-    return summaries, f"{table}\nload-generator ceiling: {ceiling}\nwall time {run['wall_s']:.0f} s"
+    parts = []
+    if selected:
+        table = report.markdown(selected, summaries, run["baseline"], run["placements"], run["unavailable"],
+                                run["notes"])
+        tcp = {n for n in available if n in SERVERS and SERVERS[n].transport == "tcp"}
+        parts.append(f"{table}\nload-generator ceiling: {ceiling_text(summaries, tcp)}")
+    for sid in _scale_ids(run):
+        sc = scenarios.SCENARIOS[sid]
+        summaries[sid] = report.summarize(trials, sc, available)
+        table, goals, notes = scale_parts(run, trials, sid, summaries[sid])
+        parts.append("\n".join([table, "", *goals, *(f"- {n}" for n in notes)]))
+    return summaries, "\n\n".join(parts) + f"\nwall time {run['wall_s']:.0f} s"
+
+
+def scale_parts(
+    run: dict[str, Any], trials: list[dict[str, Any]], sid: str, summary: dict[str, Any]
+) -> tuple[str, list[str], list[str]]:
+    from harness import report, scenarios
+
+    sc = scenarios.SCENARIOS[sid]
+    table = report.scale_table(sc, summary, run["placements"][sc.placement])
+    notes: list[str] = []
+    for t in trials:
+        if t.get("scenario") == sid and "discarded" not in t:
+            for n in t.get("notes", []):
+                if n not in notes:
+                    notes.append(n)
+            if "error" in t:
+                notes.append(f"{t['server']} rep {t['rep'] + 1}: {str(t['error'])[:200]}")
+            if t.get("client_procs"):
+                note = f"{t['server']}: {t['client_procs']} load-generator process(es)"
+                if note not in notes:
+                    notes.append(note)
+    notes += [n for n in run["notes"] if n not in notes]
+    return table, report.scale_goals(summary), notes
+
+
+def _load_records() -> list[dict[str, Any]]:
+    import json
+
+    path = BENCH / "results.jsonl"
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def _complete_runs(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    runs = [r for r in records if r.get("type") == "run" and not r.get("interrupted")]
+    for run in runs:
+        # Runs saved before "available" was recorded: every server minus the unavailable ones.
+        run.setdefault("available", [n for n in run["servers"] if n not in run["unavailable"]])
+    return runs
+
+
+def _trials(records: list[dict[str, Any]], run_id: str) -> list[dict[str, Any]]:
+    return [r for r in records if r.get("type") == "trial" and r["run_id"] == run_id]
 
 
 def write_results_md(run: dict[str, Any], trials: list[dict[str, Any]]) -> None:
+    """RESULTS.md: S1-S5 from the latest run that had them, S6 from the latest run that had it.
+
+    S6 is opt-in and usually runs on its own, so either part may come from an
+    earlier run in results.jsonl than the one just made (`run`).
+    """
     from harness import report
 
-    summaries, text = render(run, trials)
-    table, _, rest = text.partition("\nload-generator ceiling: ")
-    ceiling = rest.rsplit("\nwall time", 1)[0]
-    (BENCH / "RESULTS.md").write_text(
-        report.results_md(table, run, run["machine"], run.get("command", "python3 bench/run.py"),
-                          run["baseline"], ceiling)
-    )
+    records = _load_records()
+    runs = _complete_runs(records)
+    main_run = run if _main_ids(run) else next((r for r in reversed(runs) if _main_ids(r)), None)
+    scale_run = run if _scale_ids(run) else next((r for r in reversed(runs) if _scale_ids(r)), None)
+    parts = []
+    if main_run is not None:
+        main_trials = trials if main_run is run else _trials(records, main_run["run_id"])
+        only_main = dict(main_run, scenarios=_main_ids(main_run))
+        summaries, text = render(only_main, main_trials)
+        table, _, rest = text.partition("\nload-generator ceiling: ")
+        ceiling = rest.rsplit("\nwall time", 1)[0]
+        parts.append(report.results_md(table, main_run, main_run["machine"],
+                                       main_run.get("command", "python3 bench/run.py"), main_run["baseline"],
+                                       ceiling))
+    else:
+        parts.append("# Benchmark results\n\nGenerated by `bench/run.py`; see bench/README.md.\n")
+    if scale_run is not None:
+        scale_trials = trials if scale_run is run else _trials(records, scale_run["run_id"])
+        for sid in _scale_ids(scale_run):
+            from harness import scenarios
+
+            summary = report.summarize(scale_trials, scenarios.SCENARIOS[sid], scale_run["available"])
+            table, goals, notes = scale_parts(scale_run, scale_trials, sid, summary)
+            plot_name = "scale.png"
+            plotted = report.scale_plot(summary, BENCH / plot_name,
+                                        f"{sid}, run {scale_run['run_id']} ({scale_run['date']}), "
+                                        f"{scale_run['machine'].get('cores', '?')} cores")
+            parts.append(report.scale_md(table, goals, notes, scale_run, scale_run["machine"],
+                                         scale_run.get("command", "python3 bench/run.py --scenarios S6"),
+                                         plot_name if plotted else None))
+    (BENCH / "RESULTS.md").write_text("\n".join(parts))
 
 
 def rerender(run_id: str | None) -> int:
-    """Rebuild RESULTS.md from results.jsonl (the latest complete run, or run_id)."""
-    import json
-
-    records = [json.loads(line) for line in (BENCH / "results.jsonl").read_text().splitlines() if line.strip()]
-    runs = [r for r in records if r.get("type") == "run" and not r.get("interrupted")]
+    """Rebuild RESULTS.md from results.jsonl (the latest complete runs, or run_id for its part)."""
+    records = _load_records()
+    runs = _complete_runs(records)
     if run_id:
         runs = [r for r in runs if r["run_id"] == run_id]
     if not runs:
         raise SystemExit("no such complete run in results.jsonl")
     run = runs[-1]
-    # Runs saved before "available" was recorded: every server minus the unavailable ones.
-    run.setdefault("available", [n for n in run["servers"] if n not in run["unavailable"]])
-    trials = [r for r in records if r.get("type") == "trial" and r["run_id"] == run["run_id"]]
+    trials = _trials(records, run["run_id"])
     write_results_md(run, trials)
     print(render(run, trials)[1])
-    print(f"wrote {BENCH / 'RESULTS.md'} for run {run['run_id']}")
+    print(f"wrote {BENCH / 'RESULTS.md'} (run {run['run_id']} and the latest run of the other part)")
     return 0
 
 

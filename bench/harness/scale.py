@@ -32,6 +32,8 @@ from typing import Any
 from . import procs
 from .scenarios import Scenario
 from .servers import Server
+
+GOAL_REF = 5_000  # the step the goals compare with (today's S4)
 from .trial import LOADGEN, Placement, ServerProcess, _read_line
 
 Step = dict[str, Any]
@@ -238,14 +240,26 @@ def _drive(
             "bcast_last_ms": bc["last_ms"], "bcast_p50_ms": bc["p50_ms"], "bcast_first_ms": bc["first_ms"],
             "bcast_http_ms": bc["http_ms"], "bcast_received": bc["received"], "bcast_expect": bc["expect"],
             "srv_cpu_bcast_ms": (done["cpu"] - after["cpu"]) * 1e3, "cli_cpu_bcast_ms": bc["client_cpu_ms"],
+            # What the broadcast left resident (freed memory the allocator keeps).
+            "rss_bcast_kib": done["rss"] - after["rss"],
         }
+        if target in (GOAL_REF, plan[-1]) and params.get("hold_s"):
+            # Both servers ping every 20 s, and an answered ping leaves state behind
+            # (the last parsed frame, at least): hold until every member of the step
+            # has been pinged and measure RSS again, so 5k and the top step compare
+            # at the same connection age.
+            time.sleep(max(0.0, params["hold_s"] - (time.monotonic() - filled["t"])))
+            pinged = sp.snapshot()
+            step["rss_pinged_kib_conn"] = (pinged["rss"] - base["rss"]) / max(conns - warm, 1)
+            armed = _ask(clients, [{"cmd": "arm"}] * n, 30)  # re-arming costs nothing and counts the living
+            step["dropped_hold"] = conns - sum(a["expect"] for a in armed)
         steps.append(step)
         for k, v in step.items():
             if isinstance(v, (int, float)) and k != "target":
                 metrics[f"n{target}_{k}"] = v
         print(f"    step {target:>6,}: held {conns:,} failed {errors} dropped {dropped} "
               f"rss {step['rss_kib_conn']:.2f} KiB/conn, {step['hs_rate'] or 0:,.0f} hs/s, "
-              f"bcast last {bc['last_ms'] or -1:.1f} ms", flush=True)
+              f"bcast last {bc['last_ms'] or -1:.1f} ms (rss +{step['rss_bcast_kib']:.0f} KiB)", flush=True)
         if errors > max(10, target // 100) or bc["received"] < bc["expect"] * 0.99:
             out["notes"].append(f"stopped after {target:,}: {errors} failed handshakes "
                                 f"({step['last_error'][:120]}), broadcast reached {bc['received']:,}/{bc['expect']:,}")

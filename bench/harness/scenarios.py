@@ -181,7 +181,9 @@ SCENARIOS: dict[str, Scenario] = {
             # Opt-in (--scenarios S6): holds up to 50,000 connections, a few minutes per trial.
             "S6", "idle connections at 1k-50k on one process: RSS, handshakes/s, one broadcast", "scale", "split",
             full={"steps": [1000, 5000, 10000, 50000], "warmup_conns": 10, "settle": 1.0,
-                  "connect_concurrency": 100, "handshake_timeout": 10.0, "connect_timeout": 60.0,
+                  "connect_concurrency": 100, "handshake_timeout": 10.0,
+                  # RSS again at 5k and at the top step once every member has been pinged (20 s).
+                  "hold_s": 24.0, "connect_timeout": 60.0,
                   "bcast_timeout": 30.0, "per_client_max": 15000, "fd_reserve": 200,
                   # Only for the client's last-resort alarm: the slowest fill rate still expected.
                   "min_rate": 200.0,
