@@ -401,9 +401,10 @@ def describe(rec: dict[str, object]) -> str:
             "S4": ("conns", "rss_kib_conn", "bcast_last_ms", "conn_rate", "other_util"),
         }.get(str(rec["scenario"]), ("rate", "p50_us", "p50_ms", "srv_cpu_us_op", "cli_util", "other_util"))
         text = " ".join(f"{k}={m[k]:.4g}" for k in keys if isinstance(m.get(k), (int, float)))
-    if rec.get("scenario") == "S6" and isinstance(rec.get("steps"), list):
+    steps = rec.get("steps")
+    if rec.get("scenario") == "S6" and isinstance(steps, list):
         text = "; ".join(f"{s['conns']:,} held, {s['rss_kib_conn']:.2f} KiB/conn, {s['hs_rate'] or 0:,.0f} hs/s, "
-                         f"bcast {s['bcast_last_ms'] or -1:.0f} ms" for s in rec["steps"])
+                         f"bcast {s['bcast_last_ms'] or -1:.0f} ms" for s in steps)
     if "error" in rec:
         text += f" ERROR: {str(rec['error'])[:300]}"
     return f"{text} [{rec.get('wall_s', 0)}s]"

@@ -32,9 +32,9 @@ from typing import Any
 from . import procs
 from .scenarios import Scenario
 from .servers import Server
+from .trial import LOADGEN, Placement, ServerProcess, _read_line
 
 GOAL_REF = 5_000  # the step the goals compare with (today's S4)
-from .trial import LOADGEN, Placement, ServerProcess, _read_line
 
 Step = dict[str, Any]
 
