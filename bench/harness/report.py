@@ -275,8 +275,9 @@ def scale_goals(summary: dict[str, dict[str, Any]]) -> list[str]:
             verdict = ("met" if within else "NOT met") if reached else (
                 "not measured" + ("; so far within it" if within else "; already above it"))
             extra = (f"; as filled: {r_top:.2f} vs {r_ref:.2f}" if basis == "after a ping" else "")
+            pct = (a_top / a_ref - 1) * 100 if a_ref else 0.0
             out.append(f"- {name}: RSS per connection at {GOAL_CONNS:,} ≤ at {ref:,}: **{verdict}** ({basis}): "
-                       f"{a_top:.2f} KiB at {top:,} vs {a_ref:.2f} KiB at {ref:,}{extra}")
+                       f"{a_top:.3f} KiB at {top:,} vs {a_ref:.3f} KiB at {ref:,} ({pct:+.1f} %){extra}")
             b_ref, b_top = v(ref, "bcast_last_ms"), v(top, "bcast_last_ms")
             # Linear growth allows a factor of 12 for 10x the members; pro rata for another top step.
             allowed = GOAL_BCAST_FACTOR * (top / ref) / (GOAL_CONNS / ref)
@@ -304,40 +305,53 @@ def scale_plot(summary: dict[str, dict[str, Any]], path: Path, title: str) -> bo
         ("bcast_last_ms", "one broadcast: ms until the last client has it"),
         ("hs_rate", "handshakes/s while filling the step"),
     )
-    fig, axes = plt.subplots(1, len(panels), figsize=(15, 4.6))
-    for ax, (key, label) in zip(axes, panels, strict=True):
-        for name, entry in summary.items():
-            if not entry["ok"]:
-                continue
+    fig, axes = plt.subplots(1, len(panels), figsize=(15, 4.8))
+
+    def label(key: str, y: float) -> str:
+        return f"{y:.2f}" if key.startswith("rss") else fmt(y)
+
+    servers = [(name, entry) for name, entry in summary.items() if entry["ok"]]
+    for ax, (key, title_) in zip(axes, panels, strict=True):
+        for i, (name, entry) in enumerate(servers):
             xs = [s for s in scale_steps(entry) if scale_value(entry, s, key) is not None]
-            ys = [scale_value(entry, s, key) for s in xs]
-            if xs:
-                line = ax.plot(xs, ys, marker="o", label=name)[0]
-                for x, y in zip(xs, ys, strict=True):
-                    ax.annotate(fmt(y), (x, y), textcoords="offset points", xytext=(0, 6),
-                                ha="center", fontsize=7, color=line.get_color())
-            if key == "rss_kib_conn" and xs:
+            ys = [scale_value(entry, s, key) or 0.0 for s in xs]
+            if not xs:
+                continue
+            line = ax.plot(xs, ys, marker="o", label=name)[0]
+            color = line.get_color()
+            for x, y in zip(xs, ys, strict=True):
+                ax.annotate(label(key, y), (x, y), textcoords="offset points", xytext=(0, 7 if i == 0 else -13),
+                            ha="center", fontsize=7, color=color)
+            if key == "rss_kib_conn":
                 px = [x for x in xs if scale_value(entry, x, "rss_pinged_kib_conn") is not None]
-                py = [scale_value(entry, x, "rss_pinged_kib_conn") for x in px]
+                py = [scale_value(entry, x, "rss_pinged_kib_conn") or 0.0 for x in px]
                 if px:
-                    ax.plot(px, py, marker="s", ls="--", color=line.get_color(), alpha=0.7,
+                    ax.plot(px, py, marker="s", ls="--", color=color, alpha=0.6,
                             label=f"{name}, after every member answered a ping")
                     for x, y in zip(px, py, strict=True):
-                        ax.annotate(fmt(y), (x, y), textcoords="offset points", xytext=(0, -12),
-                                    ha="center", fontsize=7, color=line.get_color())
+                        ax.annotate(label(key, y), (x, y), textcoords="offset points", xytext=(9, -3),
+                                    ha="left", fontsize=7, color=color, alpha=0.8)
         if key == "bcast_last_ms":
-            ref = next((e for e in summary.values() if e["ok"] and GOAL_REF in scale_steps(e)), None)
+            ref = next((e for _, e in servers if GOAL_REF in scale_steps(e)), None)
             if ref is not None:
                 b = scale_value(ref, GOAL_REF, key) or 0.0
-                top = max(max(scale_steps(e)) for e in summary.values() if e["ok"])
-                ax.plot([GOAL_REF, top], [b, b * top / GOAL_REF], ls=":", color="grey",
-                        label="linear from the first server's 5k")
-        ax.set_ylim(bottom=0)
-        ax.set_xlabel("idle connections on one process")
-        ax.set_title(label, fontsize=10)
+                top = max(max(scale_steps(e)) for _, e in servers)
+                ax.plot([0, top], [0, b * top / GOAL_REF], ls=":", color="grey",
+                        label=f"linear through {servers[0][0]}'s {GOAL_REF // 1000}k")
+            ax.set_xlim(left=0)
+            ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda x, _p: f"{x / 1000:g}k"))
+        else:
+            # Log scale: the small steps would crowd the left edge otherwise.
+            ax.set_xscale("log")
+            steps_all = sorted({s for _, e in servers for s in scale_steps(e)})
+            ax.set_xticks(steps_all)
+            ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda x, _p: f"{x / 1000:g}k"))
+            ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        ax.set_ylim(bottom=0, top=ax.get_ylim()[1] * 1.12)
+        ax.set_xlabel("idle connections on one process" + ("" if key == "bcast_last_ms" else " (log scale)"))
+        ax.set_title(title_, fontsize=10)
         ax.grid(True, alpha=0.3)
-        ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda x, _p: f"{x / 1000:g}k"))
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=7, loc="lower right" if key == "rss_kib_conn" else "best")
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
