@@ -49,13 +49,16 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--setup", action="store_true", help="create bench/.venv with the peers and exit")
     p.add_argument("--quick", action="store_true", help="1 repetition, shorter phases (~3 min)")
     p.add_argument("--servers", help="comma list (default: all); see --list")
-    p.add_argument("--scenarios", help="comma list of S1,S2,S3,S4,S5 (S5 = S5s,S5p) or S5s/S5p")
+    p.add_argument("--scenarios", help="comma list of S1,S2,S3,S4,S5 (S5 = S5s,S5p) or S5s/S5p, and the "
+                   "opt-in S6 (scale: not part of the default run)")
     p.add_argument("--reps", type=int, help="repetitions per cell (default 3, quick 1)")
     p.add_argument("--baseline", default="django_ws", help="ratio baseline (falls back to the first available)")
     p.add_argument("--noise-limit", type=float, default=25.0,
                    help="re-run a trial when other processes used more than this %% of a core (default 25)")
     p.add_argument("--noise-retries", type=int,
                    help="re-runs per noisy trial (default 1; --quick: 0, to stay within ~3 min)")
+    p.add_argument("--scale-steps", metavar="N,N,...",
+                   help="S6's connection counts (default 1000,5000,10000,50000)")
     p.add_argument("--no-save", action="store_true", help="don't write results.jsonl / RESULTS.md")
     p.add_argument("--list", action="store_true", help="list servers and scenarios and exit")
     p.add_argument("--render", nargs="?", const="", metavar="RUN_ID",
@@ -89,6 +92,12 @@ def main() -> int:
     if unknown:
         raise SystemExit(f"unknown server(s) {unknown}; known: {', '.join(SERVERS)}")
     selected = scenarios.select(args.scenarios)
+    if args.scale_steps:
+        import dataclasses
+
+        steps = sorted({int(x) for x in args.scale_steps.split(",")})
+        selected = [dataclasses.replace(sc, full={**sc.full, "steps": steps}) if sc.kind == "scale" else sc
+                    for sc in selected]
     reps = args.reps or (1 if args.quick else 3)
     if args.noise_retries is None:
         args.noise_retries = 0 if args.quick else 1
@@ -229,49 +238,138 @@ def main() -> int:
     return 0
 
 
+def _main_ids(run: dict[str, Any]) -> list[str]:
+    from harness import scenarios
+
+    return [sid for sid in run["scenarios"] if scenarios.SCENARIOS[sid].kind != "scale"]
+
+
+def _scale_ids(run: dict[str, Any]) -> list[str]:
+    from harness import scenarios
+
+    return [sid for sid in run["scenarios"] if scenarios.SCENARIOS[sid].kind == "scale"]
+
+
 def render(run: dict[str, Any], trials: list[dict[str, Any]]) -> tuple[dict[str, Any], str]:
     """Summaries and the printable tables + ceiling for one run's trials."""
     from harness import report, scenarios
     from harness.servers import SERVERS
 
-    selected = [scenarios.SCENARIOS[sid] for sid in run["scenarios"]]
     available = run["available"]
+    selected = [scenarios.SCENARIOS[sid] for sid in _main_ids(run)]
     summaries = {sc.id: report.summarize(trials, sc, available) for sc in selected}
-    table = report.markdown(selected, summaries, run["baseline"], run["placements"], run["unavailable"], run["notes"])
-    tcp = {n for n in available if n in SERVERS and SERVERS[n].transport == "tcp"}
-    ceiling = ceiling_text(summaries, tcp)
-    return summaries, f"{table}\nload-generator ceiling: {ceiling}\nwall time {run['wall_s']:.0f} s"
+    parts = []
+    if selected:
+        table = report.markdown(selected, summaries, run["baseline"], run["placements"], run["unavailable"],
+                                run["notes"])
+        tcp = {n for n in available if n in SERVERS and SERVERS[n].transport == "tcp"}
+        parts.append(f"{table}\nload-generator ceiling: {ceiling_text(summaries, tcp)}")
+    for sid in _scale_ids(run):
+        sc = scenarios.SCENARIOS[sid]
+        summaries[sid] = report.summarize(trials, sc, available)
+        table, goals, notes = scale_parts(run, trials, sid, summaries[sid])
+        parts.append("\n".join([table, "", *goals, *(f"- {n}" for n in notes)]))
+    return summaries, "\n\n".join(parts) + f"\nwall time {run['wall_s']:.0f} s"
+
+
+def scale_parts(
+    run: dict[str, Any], trials: list[dict[str, Any]], sid: str, summary: dict[str, Any]
+) -> tuple[str, list[str], list[str]]:
+    from harness import report, scenarios
+
+    sc = scenarios.SCENARIOS[sid]
+    table = report.scale_table(sc, summary, run["placements"][sc.placement])
+    notes: list[str] = []
+    for t in trials:
+        if t.get("scenario") == sid and "discarded" not in t:
+            for n in t.get("notes", []):
+                if n not in notes:
+                    notes.append(n)
+            if "error" in t:
+                notes.append(f"{t['server']} rep {t['rep'] + 1}: {str(t['error'])[:200]}")
+            if t.get("client_procs"):
+                note = f"{t['server']}: {t['client_procs']} load-generator process(es)"
+                if note not in notes:
+                    notes.append(note)
+    notes += [n for n in run["notes"] if n not in notes]
+    return table, report.scale_goals(summary), notes
+
+
+def _load_records() -> list[dict[str, Any]]:
+    import json
+
+    path = BENCH / "results.jsonl"
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def _complete_runs(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    runs = [r for r in records if r.get("type") == "run" and not r.get("interrupted")]
+    for run in runs:
+        # Runs saved before "available" was recorded: every server minus the unavailable ones.
+        run.setdefault("available", [n for n in run["servers"] if n not in run["unavailable"]])
+    return runs
+
+
+def _trials(records: list[dict[str, Any]], run_id: str) -> list[dict[str, Any]]:
+    return [r for r in records if r.get("type") == "trial" and r["run_id"] == run_id]
 
 
 def write_results_md(run: dict[str, Any], trials: list[dict[str, Any]]) -> None:
+    """RESULTS.md: S1-S5 from the latest run that had them, S6 from the latest run that had it.
+
+    S6 is opt-in and usually runs on its own, so either part may come from an
+    earlier run in results.jsonl than the one just made (`run`).
+    """
     from harness import report
 
-    summaries, text = render(run, trials)
-    table, _, rest = text.partition("\nload-generator ceiling: ")
-    ceiling = rest.rsplit("\nwall time", 1)[0]
-    (BENCH / "RESULTS.md").write_text(
-        report.results_md(table, run, run["machine"], run.get("command", "python3 bench/run.py"),
-                          run["baseline"], ceiling)
-    )
+    records = _load_records()
+    runs = _complete_runs(records)
+    main_run = run if _main_ids(run) else next((r for r in reversed(runs) if _main_ids(r)), None)
+    scale_run = run if _scale_ids(run) else next((r for r in reversed(runs) if _scale_ids(r)), None)
+    parts = []
+    if main_run is not None:
+        main_trials = trials if main_run is run else _trials(records, main_run["run_id"])
+        only_main = dict(main_run, scenarios=_main_ids(main_run))
+        summaries, text = render(only_main, main_trials)
+        table, _, rest = text.partition("\nload-generator ceiling: ")
+        ceiling = rest.rsplit("\nwall time", 1)[0]
+        parts.append(report.results_md(table, main_run, main_run["machine"],
+                                       main_run.get("command", "python3 bench/run.py"), main_run["baseline"],
+                                       ceiling))
+    else:
+        parts.append("# Benchmark results\n\nGenerated by `bench/run.py`; see bench/README.md.\n")
+    if scale_run is not None:
+        scale_trials = trials if scale_run is run else _trials(records, scale_run["run_id"])
+        for sid in _scale_ids(scale_run):
+            from harness import scenarios
+
+            summary = report.summarize(scale_trials, scenarios.SCENARIOS[sid], scale_run["available"])
+            table, goals, notes = scale_parts(scale_run, scale_trials, sid, summary)
+            plot_name = "scale.png"
+            plotted = report.scale_plot(summary, BENCH / plot_name,
+                                        f"{sid}, run {scale_run['run_id']} ({scale_run['date']}), "
+                                        f"{scale_run['machine'].get('cores', '?')} cores")
+            parts.append(report.scale_md(table, goals, notes, scale_run, scale_run["machine"],
+                                         scale_run.get("command", "python3 bench/run.py --scenarios S6"),
+                                         plot_name if plotted else None))
+    (BENCH / "RESULTS.md").write_text("\n".join(parts))
 
 
 def rerender(run_id: str | None) -> int:
-    """Rebuild RESULTS.md from results.jsonl (the latest complete run, or run_id)."""
-    import json
-
-    records = [json.loads(line) for line in (BENCH / "results.jsonl").read_text().splitlines() if line.strip()]
-    runs = [r for r in records if r.get("type") == "run" and not r.get("interrupted")]
+    """Rebuild RESULTS.md from results.jsonl (the latest complete runs, or run_id for its part)."""
+    records = _load_records()
+    runs = _complete_runs(records)
     if run_id:
         runs = [r for r in runs if r["run_id"] == run_id]
     if not runs:
         raise SystemExit("no such complete run in results.jsonl")
     run = runs[-1]
-    # Runs saved before "available" was recorded: every server minus the unavailable ones.
-    run.setdefault("available", [n for n in run["servers"] if n not in run["unavailable"]])
-    trials = [r for r in records if r.get("type") == "trial" and r["run_id"] == run["run_id"]]
+    trials = _trials(records, run["run_id"])
     write_results_md(run, trials)
     print(render(run, trials)[1])
-    print(f"wrote {BENCH / 'RESULTS.md'} for run {run['run_id']}")
+    print(f"wrote {BENCH / 'RESULTS.md'} (run {run['run_id']} and the latest run of the other part)")
     return 0
 
 
@@ -303,6 +401,10 @@ def describe(rec: dict[str, object]) -> str:
             "S4": ("conns", "rss_kib_conn", "bcast_last_ms", "conn_rate", "other_util"),
         }.get(str(rec["scenario"]), ("rate", "p50_us", "p50_ms", "srv_cpu_us_op", "cli_util", "other_util"))
         text = " ".join(f"{k}={m[k]:.4g}" for k in keys if isinstance(m.get(k), (int, float)))
+    steps = rec.get("steps")
+    if rec.get("scenario") == "S6" and isinstance(steps, list):
+        text = "; ".join(f"{s['conns']:,} held, {s['rss_kib_conn']:.2f} KiB/conn, {s['hs_rate'] or 0:,.0f} hs/s, "
+                         f"bcast {s['bcast_last_ms'] or -1:.0f} ms" for s in steps)
     if "error" in rec:
         text += f" ERROR: {str(rec['error'])[:300]}"
     return f"{text} [{rec.get('wall_s', 0)}s]"

@@ -511,12 +511,165 @@ async def run_connect(spec: dict[str, Any]) -> dict[str, Any]:
     return res
 
 
+# --------------------------------------------------------------------------- scale (S6)
+
+
+class ScaleMember(WSListener):
+    """An idle member for S6: the first text is "ready", every later one a broadcast (timestamped)."""
+
+    def __init__(self, state: ScaleState) -> None:
+        super().__init__()
+        self.state = state
+        self.seen = 0
+
+    def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
+        msg_type = frame.msg_type
+        if msg_type == TEXT:
+            self.seen += 1
+            if self.seen == 1:
+                self.state.on_ready()
+            else:
+                self.state.on_message()
+        elif msg_type == CLOSE:
+            transport.disconnect()
+
+    def on_ws_disconnected(self, transport: WSTransport) -> None:
+        self.state.lost += 1
+
+
+class ScaleState:
+    def __init__(self) -> None:
+        self.ready = 0
+        self.lost = 0
+        self.wait_ready = 0
+        self.ready_event = asyncio.Event()
+        self.arrivals: list[int] = []
+        self.expect = 0
+        self.received_event = asyncio.Event()
+
+    def on_ready(self) -> None:
+        self.ready += 1
+        if self.ready >= self.wait_ready:
+            self.ready_event.set()
+
+    def on_message(self) -> None:
+        self.arrivals.append(now_ns())
+        if len(self.arrivals) >= self.expect:
+            self.received_event.set()
+
+
+def source_socket_factory(sources: list[str]) -> Callable[[Any], Any]:
+    """Bind each client socket to the next source address before connecting.
+
+    With one source address the 4-tuples to one server port run out at the
+    ephemeral range (~28 k); 127.0.0.1-127.0.0.8 gives 8x as many.
+    IP_BIND_ADDRESS_NO_PORT defers the port choice to connect(), so a port is
+    only needed unique per (source, destination).
+    """
+    import itertools
+    import socket
+
+    cycle = itertools.cycle(sources)
+    no_port = getattr(socket, "IP_BIND_ADDRESS_NO_PORT", 24)
+
+    def factory(_url: Any) -> socket.socket:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.IPPROTO_IP, no_port, 1)
+            sock.bind((next(cycle), 0))
+            sock.setblocking(False)
+        except OSError:
+            sock.close()
+            raise
+        return sock
+
+    return factory
+
+
+async def read_command() -> dict[str, Any]:
+    line = await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
+    if not line:
+        raise SystemExit("orchestrator went away")
+    return dict(json.loads(line))
+
+
+def reply(obj: dict[str, Any]) -> None:
+    print("REPLY " + json.dumps(obj), flush=True)
+
+
+async def run_scale(spec: dict[str, Any]) -> dict[str, Any]:
+    """S6: one of possibly several client processes. The orchestrator drives the steps:
+
+      {"cmd": "fill", "n": K}        open K more members, wait until each said "ready"
+      {"cmd": "arm"}                 expect one broadcast on every live member
+      {"cmd": "collect"}             wait for it (bounded), report the arrival times
+      {"cmd": "quit"}                end (the RESULT line follows)
+
+    Every command is answered with one "REPLY <json>" line. Each command is
+    bounded in time (connect_timeout, bcast_timeout) and the whole process by
+    SIGALRM (hard_timeout); the number of members is bounded by the fills.
+    """
+    url = f"ws://{spec['host']}:{spec['port']}{spec['path']}"
+    factory = source_socket_factory(spec["sources"])
+    state = ScaleState()
+    transports: list[WSTransport] = []
+    total_errors = 0
+    last_error = ""
+    max_members = int(spec["max_members"])
+
+    async def connect() -> WSTransport:
+        transport, _ = await ws_connect(
+            lambda: ScaleMember(state), url, websocket_handshake_timeout=spec["handshake_timeout"],
+            socket_factory=factory, read_buffer_init_size=1024,
+        )
+        return transport
+
+    for _ in range(int(spec["max_commands"])):
+        cmd = await read_command()
+        what = cmd["cmd"]
+        if what == "fill":
+            n = min(int(cmd["n"]), max_members - len(transports))
+            state.wait_ready = state.ready + n
+            state.ready_event = asyncio.Event()
+            cpu0, t0 = cpu_seconds(), now_ns()
+            results = await gather_bounded([connect] * n, spec["connect_concurrency"])
+            new = [r for r in results if isinstance(r, WSTransport)]
+            errors = [r for r in results if not isinstance(r, WSTransport)]
+            transports.extend(new)
+            total_errors += len(errors)
+            if errors:
+                last_error = repr(errors[-1])
+                state.wait_ready -= len(errors)
+            if state.ready < state.wait_ready:
+                with contextlib.suppress(TimeoutError):  # report the members that made it
+                    await asyncio.wait_for(state.ready_event.wait(), spec["connect_timeout"])
+            reply({"ready": state.ready, "added": len(new), "errors": len(errors), "last_error": last_error,
+                   "lost": state.lost, "t0": t0, "t1": now_ns(), "cpu_s": cpu_seconds() - cpu0})
+        elif what == "arm":
+            state.arrivals = []
+            state.received_event = asyncio.Event()
+            state.expect = state.ready - state.lost
+            reply({"expect": state.expect, "cpu_s": cpu_seconds()})
+        elif what == "collect":
+            if len(state.arrivals) < state.expect:
+                with contextlib.suppress(TimeoutError):  # a partial delivery is reported, not raised
+                    await asyncio.wait_for(state.received_event.wait(), spec["bcast_timeout"])
+            reply({"arrivals": state.arrivals, "expect": state.expect, "lost": state.lost,
+                   "cpu_s": cpu_seconds()})
+        elif what == "quit":
+            break
+    for t in transports:
+        t.disconnect(graceful=False)
+    return {"members": len(transports), "ready": state.ready, "lost": state.lost, "errors": total_errors}
+
+
 # --------------------------------------------------------------------------- main
 
 RUNNERS: dict[str, Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]] = {
     "pingpong": run_pingpong,
     "broadcast": run_broadcast,
     "connect": run_connect,
+    "scale": run_scale,
 }
 
 

@@ -40,12 +40,22 @@ def raise_nofile() -> int:
     return soft
 
 
-def _child_setup(cpus: set[int] | None) -> Callable[[], None]:
+def _child_setup(cpus: set[int] | None, nofile: int | None = None) -> Callable[[], None]:
     def setup() -> None:
         # Runs in the child between fork and exec.
         _libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
         if cpus:
             os.sched_setaffinity(0, cpus)
+        if nofile:
+            # What `prlimit --nofile=N:N -- cmd` does. Raising the hard limit
+            # needs CAP_SYS_RESOURCE (root usually has it; a container may
+            # not): then the soft limit goes up to the hard one.
+            try:
+                resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
+            except (ValueError, OSError):
+                _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+                with contextlib.suppress(ValueError, OSError):
+                    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
     return setup
 
@@ -58,6 +68,7 @@ def spawn(
     cpus: set[int] | None = None,
     log_path: Path | None = None,
     pipes: bool = False,
+    nofile: int | None = None,
 ) -> subprocess.Popen[bytes]:
     """Start a process pinned to `cpus`, in its own session so a terminal Ctrl-C
     reaches only the orchestrator, which then stops it by PID."""
@@ -74,7 +85,7 @@ def spawn(
             stdin=subprocess.PIPE if pipes else subprocess.DEVNULL,
             stdout=subprocess.PIPE if pipes else log,
             stderr=log,
-            preexec_fn=_child_setup(cpus),
+            preexec_fn=_child_setup(cpus, nofile),
             start_new_session=True,
         )
     finally:
@@ -212,6 +223,18 @@ def rss_kib(pid: int) -> int:
         except OSError:
             continue
     return total
+
+
+def nofile_limits(pid: int) -> tuple[int, int] | None:
+    """(soft, hard) RLIMIT_NOFILE of a running process, from /proc/PID/limits (-1: unlimited)."""
+    try:
+        for line in Path(f"/proc/{pid}/limits").read_text().splitlines():
+            if line.startswith("Max open files"):
+                soft, hard = line.split()[3:5]
+                return (-1 if soft == "unlimited" else int(soft), -1 if hard == "unlimited" else int(hard))
+    except OSError:
+        pass
+    return None
 
 
 def log_tail(path: Path, lines: int = 6) -> str:

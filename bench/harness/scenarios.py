@@ -35,8 +35,14 @@ class Scenario:
     columns: tuple[Column, ...]
     needs_broadcast: bool = False
     tcp_ok: bool = True
+    # Only these servers take part (None: all).
+    servers: tuple[str, ...] | None = None
+    # Part of a run without --scenarios.
+    default: bool = True
 
     def skip_reason(self, server: Server, broadcast_ok: bool) -> str | None:
+        if self.servers is not None and server.name not in self.servers:
+            return f"{self.id} runs only {', '.join(self.servers)}"
         if server.only is not None and self.id not in server.only:
             return f"runs only {', '.join(server.only)}"
         if server.transport == "tcp" and not self.tcp_ok:
@@ -171,6 +177,24 @@ SCENARIOS: dict[str, Scenario] = {
             columns=(Column("rate", "conn/s", True), Column("p50_ms", "p50 ms"), Column("p99_ms", "p99 ms"),
                      Column("srv_cpu_us_op", "server CPU µs/conn"), *CPU_COLS),
         ),
+        Scenario(
+            # Opt-in (--scenarios S6): holds up to 50,000 connections, a few minutes per trial.
+            "S6", "idle connections at 1k-50k on one process: RSS, handshakes/s, one broadcast", "scale", "split",
+            full={"steps": [1000, 5000, 10000, 50000], "warmup_conns": 10, "settle": 1.0,
+                  "connect_concurrency": 100, "handshake_timeout": 10.0,
+                  # RSS again at 5k and at the top step once every member has been pinged (20 s).
+                  "hold_s": 24.0, "connect_timeout": 60.0,
+                  "bcast_timeout": 30.0, "per_client_max": 15000, "fd_reserve": 200,
+                  # Only for the client's last-resort alarm: the slowest fill rate still expected.
+                  "min_rate": 200.0,
+                  "sources": [f"127.0.0.{i}" for i in range(1, 9)]},
+            quick={},
+            columns=(),
+            needs_broadcast=True,
+            tcp_ok=False,
+            servers=("django_ws", "websockets"),
+            default=False,
+        ),
     ]
 }
 
@@ -180,7 +204,7 @@ ALIASES = {"S5": ("S5s", "S5p")}
 
 def select(names: str | None) -> list[Scenario]:
     if not names:
-        return list(SCENARIOS.values())
+        return [s for s in SCENARIOS.values() if s.default]
     picked: list[str] = []
     for raw in names.split(","):
         name = raw.strip()

@@ -50,7 +50,8 @@ class ServerProcess:
     """A started server; use as a context manager so it is always stopped by PID."""
 
     def __init__(
-        self, server: Server, cpus: set[int] | None, log_path: Path, watch: set[int] | None = None
+        self, server: Server, cpus: set[int] | None, log_path: Path, watch: set[int] | None = None,
+        nofile: int | None = None,
     ) -> None:
         self.server = server
         # Cores whose busy time is compared with server + client CPU (noise check).
@@ -58,7 +59,8 @@ class ServerProcess:
         self.port = procs.free_port()
         self.log_path = log_path
         self.proc = procs.spawn(
-            server.command(self.port), env=server.env, cwd=server.cwd, cpus=cpus, log_path=log_path
+            server.command(self.port), env=server.env, cwd=server.cwd, cpus=cpus, log_path=log_path,
+            nofile=nofile,
         )
 
     def wait_ready(self) -> str | None:
@@ -179,6 +181,10 @@ def run_trial(
     server: Server, scenario: Scenario, quick: bool, places: dict[str, Placement], log_dir: Path, tag: str
 ) -> dict[str, Any]:
     """Run one scenario once against a fresh server. Always stops both processes."""
+    if scenario.kind == "scale":
+        from .scale import run_scale_trial  # S6: several client processes, one server
+
+        return run_scale_trial(server, scenario, quick, places, log_dir, tag)
     place = places[scenario.placement]
     out: dict[str, Any] = {"placement": scenario.placement}
     with ServerProcess(server, place.server, log_dir / f"{tag}-server.log", place.server | place.client) as sp:
