@@ -98,6 +98,18 @@ class WebSocketMiddleware:
         attach_websocket(request)
         return self.get_response(request)
 
+    def websocket_decorator(self, view_func: Callable[..., Any]) -> Callable[..., Any] | None:
+        """The decorator that lets an undecorated view accept WebSockets, or None (400).
+
+        With ``WEBSOCKET_ACCEPT_ALL``, or for a view with the attribute
+        ``accept_websocket = True``: dwebsocket's README documents it as the opt-in.
+        """
+        if settings.ACCEPT_ALL or getattr(view_func, "accept_websocket", False) is True:
+            from .decorators import accept_websocket
+
+            return accept_websocket
+        return None
+
     def process_view(
         self,
         request: HttpRequest,
@@ -107,11 +119,9 @@ class WebSocketMiddleware:
     ) -> HttpResponse | None:
         if request.websocket is None or hasattr(view_func, VIEW_MARKER):  # type: ignore[attr-defined]
             return None
-        # dwebsocket's README documents a view attribute as the opt-in.
-        if settings.ACCEPT_ALL or getattr(view_func, "accept_websocket", False) is True:
-            from .decorators import accept_websocket
-
-            response: HttpResponse = accept_websocket(view_func)(request, *view_args, **view_kwargs)
+        decorator = self.websocket_decorator(view_func)
+        if decorator is not None:
+            response: HttpResponse = decorator(view_func)(request, *view_args, **view_kwargs)
             return response
         return HttpResponseBadRequest(
             f"{request.path} does not accept WebSocket connections: decorate its view "

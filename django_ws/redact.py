@@ -62,9 +62,10 @@ def redact_requestline(line: str, secrets: Iterable[str] | None = None) -> str:
     """An HTTP request line (``GET /path?query HTTP/1.1``) fit for a log line."""
     if "?" not in line:
         return line
-    method, space, rest = line.partition(" ")
-    target, space2, version = rest.rpartition(" ") if rest.count(" ") else (rest, "", "")
-    return f"{method}{space}{redact_target(target, secrets)}{space2}{version}"
+    parts = line.split(" ")  # method, target[, version]
+    if len(parts) >= 2:
+        parts[1] = redact_target(parts[1], secrets)
+    return " ".join(parts)
 
 
 def _names() -> frozenset[str]:

@@ -317,3 +317,13 @@ def wait_for_port(port: int, process: subprocess.Popen, timeout: float = TIMEOUT
                 raise TimeoutError(
                     f"nothing listened on port {port} within {timeout} s") from None
             time.sleep(0.05)
+
+
+def recv_until(sock, marker: bytes) -> bytes:
+    """Read from ``sock`` (its own timeout bounds each read) until ``marker`` arrived."""
+    data = b""
+    while marker not in data:
+        chunk = sock.recv(65536)
+        assert chunk, f"the connection ended before {marker!r}: {data!r}"
+        data += chunk
+    return data

@@ -101,19 +101,14 @@ def test_a_large_response_is_not_copied_into_its_head():
 
 def test_a_handshake_while_the_server_drains_gets_503_with_retry_after(monkeypatch):
     import django_ws.handler as handler
-    from tests.conftest import handshake
+    from tests.conftest import handshake, recv_until
 
     monkeypatch.setattr(handler, "_draining", True)  # as close_idle_connections() leaves it
     with serving(small_app) as server:
         client = gsocket.create_connection(("127.0.0.1", server.server_port), timeout=TIMEOUT)
         with client:
             client.sendall(handshake("/"))
-            with gevent.Timeout(TIMEOUT):
-                answer = b""
-                while b"try again later" not in answer:
-                    chunk = client.recv(65536)
-                    assert chunk, answer
-                    answer += chunk
+            answer = recv_until(client, b"try again later")
     assert answer.startswith(b"HTTP/1.1 503 Service Unavailable\r\n")
     assert b"\r\nRetry-After: 5\r\n" in answer
     assert b"this server is shutting down" in answer

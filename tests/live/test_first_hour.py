@@ -9,7 +9,7 @@ import subprocess
 import sys
 
 from django_ws.testing import LiveServer
-from tests.conftest import SETTINGS, TIMEOUT, free_port, handshake, wait_for_port
+from tests.conftest import SETTINGS, TIMEOUT, free_port, handshake, recv_until, wait_for_port
 
 
 def keep_alive_request(sock: socket.socket, path: str = "/echo/") -> bytes:
@@ -68,11 +68,7 @@ def test_runserver_answers_an_upgrade_with_400_and_says_once_on_the_console(tmp_
         for _ in range(2):
             with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as sock:
                 sock.sendall(handshake("/echo/"))
-                answer = b""
-                while b"runws" not in answer:
-                    chunk = sock.recv(65536)
-                    assert chunk, answer
-                    answer += chunk
+                answer = recv_until(sock, b"runws")
                 assert answer.startswith(b"HTTP/1.1 400")
     finally:
         process.terminate()  # the runserver we started, by its PID

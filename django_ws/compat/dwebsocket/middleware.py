@@ -16,7 +16,6 @@ from typing import Any
 
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 
-from ...conf import settings
 from ...middleware import VIEW_MARKER
 from ...middleware import WebSocketMiddleware as NativeWebSocketMiddleware
 from .decorators import accept_websocket, require_websocket
@@ -24,8 +23,18 @@ from .decorators import accept_websocket, require_websocket
 __all__ = ["WebSocketMiddleware"]
 
 
+def _required(view_func: Callable[..., Any]) -> bool:
+    return getattr(view_func, "require_websocket", False) is True
+
+
 class WebSocketMiddleware(NativeWebSocketMiddleware):
     """Attach ``request.websocket``; let in the views dwebsocket's middleware let in."""
+
+    def websocket_decorator(self, view_func: Callable[..., Any]) -> Callable[..., Any] | None:
+        # The native rules say whether; dwebsocket's decorators give its socket.
+        if super().websocket_decorator(view_func) is None:
+            return None
+        return require_websocket if _required(view_func) else accept_websocket
 
     def process_view(
         self,
@@ -34,17 +43,9 @@ class WebSocketMiddleware(NativeWebSocketMiddleware):
         view_args: tuple[Any, ...],
         view_kwargs: dict[str, Any],
     ) -> HttpResponse | None:
-        if hasattr(view_func, VIEW_MARKER):
-            return None  # decorated: the decorator does it all
-        required = getattr(view_func, "require_websocket", False) is True
-        if request.websocket is None:  # type: ignore[attr-defined]
-            if required:
-                return HttpResponseBadRequest(
-                    "This URL only speaks WebSocket.", content_type="text/plain"
-                )
-            return None
-        if settings.ACCEPT_ALL or getattr(view_func, "accept_websocket", False) is True:
-            decorator = require_websocket if required else accept_websocket
-            response: HttpResponse = decorator(view_func)(request, *view_args, **view_kwargs)
-            return response
+        if (request.websocket is None  # type: ignore[attr-defined]
+                and not hasattr(view_func, VIEW_MARKER) and _required(view_func)):
+            return HttpResponseBadRequest(
+                "This URL only speaks WebSocket.", content_type="text/plain"
+            )
         return super().process_view(request, view_func, view_args, view_kwargs)
