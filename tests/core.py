@@ -26,7 +26,7 @@ from websockets.protocol import State
 from websockets.uri import parse_uri
 
 from django_ws import bursts
-from django_ws import connection as core
+from django_ws.connection import registry as core
 from django_ws.conf import ConnectionOptions
 from django_ws.connection import WebSocket, open_handshake
 from django_ws.groups.memory import MemoryBackend
@@ -254,7 +254,7 @@ def census() -> Census:
         fds=len(os.listdir("/proc/self/fd")),
         watchers=hub.loop.activecnt,
         open_connections=len(core.open_connections),
-        detached=len(core._detached),
+        detached=len(core.detached_connections),
     )
 
 

@@ -93,7 +93,7 @@ def broadcast(group: str, message: Any, *, binary: bool = False, using: str = "d
     Messages from one sender arrive in the order it broadcast them. With the
     in-memory backend, only this process's connections are reached.
     """
-    from ..connection import encode_message
+    from ..encoding import encode_message
 
     data, text = encode_message(message, binary=binary)
     get_backend(using).broadcast(group, bytes(data), text=text)
