@@ -74,6 +74,18 @@ class Settings:
         return self._get("WEBSOCKET_CLOSE_TIMEOUT")  # type: ignore[no-any-return]
 
     @property
+    def MESSAGE_RATE(self) -> float | None:
+        return self._get("WEBSOCKET_MESSAGE_RATE")  # type: ignore[no-any-return]
+
+    @property
+    def MESSAGE_BURST(self) -> int | None:
+        return self._get("WEBSOCKET_MESSAGE_BURST")  # type: ignore[no-any-return]
+
+    @property
+    def RATE_LIMIT_CLOSE(self) -> bool:
+        return self._get("WEBSOCKET_RATE_LIMIT_CLOSE") is True
+
+    @property
     def HANDSHAKE_TIMEOUT(self) -> float | None:
         return self._get("WEBSOCKET_HANDSHAKE_TIMEOUT")  # type: ignore[no-any-return]
 
@@ -121,6 +133,9 @@ class Settings:
             send_timeout=self.SEND_TIMEOUT,
             max_send_buffer=self.MAX_SEND_BUFFER,
             close_timeout=self.CLOSE_TIMEOUT,
+            message_rate=self.MESSAGE_RATE,
+            message_burst=self.MESSAGE_BURST,
+            rate_limit_close=self.RATE_LIMIT_CLOSE,
             compression=self.COMPRESSION,
         )
         return options

@@ -52,6 +52,13 @@ DEFAULTS: dict[str, Any] = {
         "signature", "sig", "session", "sessionid", "jwt", "ticket", "credential",
         "credentials",
     ],
+    # Messages per second a client may send, on average, and how many it may
+    # send at once above that (None: as many as the rate). Past them the
+    # server reads more slowly (TCP backpressure), or closes with 1008 when
+    # WEBSOCKET_RATE_LIMIT_CLOSE. None: no limit.
+    "WEBSOCKET_MESSAGE_RATE": None,
+    "WEBSOCKET_MESSAGE_BURST": None,
+    "WEBSOCKET_RATE_LIMIT_CLOSE": False,
     # permessage-deflate (RFC 7692): a dict of options for websockets'
     # ServerPerMessageDeflateFactory; None turns compression off. The default
     # is the websockets library's own: small windows, so memory per
@@ -80,6 +87,9 @@ class ConnectionOptions:
     send_timeout: float | None = DEFAULTS["WEBSOCKET_SEND_TIMEOUT"]
     max_send_buffer: int | None = DEFAULTS["WEBSOCKET_MAX_SEND_BUFFER"]
     close_timeout: float | None = DEFAULTS["WEBSOCKET_CLOSE_TIMEOUT"]
+    message_rate: float | None = DEFAULTS["WEBSOCKET_MESSAGE_RATE"]
+    message_burst: int | None = DEFAULTS["WEBSOCKET_MESSAGE_BURST"]
+    rate_limit_close: bool = DEFAULTS["WEBSOCKET_RATE_LIMIT_CLOSE"]
     compression: Mapping[str, Any] | None = dataclasses.field(
         default_factory=lambda: dict(DEFAULTS["WEBSOCKET_COMPRESSION"])
     )

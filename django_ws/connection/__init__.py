@@ -15,6 +15,7 @@ layers, one module and one job each; a layer uses only those below it:
 ``closing.py``     ``close()``, and ``finish()``, which always runs to its end
 ``handshake.py``   checking the request, negotiating, writing the 101
 ``reading.py``     the view's inline reads, the background hand-over
+``ratelimit.py``   the message rate limit: read more slowly, or close 1008
 ``keepalive.py``   ping after silence, fail after no answer
 ``holding.py``     the close frame held while the view takes valid messages
 ``writing.py``     one non-blocking write primitive, pending output, flushing

@@ -20,7 +20,7 @@ from websockets.frames import Close, CloseCode
 from websockets.http11 import Request
 from websockets.protocol import State
 
-from ..exceptions import ConnectionClosed
+from ..exceptions import ConnectionClosed, WebSocketUsageError
 from ..options import ConnectionOptions
 from ..protocol import Message, WebSocketProtocol
 from ..redact import redact_target
@@ -89,8 +89,10 @@ class Connection:
         # The callbacks serving the connection once the view returned
         # (detached.py); None while a view serves it.
         self._handler: MessageHandler | None = None
-        # What others asked to run when the connection ends (add_cleanup()).
-        self._cleanups: list[Callable[[], Any]] | None = None
+        # What others asked to run when the connection ends (add_cleanup()):
+        # None, one callback, or a list of them. One is stored as itself: an
+        # idle group member pays for no list.
+        self._cleanups: Any = None
         self.opened_at: float | None = None
         self.messages_in = 0
         self.messages_out = 0
@@ -148,22 +150,35 @@ class Connection:
             return close.reason
         return "" if self.close_code is not None else None
 
-    def add_cleanup(self, callback: Callable[[], Any]) -> None:
-        """Call ``callback()`` once when the connection ends, however it ends.
+    def add_cleanup(self, callback: Callable[[Any], Any]) -> None:
+        """Call ``callback(connection)`` once when the connection ends, however it ends.
 
         How other parts of django_ws tidy up after a connection without the
         core knowing them (``django_ws.groups`` leaves the connection's
         groups). Each callback runs on its own: one that raises is logged
         with the connection, and the others still run.
+
+        Raises:
+            WebSocketUsageError: the connection was not accepted.
         """
-        if self._cleanups is None:
-            self._cleanups = []
-        self._cleanups.append(callback)
+        if not self._accepted:
+            # finish() only ends accepted connections: one the view answers
+            # in plain HTTP would never run it.
+            raise WebSocketUsageError("add_cleanup() needs an accepted connection")
+        cleanups = self._cleanups
+        if cleanups is None:
+            self._cleanups = callback
+        elif type(cleanups) is list:
+            cleanups.append(callback)
+        else:
+            self._cleanups = [cleanups, callback]
 
     def _run_cleanups(self) -> None:
         cleanups, self._cleanups = self._cleanups, None
-        for callback in cleanups or ():
-            self._step(getattr(callback, "__qualname__", "a cleanup"), callback)
+        if cleanups is None:
+            return
+        for callback in cleanups if type(cleanups) is list else (cleanups,):
+            self._step(getattr(callback, "__qualname__", "a cleanup"), callback, self)
 
     def _describe(self) -> str:
         """This connection in a log line: its path (secrets redacted) and its peer."""

@@ -87,7 +87,7 @@ class Closing(Handshake):
         if self.protocol.state is _OPEN and not self._lost:
             self._close_quietly(CloseCode.INTERNAL_ERROR if failed else CloseCode.NORMAL_CLOSURE)
         self._run_cleanups()  # leaving its groups, say (add_cleanup())
-        for timer in (self._keepalive, self._busy_timer):
+        for timer in (self._keepalive, self._busy_timer, self._rate_timer):
             if timer is not None:
                 timer.close()
         for greenlet in (self._reader, self._flusher):

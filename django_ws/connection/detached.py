@@ -163,7 +163,8 @@ class Detached(Closing):
         if queue.closed:
             self._end_detached()  # which releases what on_close opened too
             return
-        self._watcher.start(self._on_readable)
+        if not self._after_throttle(self._on_readable):  # past the message rate: later
+            self._watcher.start(self._on_readable)
 
     def _after_close(self) -> None:
         if self._watcher is not None and not self._dispatching:

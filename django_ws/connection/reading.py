@@ -30,7 +30,7 @@ from websockets.frames import Opcode
 from ..exceptions import ConnectionClosed
 from ..protocol import Message
 from .base import _CLOSED, _OPEN
-from .keepalive import Keepalive
+from .ratelimit import RateLimit
 
 __all__ = ["Reading"]
 
@@ -44,7 +44,7 @@ _BUSY_AFTER = 0.05
 _LAZY_READS = 16
 
 
-class Reading(Keepalive):
+class Reading(RateLimit):
     """Reading the socket into the inbox, by the view or for it."""
 
     __slots__ = (
@@ -179,6 +179,8 @@ class Reading(Keepalive):
         if protocol.state is _CLOSED or self._lost:
             self._end_of_input()
             return False
+        if self._read_after and self._throttled(block, timeout):
+            return False  # past the message rate: not yet
         data = self._recv(block, timeout)
         if data is None:
             return False  # nothing yet
@@ -188,6 +190,8 @@ class Reading(Keepalive):
         else:
             protocol.receive_eof()
         events: list[Any] = protocol.events_received()
+        if self._options.message_rate is not None:
+            events = self._limit_rate(events)
         # `writes` is the protocol's output buffer: checking it saves
         # taking the write lock for the many frames that need no answer.
         if protocol.writes:

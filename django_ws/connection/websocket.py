@@ -164,7 +164,8 @@ class WebSocket(Detached):
         get_backend(using).join(group, self)
         if self._groups is None:
             self._groups = set()
-            self.add_cleanup(self._leave_groups)
+            # The function, not a bound method: nothing more per member.
+            self.add_cleanup(WebSocket._leave_groups)
         self._groups.add((using, group))
 
     def leave(self, group: str, *, using: str = "default") -> None:
