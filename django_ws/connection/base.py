@@ -51,9 +51,9 @@ class Connection:
     # many keys would not share them between instances (1.6 KiB each). Each
     # layer declares the slots it owns; these are read by several.
     __slots__ = (
-        "_accepted", "_cleanups", "_close_received", "_handler", "_held", "_initial", "_lost",
-        "_options", "_path", "_peer", "_queue", "_sock", "closed_by_client", "messages_in",
-        "messages_out", "opened_at", "protocol", "user",
+        "_accepted", "_cleanups", "_close_seen", "_close_waiter", "_handler", "_held",
+        "_initial", "_lost", "_options", "_path", "_peer", "_queue", "_sock", "closed_by_client",
+        "messages_in", "messages_out", "opened_at", "protocol", "user",
     )
 
     def __init__(
@@ -79,8 +79,10 @@ class Connection:
         self._options = options
         self._accepted = False  # the 101 was sent
         self._queue = Inbox(options.max_queue)
-        # Set when the client's close frame arrived, or the reader ended.
-        self._close_received = Event()
+        # True once the client's close frame arrived, or the reader ended;
+        # the event is made only for a greenlet that must wait for that.
+        self._close_seen = False
+        self._close_waiter: Event | None = None
         self._lost = False  # the TCP connection failed under us
         # The protocol's close frame (and EOF) held back while the view takes
         # the messages that came before the client's error, with its timer
@@ -149,6 +151,11 @@ class Connection:
         if close is not None:
             return close.reason
         return "" if self.close_code is not None else None
+
+    def _saw_close(self) -> None:
+        self._close_seen = True
+        if self._close_waiter is not None:
+            self._close_waiter.set()
 
     def add_cleanup(self, callback: Callable[[Any], Any]) -> None:
         """Call ``callback(connection)`` once when the connection ends, however it ends.

@@ -24,6 +24,7 @@ from collections.abc import Callable
 from typing import Any
 
 import gevent
+from gevent.event import Event
 from gevent.lock import Semaphore
 from websockets.frames import Opcode
 
@@ -147,7 +148,7 @@ class Reading(RateLimit):
     def _await_close(self, timeout: float | None) -> bool:
         """Wait for the client's close frame, reading if nobody else does."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        while not self._close_received.is_set():
+        while not self._close_seen:
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:
                 return False
@@ -160,8 +161,10 @@ class Reading(RateLimit):
                 finally:
                     self._read_lock.release()
             else:
-                self._close_received.wait(remaining)
-        return bool(self._close_received.is_set())
+                if self._close_waiter is None:
+                    self._close_waiter = Event()
+                self._close_waiter.wait(remaining)
+        return self._close_seen
 
     def _receive(self, block: bool, timeout: float | None, backpressure: bool) -> bool:
         """Read once, feed the protocol, queue messages, send its answers.
@@ -211,7 +214,7 @@ class Reading(RateLimit):
                 if self.closed_by_client is None:
                     self.closed_by_client = True
                 queue.close()
-                self._close_received.set()
+                self._saw_close()
         if protocol.state is _CLOSED or self._lost or not data:
             # Not after we failed the connection: the protocol then ignores
             # the client's close frame, and EOF is the expected end.
@@ -224,7 +227,7 @@ class Reading(RateLimit):
 
     def _end_of_input(self) -> None:
         self._queue.close()
-        self._close_received.set()
+        self._saw_close()
         if self._busy_timer is not None:
             self._busy_timer.stop()
 
