@@ -289,3 +289,10 @@ def wait_until(predicate: Callable[[], Any], timeout: float = TIMEOUT) -> None:
     with gevent.Timeout(timeout, AssertionError(f"{predicate} stayed false for {timeout}s")):
         while not predicate():
             gevent.sleep(0.005)
+
+
+
+def connection(**options: Any) -> tuple[WebSocket, Any, Peer]:
+    """A WebSocket on one end of a socketpair, the peer on the other."""
+    server, client = socket_pair()
+    return make_websocket(server, **options), server, Peer(client)

@@ -21,28 +21,13 @@ from django_ws.connection import _BUSY_AFTER, _HOLD_FOR, ConnectionClosed, WebSo
 from django_ws.exceptions import WebSocketUsageError
 from tests.conftest import TIMEOUT, UNIT, client_frame
 from tests.core import (
-    Peer,
     assert_nothing_left,
-    census,
+    connection,
     ended_connections,
-    make_websocket,
     serve_until_closed,
     serve_view,
-    socket_pair,
     wait_until,
 )
-
-
-@pytest.fixture
-def before():
-    """The census before the test; checked once the test's connections ended."""
-    ended_connections.clear()
-    return census()
-
-
-def connection(**options):
-    server, client = socket_pair()
-    return make_websocket(server, **options), server, Peer(client)
 
 
 class Handler:

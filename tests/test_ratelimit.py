@@ -17,25 +17,11 @@ from django_ws.conf import settings as ws_settings
 from django_ws.decorators import accept_websocket
 from tests.conftest import TIMEOUT, UNIT
 from tests.core import (
-    Peer,
     assert_nothing_left,
-    census,
+    connection,
     ended_connections,
-    make_websocket,
     serve_view,
-    socket_pair,
 )
-
-
-@pytest.fixture
-def before():
-    ended_connections.clear()
-    return census()
-
-
-def connection(**options):
-    server, client = socket_pair()
-    return make_websocket(server, **options), server, Peer(client)
 
 
 def test_past_the_rate_the_next_read_waits_and_nothing_is_lost(before):
