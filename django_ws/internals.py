@@ -17,6 +17,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 __all__ = ["INTERNALS", "Internal", "missing_internals"]
 
@@ -44,24 +45,31 @@ def _protocol_attribute(name: str) -> Callable[[], bool]:
     return present
 
 
+def _resolve(qualified: str) -> Any:
+    """The object named ``module:dotted.name``."""
+    import importlib
+
+    module_name, _, object_name = qualified.partition(":")
+    target = importlib.import_module(module_name)
+    for part in object_name.split("."):
+        target = getattr(target, part)
+    return target
+
+
 def _in_source(qualified: str, needle: str) -> Callable[[], bool]:
     """True while the source of ``module:object`` contains ``needle``."""
 
     def present() -> bool:
-        import importlib
-
-        module_name, _, object_name = qualified.partition(":")
-        target = importlib.import_module(module_name)
-        for part in object_name.split("."):
-            target = getattr(target, part)
-        return needle in inspect.getsource(target)
+        return needle in inspect.getsource(_resolve(qualified))
 
     return present
 
 
-def _all(*checks: Callable[[], bool]) -> Callable[[], bool]:
+def _code_names(qualified: str, names: tuple[str, ...]) -> Callable[[], bool]:
+    """True while ``module:function`` uses exactly these global and attribute names."""
+
     def present() -> bool:
-        return all(check() for check in checks)
+        return tuple(_resolve(qualified).__code__.co_names) == names
 
     return present
 
@@ -70,9 +78,14 @@ def _frame_parse_locals(*names: str) -> Callable[[], bool]:
     """True while websockets' ``Frame.parse`` has these local variables."""
 
     def present() -> bool:
-        from websockets.frames import Frame
+        return set(names) <= set(_resolve("websockets.frames:Frame.parse").__code__.co_varnames)
 
-        return set(names) <= set(Frame.parse.__code__.co_varnames)
+    return present
+
+
+def _all(*checks: Callable[[], bool]) -> Callable[[], bool]:
+    def present() -> bool:
+        return all(check() for check in checks)
 
     return present
 
@@ -137,6 +150,11 @@ INTERNALS: tuple[Internal, ...] = (
     Internal("websockets", "websockets.server.ServerProtocol.available_extensions",
              "connection.py applies a view's own compression before the 101",
              _protocol_attribute("available_extensions")),
+    Internal("websockets", "websockets.protocol.Protocol.receive_data",
+             "protocol.py's override does what it does, feed the reader then step the "
+             "parser, without the cost of a super() call on every read",
+             _code_names("websockets.protocol:Protocol.receive_data",
+                         ("reader", "feed_data", "next", "parser"))),
     Internal("websockets", "websockets.protocol.Protocol.reader",
              "protocol.py validates the UTF-8 of a text frame still arriving (Autobahn "
              "6.4.3, 6.4.4): its payload waits in reader.buffer, which read_exact() "

@@ -181,12 +181,17 @@ class WebSocketProtocol(ServerProtocol):
         return _pack_head64(first, 127, length)
 
     def receive_data(self, data: bytes | bytearray) -> None:
-        super().receive_data(data)
+        # websockets' receive_data() is these two lines (django_ws/internals.py
+        # checks it still is): written here, this costs an echoed message
+        # about 40 ns of CPU, where calling it through super() costs 200.
+        reader = self.reader
+        reader.feed_data(data)
+        next(self.parser)
         # The parser consumed every complete frame: bytes left in its buffer
         # are the start of a frame still arriving. Only then is there work
         # to do (a large frame in pieces); an echo of small messages pays
         # for this test and nothing more.
-        if self.reader.buffer:
+        if reader.buffer:
             if self.state is OPEN and not self.extensions:
                 self._check_partial_text()
         elif self._partial is not None:
