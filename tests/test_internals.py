@@ -61,5 +61,8 @@ def test_a_text_frame_still_arriving_is_visible_to_the_protocol():
     assert frame_parser is not None, "Frame.parse() not found under Protocol.parser"
     fields = frame_parser.gi_frame.f_locals
     assert (fields["opcode"], fields["rsv1"], fields["mask_bytes"]) == (
-        Opcode.TEXT, False, wire[2:6])
+        Opcode.TEXT,
+        False,
+        wire[2:6],
+    )
     assert bytes(protocol.reader.buffer) == wire[6:-4]  # the payload so far, masked

@@ -216,8 +216,14 @@ def test_frame_head_leaves_the_other_cases_to_websockets():
 # soon as it arrives, also inside a text frame whose end has not arrived.
 
 
-def masked_frame(opcode: int, payload: bytes, *, fin: bool = True, rsv1: bool = False,
-                 mask: bytes = b"\xc3\x3c\xa5\x5a") -> bytes:
+def masked_frame(
+    opcode: int,
+    payload: bytes,
+    *,
+    fin: bool = True,
+    rsv1: bool = False,
+    mask: bytes = b"\xc3\x3c\xa5\x5a",
+) -> bytes:
     """A masked client frame with a mask that turns any wrong key offset into bad UTF-8."""
     head = client_frame(opcode, payload, fin=fin, rsv1=rsv1)[: -len(payload) - 4]
     return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
@@ -263,7 +269,7 @@ def test_partial_text_frame_split_inside_characters_byte_by_byte():
     text = "é€𝄞" * 5
     wire = masked_frame(1, text.encode())
     for i in range(len(wire)):
-        protocol.receive_data(wire[i:i + 1])
+        protocol.receive_data(wire[i : i + 1])
         assert protocol.data_to_send() == [], i
     assert protocol.events_received() == [text]
 
@@ -274,9 +280,9 @@ def test_invalid_byte_late_in_a_partial_frame_fails_when_it_arrives():
     wire = masked_frame(1, payload)
     bad = len(wire) - len(payload) + 100
     for i in range(bad):
-        protocol.receive_data(wire[i:i + 1])
+        protocol.receive_data(wire[i : i + 1])
     assert protocol.data_to_send() == []
-    protocol.receive_data(wire[bad:bad + 1])
+    protocol.receive_data(wire[bad : bad + 1])
     close = sent_close(protocol)
     assert close.code == CloseCode.INVALID_DATA
     assert "at position 100" in close.reason
@@ -299,17 +305,20 @@ def test_valid_partial_continuation_frame_waits_for_its_end():
     protocol.receive_data(masked_frame(1, data[:2], fin=False))
     wire = masked_frame(0, data[2:])
     for i in range(len(wire)):
-        protocol.receive_data(wire[i:i + 1])
+        protocol.receive_data(wire[i : i + 1])
     assert protocol.data_to_send() == []
     assert protocol.events_received() == [text]
 
 
-@pytest.mark.parametrize(("wire", "code"), [
-    # Binary data is not text.
-    (masked_frame(2, b"\xff" * 10), None),
-    # A reserved bit without an extension is a protocol error (RFC 6455 5.2).
-    (masked_frame(1, b"\xff" * 10, rsv1=True), CloseCode.PROTOCOL_ERROR),
-])
+@pytest.mark.parametrize(
+    ("wire", "code"),
+    [
+        # Binary data is not text.
+        (masked_frame(2, b"\xff" * 10), None),
+        # A reserved bit without an extension is a protocol error (RFC 6455 5.2).
+        (masked_frame(1, b"\xff" * 10, rsv1=True), CloseCode.PROTOCOL_ERROR),
+    ],
+)
 def test_partial_frames_that_are_not_checked_early(wire, code):
     protocol = open_protocol()
     protocol.receive_data(wire[:-5])
