@@ -43,6 +43,10 @@ MATRIX = [
     ("3.11", "5.2", CORE_ONLY),
     ("3.11", "4.2", CORE_ONLY),
 ]
+#: The oldest pair also runs on the oldest websockets pyproject.toml allows,
+#: so that its lower bound is one that works.
+OLDEST_DJANGO = "4.2"
+WEBSOCKETS_FLOOR = "websockets==17.0"
 
 # Files the tests need that setuptools would not put in an sdist by itself
 # (MANIFEST.in adds them).
@@ -100,7 +104,8 @@ def build(session: nox.Session) -> None:
 def tests(session: nox.Session, django: str, leave_out: tuple[str, ...]) -> None:
     """The suite against the installed wheel, on one (Python, Django) pair."""
     wheel = _artefact("*.whl")
-    session.install(f"{wheel}[test]", f"Django~={django}.0")
+    floor = (WEBSOCKETS_FLOOR,) if django == OLDEST_DJANGO else ()
+    session.install(f"{wheel}[test]", f"Django~={django}.0", *floor)
     source = Path(session.create_tmp()) / "source"
     shutil.rmtree(source, ignore_errors=True)
     with tarfile.open(_artefact("*.tar.gz")) as sdist:
