@@ -19,7 +19,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from .envelopes import Entry, parse_position
 
-__all__ = ["HistoryOptions", "MemoryHistory", "new_epoch"]
+__all__ = ["HistoryOptions", "MemoryHistory", "new_epoch", "select"]
 
 DEFAULT_HISTORY_SIZE = 100
 DEFAULT_HISTORY_TTL = 120.0
@@ -141,14 +141,24 @@ class MemoryHistory:
         assert stream is not None
         oldest = self.clock() - ttl
         kept = [(o, d, k) for o, t, d, k in stream.entries if t > oldest]
-        wanted = parse_position(since)
-        if wanted is None:
-            return stream.epoch, stream.top, kept[-limit:] if limit else kept
-        epoch, offset = wanted
-        if epoch != stream.epoch or offset > stream.top:
-            return stream.epoch, stream.top, None
-        after = [entry for entry in kept if entry[0] > offset]
-        first = after[0][0] if after else stream.top + 1
-        if first != offset + 1:
-            return stream.epoch, stream.top, None  # the window was exceeded
-        return stream.epoch, stream.top, after[-limit:] if limit else after
+        return select(stream.epoch, stream.top, kept, since, limit)
+
+
+def select(epoch: str, top: int, kept: list[Entry], since: str | None,
+           limit: int | None = None) -> tuple[str | None, int, list[Entry] | None]:
+    """What a read returns, from a stream's kept entries (oldest first).
+
+    Entries after ``since``, or None when they cannot all be given: ``since``
+    is of another epoch, from the future, or older than the oldest kept.
+    """
+    wanted = parse_position(since)
+    if wanted is None:
+        return epoch, top, kept[-limit:] if limit else kept
+    since_epoch, offset = wanted
+    if since_epoch != epoch or offset > top:
+        return epoch, top, None
+    after = [entry for entry in kept if entry[0] > offset]
+    first = after[0][0] if after else top + 1
+    if first != offset + 1:
+        return epoch, top, None  # the window was exceeded
+    return epoch, top, after[-limit:] if limit else after

@@ -15,25 +15,48 @@ SUBSCRIBEs to the channels of the groups it has members in, on one
 connection read by one greenlet, and delivers what arrives to its members.
 Redis pub/sub delivers each message once to each subscribed process, in the
 order it was published by one connection. Messages published while a
-process is disconnected from Redis are lost for that process (pub/sub keeps
-nothing); the listener reconnects with back-off and subscribes again.
+process is disconnected from Redis are lost for its plain members (pub/sub
+keeps nothing); the listener reconnects with back-off and subscribes again.
+
+With history (``history_size`` > 0, the default), a broadcast is one Lua
+script instead (``redis_scripts.PUBLISH``): the next offset, XADD to the
+group's stream, the expiry, and the PUBLISH with the position. Envelope
+members are brought up to date from the stream at their join and after a
+reconnection of the listener (``envelopes.recover``), or told
+``recovered: false``. Presence lives in Redis too, each record refreshed by
+its process every ``presence_ttl / 3`` seconds: a killed process's members
+are gone from ``presence()`` within ``presence_ttl``.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 
+from . import envelopes, redis_scripts
 from .base import GroupBackend, validate_group
+from .envelopes import Entry, EnvelopeMember
+from .history import new_epoch, select
 
 __all__ = ["RedisBackend"]
 
 logger = logging.getLogger(__name__)
 
 _TEXT, _BINARY = b"t", b"b"  # first byte of a published payload: the frame type
+# The first byte of a payload says the frame type and the message's kind:
+# "t"/"b" as before (str as text, bytes), and for envelopes and history
+# "j"/"J" JSON as text/binary, "S" a str as binary.
+_KIND_BYTE = {(envelopes.STR, True): b"t", (envelopes.BYTES, False): b"b",
+              (envelopes.JSON, True): b"j", (envelopes.JSON, False): b"J",
+              (envelopes.STR, False): b"S", (envelopes.BYTES, True): b"b"}
+_KINDS = {ord("t"): envelopes.STR, ord("b"): envelopes.BYTES, ord("j"): envelopes.JSON,
+          ord("J"): envelopes.JSON, ord("S"): envelopes.STR}
+_TEXT_KINDS = (ord("t"), ord("j"))
+_POSITION, _ANNOUNCE = ord("@"), ord("!")  # a payload with a position; a presence envelope
 
 
 def _import_redis() -> Any:
@@ -49,7 +72,8 @@ def _import_redis() -> Any:
 
 class RedisBackend(GroupBackend):
     """Options: ``url`` (required), ``prefix`` (default ``"django_ws:"``),
-    ``subscribe_timeout`` (seconds ``join()`` waits for Redis to confirm, 5)."""
+    ``subscribe_timeout`` (seconds ``join()`` waits for Redis to confirm, 5),
+    ``history_size`` (100), ``history_ttl`` (120 s), ``presence_ttl`` (30 s)."""
 
     def __init__(self, alias: str, options: dict[str, Any]) -> None:
         super().__init__(alias, options)
@@ -69,17 +93,160 @@ class RedisBackend(GroupBackend):
         self._listener: Any = None
         self._confirmed: dict[str, Any] = {}  # channel -> gevent Event
         self._subscribe_lock: Any = None
+        self._scripts: dict[str, Any] = {}
+        self._presence_groups: dict[str, set[str]] = {}  # group -> local member ids
+        self._refresher: Any = None
 
     def _channel(self, group: str) -> str:
         return self.prefix + group
 
-    # -- publishing (any process) -----------------------------------------------
+    def _key(self, group: str, suffix: str) -> str:
+        # The hash tag puts a group's keys on one Redis Cluster slot.
+        return f"{self.prefix}{{{group}}}.{suffix}"
 
-    def broadcast(self, group: str, data: bytes, *, text: bool) -> None:
-        validate_group(group)
+    def _client(self) -> Any:
         if self._publisher is None:
             self._publisher = self._redis.Redis.from_url(self.url)
-        self._publisher.publish(self._channel(group), (_TEXT if text else _BINARY) + data)
+        return self._publisher
+
+    def _script(self, name: str) -> Any:
+        script = self._scripts.get(name)
+        if script is None:
+            # register_script runs EVALSHA, and loads the script again after
+            # a Redis restart emptied its script cache.
+            script = self._scripts[name] = self._client().register_script(
+                getattr(redis_scripts, name))
+        return script
+
+    # -- publishing (any process) -----------------------------------------------
+
+    def broadcast(self, group: str, data: bytes, *, text: bool,
+                  kind: str = envelopes.BYTES) -> str | None:
+        validate_group(group)
+        payload = _KIND_BYTE[kind, text] + data
+        size, ttl = self.history_options.for_group(group)
+        if size == 0:
+            self._client().publish(self._channel(group), payload)
+            return None
+        epoch, offset = self._script("PUBLISH")(
+            keys=[self._key(group, "meta"), self._key(group, "stream")],
+            args=[self._channel(group), payload, size, max(1, round(ttl)), new_epoch()],
+        )
+        return envelopes.format_position(_str(epoch), int(offset))
+
+    def read_history(self, group: str,
+                     since: str | None) -> tuple[str | None, int, list[Entry] | None]:
+        size, ttl = self.history_options.for_group(group)
+        if size == 0:
+            return None, 0, None
+        wanted = envelopes.parse_position(since)
+        first = wanted[1] + 1 if wanted is not None else 0
+        epoch, top, now, raw = self._script("READ")(
+            keys=[self._key(group, "meta"), self._key(group, "stream")],
+            args=[first, max(1, round(ttl)), new_epoch()],
+        )
+        top, oldest = int(top), int(now) - ttl * 1000
+        kept: list[Entry] = []
+        for entry_id, fields in raw:
+            offset = int(_str(entry_id).partition("-")[0])
+            values = dict(zip(fields[::2], fields[1::2]))
+            # MAXLEN ~ trims in whole nodes: keep exactly the last
+            # history_size, younger than history_ttl.
+            if offset <= top - size or int(values[b"t"]) <= oldest:
+                continue
+            payload = values[b"d"]
+            kept.append((offset, payload[1:], _KINDS[payload[0]]))
+        return select(_str(epoch), top, kept, since)
+
+    # -- presence ------------------------------------------------------------------
+
+    def presence_add(self, group: str, record: dict[str, Any]) -> None:
+        super().presence_add(group, record)
+        self._presence_groups.setdefault(group, set()).add(record["connection"])
+        ttl = self.history_options.presence_ttl
+        pipe = self._client().pipeline(transaction=True)
+        pipe.hset(self._key(group, "presence"), record["connection"], json.dumps(record))
+        pipe.zadd(self._key(group, "presence.exp"),
+                  {record["connection"]: int((time.time() + ttl) * 1000)})
+        pipe.expire(self._key(group, "presence"), max(1, round(ttl * 2)))
+        pipe.expire(self._key(group, "presence.exp"), max(1, round(ttl * 2)))
+        pipe.execute()
+        if self._refresher is None or self._refresher.dead:
+            import gevent
+
+            self._refresher = gevent.spawn(self._refresh_presence)
+
+    def presence_remove(self, group: str, member_id: str) -> None:
+        super().presence_remove(group, member_id)
+        ids = self._presence_groups.get(group)
+        if ids is not None:
+            ids.discard(member_id)
+            if not ids:
+                del self._presence_groups[group]
+        pipe = self._client().pipeline(transaction=True)
+        pipe.hdel(self._key(group, "presence"), member_id)
+        pipe.zrem(self._key(group, "presence.exp"), member_id)
+        pipe.execute()
+
+    def presence(self, group: str) -> list[dict[str, Any]]:
+        validate_group(group)
+        flat = self._script("PRESENCE")(
+            keys=[self._key(group, "presence"), self._key(group, "presence.exp")],
+            args=[int(time.time() * 1000)],
+        )
+        records = [json.loads(value) for value in flat[1::2]]
+        return sorted(records, key=lambda record: record["joined"])
+
+    def _refresh_presence(self) -> None:
+        """Push the expiry of this process's presence records, while it has some."""
+        import gevent
+
+        ttl = self.history_options.presence_ttl
+        while self._presence_groups:
+            gevent.sleep(ttl / 3)
+            expires = int((time.time() + ttl) * 1000)
+            try:
+                pipe = self._client().pipeline(transaction=False)
+                for group, ids in list(self._presence_groups.items()):
+                    if ids:
+                        pipe.zadd(self._key(group, "presence.exp"), dict.fromkeys(ids, expires))
+                        for suffix in ("presence", "presence.exp"):
+                            pipe.expire(self._key(group, suffix), max(1, round(ttl * 2)))
+                        for member_id in ids:
+                            record = self._records.get(member_id)
+                            if record is not None:  # back after an outage or FLUSHALL
+                                pipe.hset(self._key(group, "presence"), member_id,
+                                          json.dumps(record))
+                pipe.execute()
+            except self._redis.RedisError as exc:
+                logger.warning("cannot refresh presence in Redis (%s); retrying in %.1fs",
+                               exc, ttl / 3)
+
+    def announce(self, group: str, payload: bytes) -> None:
+        self._client().publish(self._channel(group), b"!" + payload)
+
+    # -- recovery ------------------------------------------------------------------
+
+    def resync(self, group: str, member: EnvelopeMember) -> None:
+        # The read blocks on Redis: not in the listener, which buffers the
+        # member's live messages meanwhile.
+        import gevent
+
+        gevent.spawn(self._resync, group, member)
+
+    def _resync(self, group: str, member: EnvelopeMember) -> None:
+        import gevent
+
+        for attempt in range(5):
+            try:
+                super().resync(group, member)
+                return
+            except self._redis.RedisError as exc:
+                logger.warning("cannot read the history of group %r (%s); retrying", group, exc)
+                gevent.sleep(0.2 * 2**attempt)
+        # Out of tries: go on with the live messages; a gap is reported.
+        if member.buffer is not None:
+            envelopes.drain(member, group)
 
     # -- subscribing (server processes, under gevent) ---------------------------
 
@@ -154,7 +321,8 @@ class RedisBackend(GroupBackend):
                 # Pub/sub keeps nothing: say which groups missed what, when.
                 logger.warning(
                     "Redis pub/sub is back after %.1fs; broadcasts to %s in that time "
-                    "were lost for this process", time.monotonic() - down_since,
+                    "were lost for this process's plain members (envelope members "
+                    "recover them from the history)", time.monotonic() - down_since,
                     ", ".join(sorted(repr(g) for g in self._members)) or "no group",
                 )
                 down_since = None
@@ -172,11 +340,35 @@ class RedisBackend(GroupBackend):
         if kind == "message":
             payload: bytes = message["data"]
             group = channel[len(self.prefix):]
-            self.deliver_local(group, payload[1:], text=payload[:1] == _TEXT)
+            head = payload[0]
+            epoch: str | None = None
+            offset = 0
+            if head == _POSITION:
+                end = payload.index(b"\n")
+                position = envelopes.parse_position(payload[1:end].decode())
+                if position is not None:
+                    epoch, offset = position
+                payload = payload[end + 1:]
+                head = payload[0]
+            elif head == _ANNOUNCE:
+                self.deliver_announcement(group, payload[1:])
+                return
+            data = payload[1:]
+            self.deliver_local(group, data, text=head in _TEXT_KINDS)
+            if group in self._envelopes:
+                self.deliver_envelopes(group, epoch, (offset, data, _KINDS.get(head, "b")))
         elif kind == "subscribe":
             confirmed = self._confirmed.get(channel)
             if confirmed is not None:
                 confirmed.set()
+            group = channel[len(self.prefix):]
+            if self._envelopes.get(group):
+                # Subscribed again after a reconnection: what was published
+                # meanwhile is in the stream, not in pub/sub.
+                for member in list(self._envelopes[group].values()):
+                    if member.buffer is None:
+                        member.buffer = []
+                        self.resync(group, member)
 
     def close(self) -> None:
         pubsub, self._pubsub = self._pubsub, None
@@ -185,5 +377,11 @@ class RedisBackend(GroupBackend):
         if pubsub is not None:
             pubsub.close()
             self._subscriber.close()
+        if self._refresher is not None:
+            self._refresher.kill(block=False)
         if self._publisher is not None:
             self._publisher.close()
+
+
+def _str(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
