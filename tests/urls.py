@@ -47,6 +47,8 @@ urlpatterns = [
     path("private/", views.private),
     path("staff-only/", views.staff_only),
     path("group/<str:group>/broadcast/", views.group_broadcast),
+    path("group/<str:group>/envelope/", views.group_envelope_member),
+    path("group/<str:group>/state/", views.group_state),
     path("flagged/", views.flagged),
     path("dwebsocket-additions/", views.dwebsocket_additions),
 ]

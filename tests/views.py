@@ -293,8 +293,39 @@ def group_broadcast(request, group):
         groups.broadcast(group, request.GET["binary"].encode(), binary=True)
     else:
         repeat = int(request.GET.get("repeat", "1"))
-        groups.broadcast(group, request.GET.get("message", "") * repeat)
+        position = groups.broadcast(group, request.GET.get("message", "") * repeat)
+        return JsonResponse({"local_members": groups.count(group), "position": position})
     return JsonResponse({"local_members": groups.count(group)})
+
+
+@accept_websocket
+def group_envelope_member(request, group):
+    """Joins ``group`` for envelopes: ``?recover=1``, ``?since=P``, ``?presence=<name>``.
+
+    No "joined": the first envelope says it. "leave" leaves; echoes the rest.
+    """
+    websocket = request.websocket
+    presence = {"name": request.GET["presence"]} if "presence" in request.GET else None
+    websocket.join(group, recover="recover" in request.GET, since=request.GET.get("since"),
+                   presence=presence)
+    for message in websocket:
+        if message == "leave":
+            websocket.leave(group)
+            websocket.send("left")
+        else:
+            websocket.send(f"echo:{message}")
+
+
+def group_state(request, group):
+    """Plain HTTP view: the group's history (``?since=``, ``?limit=``) and presence."""
+    from django_ws import groups
+
+    limit = int(request.GET["limit"]) if "limit" in request.GET else None
+    history = groups.history(group, since=request.GET.get("since"), limit=limit)
+    return JsonResponse({
+        "history": [[position, message] for position, message in history],
+        "presence": groups.presence(group),
+    })
 
 
 # -- class views and auth ------------------------------------------------------

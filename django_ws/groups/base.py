@@ -17,7 +17,7 @@ carries broadcasts to the processes that have members:
 - ``close()``: release connections and greenlets.
 
 History, recovery and presence (the envelope members of
-``django_ws.groups.envelopes``; options in ``django_ws.groups.history``):
+``django_ws.groups.envelopes``; options in ``django_ws.groups.streams``):
 
 - ``broadcast()`` returns the message's position, or None when the group
   keeps no history; ``kind`` says what the message was (str, JSON, bytes),
@@ -43,7 +43,7 @@ from websockets.frames import Frame, Opcode
 
 from . import envelopes
 from .envelopes import Entry, EnvelopeMember
-from .history import HistoryOptions
+from .streams import HistoryOptions
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..connection import WebSocket

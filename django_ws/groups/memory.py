@@ -3,7 +3,7 @@
 Broadcasts reach the connections of the process they are made in: enough for
 ``runws`` and a single server process. Use the Redis backend for several.
 History, recovery and presence have the Redis backend's semantics, within
-this process (``django_ws.groups.history.MemoryHistory``).
+this process (``django_ws.groups.streams.MemoryHistory``).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 from . import envelopes
 from .base import GroupBackend, validate_group
 from .envelopes import Entry
-from .history import MemoryHistory
+from .streams import MemoryHistory
 
 __all__ = ["MemoryBackend"]
 

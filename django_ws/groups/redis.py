@@ -40,7 +40,7 @@ from django.core.exceptions import ImproperlyConfigured
 from . import envelopes, redis_scripts
 from .base import GroupBackend, validate_group
 from .envelopes import Entry, EnvelopeMember
-from .history import new_epoch, select
+from .streams import new_epoch, select
 
 __all__ = ["RedisBackend"]
 
