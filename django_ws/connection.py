@@ -608,7 +608,7 @@ class WebSocket:
         self._flush(self._options.send_timeout if timeout is None else timeout)
 
     def join(self, group: str, *, using: str = "default", recover: bool = False,
-             since: str | None = None, presence: Any = None) -> None:
+             since: str | None = None, presence: Any = None) -> bool | None:
         """Receive the messages broadcast to ``group`` (see ``django_ws.groups``).
 
         They go straight to the client, not through the view. The connection
@@ -619,16 +619,19 @@ class WebSocket:
         client sent in ``?django_ws_since=``) could be recovered, then those
         messages, then the live ones, each with its position. ``presence``:
         True lists the request's user in ``presence(group)``, a dict lists
-        that info.
+        that info. Returns None for a plain join, else whether the client
+        got everything after ``since`` (``recovered``).
         """
         from .groups import get_backend
 
         if not self._accepted:
             self.accept()
-        get_backend(using).join(group, self, recover=recover, since=since, presence=presence)
+        recovered = get_backend(using).join(group, self, recover=recover, since=since,
+                                            presence=presence)
         if self._groups is None:
             self._groups = set()
         self._groups.add((using, group))
+        return recovered
 
     def leave(self, group: str, *, using: str = "default") -> None:
         """Stop receiving the messages broadcast to ``group``."""

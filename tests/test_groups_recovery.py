@@ -16,8 +16,8 @@ from django.core.exceptions import ImproperlyConfigured
 
 from django_ws.groups import envelopes
 from django_ws.groups.envelopes import parse_position, since_from_path
-from django_ws.groups.streams import HistoryOptions, MemoryHistory
 from django_ws.groups.memory import MemoryBackend
+from django_ws.groups.streams import HistoryOptions, MemoryHistory
 
 
 class Member:
@@ -52,12 +52,16 @@ def backend(clock=None, **options):
 
 
 def publish(memory, group, message):
-    from django_ws.groups import broadcast  # noqa: F401 - the same encoding as broadcast()
     from django_ws.connection import encode_message
 
     data, text = encode_message(message)
-    kind = (envelopes.STR if isinstance(message, str)
-            else envelopes.JSON if isinstance(message, (dict, list)) else envelopes.BYTES)
+    kind = (
+        envelopes.STR
+        if isinstance(message, str)
+        else envelopes.JSON
+        if isinstance(message, (dict, list))
+        else envelopes.BYTES
+    )
     return memory.broadcast(group, bytes(data), text=text, kind=kind)
 
 
@@ -97,8 +101,7 @@ def test_first_envelope_at_once_with_the_latest_position():
     member = Member()
     memory.join("room", member, recover=True)
     [first] = member.envelopes()
-    assert first == {"group": "room", "recovered": False,
-                     "position": memory.history("room")[-1][0]}
+    assert first == {"group": "room", "recovered": False, "position": memory.history("room")[-1][0]}
 
 
 def test_a_group_with_no_message_still_has_a_position():
@@ -134,8 +137,9 @@ def test_recover_after_since_exactly_what_was_missed_in_order():
     memory.join("room", member, since=since)
     first, *replayed = member.envelopes()
     assert first == {"group": "room", "recovered": True, "position": missed[-1]}
-    assert replayed == [{"group": "room", "position": p, "data": f"missed {n}"}
-                        for n, p in enumerate(missed)]
+    assert replayed == [
+        {"group": "room", "position": p, "data": f"missed {n}"} for n, p in enumerate(missed)
+    ]
     live = publish(memory, "room", "live")
     assert member.envelopes()[-1] == {"group": "room", "position": live, "data": "live"}
 
@@ -166,8 +170,9 @@ def test_past_the_size_window_recovered_false_and_no_replay():
         publish(memory, "room", [n])
     member = Member()
     memory.join("room", member, since=since)
-    assert member.envelopes() == [{"group": "room", "recovered": False,
-                                   "position": memory.history("room")[-1][0]}]
+    assert member.envelopes() == [
+        {"group": "room", "recovered": False, "position": memory.history("room")[-1][0]}
+    ]
 
 
 def test_past_the_age_window_recovered_false():
@@ -233,8 +238,10 @@ def test_per_group_overrides_by_pattern():
     assert publish(memory, "quiet.room", "x") is None
 
 
-@pytest.mark.parametrize("options", [{"history_size": -1}, {"history_ttl": "120"},
-                                     {"presence_ttl": True}, {"history": []}])
+@pytest.mark.parametrize(
+    "options",
+    [{"history_size": -1}, {"history_ttl": "120"}, {"presence_ttl": True}, {"history": []}],
+)
 def test_bad_options_are_refused_clearly(options):
     with pytest.raises(ImproperlyConfigured, match="WEBSOCKET_GROUPS"):
         MemoryBackend("test", options)
@@ -244,8 +251,7 @@ def test_history_since_and_limit():
     memory = backend()
     positions = [publish(memory, "room", {"n": n}) for n in range(10)]
     assert memory.history("room", limit=3) == [(positions[n], {"n": n}) for n in (7, 8, 9)]
-    assert memory.history("room", since=positions[7]) == [(positions[n], {"n": n})
-                                                          for n in (8, 9)]
+    assert memory.history("room", since=positions[7]) == [(positions[n], {"n": n}) for n in (8, 9)]
     assert memory.history("room", limit=0) == []
     assert memory.history("nothing") == []
 
@@ -288,8 +294,11 @@ def test_an_unfillable_gap_says_recovered_false():
     got = member.envelopes()
     # Told plainly, with the latest position: what came before it is the
     # state the client reloads (history() has "four"); live ones follow.
-    assert got[2] == {"group": "room", "recovered": False,
-                      "position": envelopes.format_position(epoch, 4)}
+    assert got[2] == {
+        "group": "room",
+        "recovered": False,
+        "position": envelopes.format_position(epoch, 4),
+    }
     assert [e.get("data") for e in got] == [None, "one", None]
     five = publish(memory, "room", "five")
     assert member.envelopes()[-1] == {"group": "room", "position": five, "data": "five"}
@@ -308,11 +317,17 @@ def test_presence_join_and_leave_envelopes():
     assert record["info"] == {"name": "alice"}
     assert before <= record["joined"] <= time.time()
     assert isinstance(record["connection"], str)
-    assert watcher.envelopes()[-1] == {"group": "room", "presence": "join",
-                                       "info": {"name": "alice"}}
+    assert watcher.envelopes()[-1] == {
+        "group": "room",
+        "presence": "join",
+        "info": {"name": "alice"},
+    }
     memory.leave("room", alice)
-    assert watcher.envelopes()[-1] == {"group": "room", "presence": "leave",
-                                       "info": {"name": "alice"}}
+    assert watcher.envelopes()[-1] == {
+        "group": "room",
+        "presence": "leave",
+        "info": {"name": "alice"},
+    }
     assert memory.presence("room") == []
 
 

@@ -90,8 +90,9 @@ def _reset_backends(setting: str, **kwargs: Any) -> None:
             _backends.clear()
 
 
-def broadcast(group: str, message: Any, *, binary: bool = False,
-              using: str = "default") -> str | None:
+def broadcast(
+    group: str, message: Any, *, binary: bool = False, using: str = "default"
+) -> str | None:
     """Send ``message`` to every connection in ``group``, in every process.
 
     Args:
@@ -120,8 +121,9 @@ def broadcast(group: str, message: Any, *, binary: bool = False,
     return get_backend(using).broadcast(group, bytes(data), text=text, kind=kind)
 
 
-def history(group: str, since: str | None = None, limit: int | None = None, *,
-            using: str = "default") -> list[tuple[str, Any]]:
+def history(
+    group: str, since: str | None = None, limit: int | None = None, *, using: str = "default"
+) -> list[tuple[str, Any]]:
     """The messages the group's history keeps, oldest first.
 
     Args:

@@ -86,9 +86,21 @@ class GroupBackend:
 
     # -- membership (this process) ---------------------------------------------
 
-    def join(self, group: str, websocket: WebSocket, *, recover: bool = False,
-             since: str | None = None, presence: Any = None) -> None:
-        """Make ``websocket`` a member; an envelope member with any keyword."""
+    def join(
+        self,
+        group: str,
+        websocket: WebSocket,
+        *,
+        recover: bool = False,
+        since: str | None = None,
+        presence: Any = None,
+    ) -> bool | None:
+        """Make ``websocket`` a member; an envelope member with any keyword.
+
+        Returns:
+            None for a plain member; for an envelope member, whether what it
+            missed after ``since`` was recovered (the ``recovered`` it got).
+        """
         validate_group(group)
         envelope = recover or since is not None or presence is not None
         info = envelopes.presence_info(websocket, presence) if envelope else None
@@ -105,13 +117,14 @@ class GroupBackend:
                 raise pending.error
         if not envelope:
             members[websocket] = None
-            return
+            return None
         if since is None and recover:
             since = envelopes.since_from_path(getattr(websocket, "path", ""), group)
-        self._join_envelope(group, websocket, since, info)
+        return self._join_envelope(group, websocket, since, info)
 
-    def _join_envelope(self, group: str, websocket: WebSocket, since: str | None,
-                       info: dict[str, Any] | None) -> None:
+    def _join_envelope(
+        self, group: str, websocket: WebSocket, since: str | None, info: dict[str, Any] | None
+    ) -> bool:
         # Recorded (buffering live messages) before the history is read, so
         # that nothing published meanwhile is missed, and so that the group
         # stays subscribed while the read blocks.
@@ -122,8 +135,9 @@ class GroupBackend:
         try:
             if previous is not None and previous.info is not None:
                 self.presence_remove(group, previous.id)
-            envelopes.recover(member, group, since, lambda s: self.read_history(group, s),
-                              first=True)
+            recovered = envelopes.recover(
+                member, group, since, lambda s: self.read_history(group, s), first=True
+            )
             if info is not None:
                 record = {"connection": member.id, "info": info, "joined": time.time()}
                 self.presence_add(group, record)
@@ -131,6 +145,7 @@ class GroupBackend:
         except BaseException:
             self._drop_envelope(group, websocket)
             raise
+        return recovered
 
     def _drop_envelope(self, group: str, websocket: WebSocket) -> EnvelopeMember | None:
         group_envelopes = self._envelopes.get(group)
@@ -218,10 +233,10 @@ class GroupBackend:
         """``member`` saw a gap (its live messages are buffered): fill it."""
         if self._envelopes.get(group, {}).get(member.websocket) is not member:
             return  # it left meanwhile
-        since = None if member.epoch is None else envelopes.format_position(
-            member.epoch, member.offset)
-        envelopes.recover(member, group, since, lambda s: self.read_history(group, s),
-                          first=False)
+        since = (
+            None if member.epoch is None else envelopes.format_position(member.epoch, member.offset)
+        )
+        envelopes.recover(member, group, since, lambda s: self.read_history(group, s), first=False)
 
     def deliver_announcement(self, group: str, payload: bytes) -> None:
         """A presence envelope to this process's envelope members."""
@@ -233,11 +248,13 @@ class GroupBackend:
             try:
                 member.send(payload, frame)
             except Exception:
-                logger.exception("error delivering presence of group %r to %r", group,
-                                 member.websocket)
+                logger.exception(
+                    "error delivering presence of group %r to %r", group, member.websocket
+                )
 
-    def history(self, group: str, since: str | None = None,
-                limit: int | None = None) -> list[tuple[str, Any]]:
+    def history(
+        self, group: str, since: str | None = None, limit: int | None = None
+    ) -> list[tuple[str, Any]]:
         """The kept messages after ``since`` (all if it is None or of another epoch)."""
         validate_group(group)
         epoch, _, entries = self.read_history(group, None)
@@ -248,8 +265,10 @@ class GroupBackend:
             entries = [entry for entry in entries if entry[0] > wanted[1]]
         if limit is not None:
             entries = entries[-limit:] if limit > 0 else []
-        return [(envelopes.format_position(epoch, offset), envelopes.decode_message(data, kind))
-                for offset, data, kind in entries]
+        return [
+            (envelopes.format_position(epoch, offset), envelopes.decode_message(data, kind))
+            for offset, data, kind in entries
+        ]
 
     def local_presence(self, group: str) -> list[dict[str, Any]]:
         """This process's members of ``group`` listed in presence."""
@@ -258,12 +277,14 @@ class GroupBackend:
 
     # -- what subclasses provide ---------------------------------------------
 
-    def broadcast(self, group: str, data: bytes, *, text: bool,
-                  kind: str = envelopes.BYTES) -> str | None:
+    def broadcast(
+        self, group: str, data: bytes, *, text: bool, kind: str = envelopes.BYTES
+    ) -> str | None:
         raise NotImplementedError
 
-    def read_history(self, group: str,
-                     since: str | None) -> tuple[str | None, int, list[Entry] | None]:
+    def read_history(
+        self, group: str, since: str | None
+    ) -> tuple[str | None, int, list[Entry] | None]:
         """``(epoch, top, entries after since)``: no history here."""
         return None, 0, None
 

@@ -110,21 +110,22 @@ def envelope_payload(group: str, position: str | None, data: bytes, kind: str) -
     return head + b',"bytes":"' + base64.b64encode(data) + b'"}'
 
 
-def envelope_frame(group: str, position: str | None, data: bytes, kind: str) -> tuple[bytes,
-                                                                                       bytes]:
+def envelope_frame(group: str, position: str | None, data: bytes, kind: str) -> tuple[bytes, bytes]:
     """``(frame, payload)`` of a message envelope."""
     payload = envelope_payload(group, position, data, kind)
     return _frame(payload), payload
 
 
 def state_payload(group: str, *, recovered: bool, position: str | None) -> bytes:
-    return json.dumps({"group": group, "recovered": recovered, "position": position},
-                      separators=(",", ":")).encode()
+    return json.dumps(
+        {"group": group, "recovered": recovered, "position": position}, separators=(",", ":")
+    ).encode()
 
 
 def presence_payload(group: str, event: str, info: dict[str, Any]) -> bytes:
-    return json.dumps({"group": group, "presence": event, "info": info},
-                      separators=(",", ":")).encode()
+    return json.dumps(
+        {"group": group, "presence": event, "info": info}, separators=(",", ":")
+    ).encode()
 
 
 def presence_info(websocket: WebSocket, presence: Any) -> dict[str, Any] | None:
@@ -161,8 +162,9 @@ class EnvelopeMember:
     def send(self, payload: bytes, frame: bytes | None = None) -> None:
         self.websocket.deliver(frame, payload, text=True)
 
-    def take(self, group: str, epoch: str | None, entry: Entry,
-             frame: tuple[bytes, bytes] | None = None) -> str:
+    def take(
+        self, group: str, epoch: str | None, entry: Entry, frame: tuple[bytes, bytes] | None = None
+    ) -> str:
         """Deliver a message if it is the next one; "ok", "dup" or "gap"."""
         offset, data, kind = entry
         if epoch is not None:
@@ -176,7 +178,8 @@ class EnvelopeMember:
             self.epoch, self.offset = epoch, offset
         if frame is None:
             frame = envelope_frame(
-                group, None if epoch is None else format_position(epoch, offset), data, kind)
+                group, None if epoch is None else format_position(epoch, offset), data, kind
+            )
         self.websocket.deliver(frame[0], frame[1], text=True)
         return "ok"
 
@@ -188,7 +191,7 @@ def recover(
     read: Callable[[str | None], tuple[str | None, int, list[Entry] | None]],
     *,
     first: bool,
-) -> None:
+) -> bool:
     """Bring ``member`` up to date from the history, then the buffered live messages.
 
     ``read(since)`` returns ``(epoch, top, entries)``: the stream's epoch and
@@ -200,12 +203,18 @@ def recover(
 
     ``first``: the join's first envelope, always sent; a resync sends one
     only when it could not recover (``recovered: false``).
+
+    Returns:
+        Whether everything after ``since`` was delivered.
     """
     wanted = parse_position(since)
     epoch, top, entries = read(since)
     recovered = (
-        wanted is not None and epoch is not None and entries is not None
-        and wanted[0] == epoch and wanted[1] <= top
+        wanted is not None
+        and epoch is not None
+        and entries is not None
+        and wanted[0] == epoch
+        and wanted[1] <= top
     )
     if recovered:
         assert wanted is not None  # for mypy: recovered implies it
@@ -215,13 +224,17 @@ def recover(
     if first or not recovered:
         position = None if epoch is None else format_position(epoch, top)
         if not first:
-            logger.warning("group %r: messages lost for %r (the history no longer has them)",
-                           group, member.websocket)
+            logger.warning(
+                "group %r: messages lost for %r (the history no longer has them)",
+                group,
+                member.websocket,
+            )
         member.send(state_payload(group, recovered=recovered, position=position))
     if recovered:
         for entry in entries or ():
             member.take(group, epoch, entry)
     drain(member, group)
+    return recovered
 
 
 def drain(member: EnvelopeMember, group: str) -> None:
@@ -231,14 +244,22 @@ def drain(member: EnvelopeMember, group: str) -> None:
         if member.take(group, epoch, entry) == "gap":
             # Only a lost pub/sub message makes a gap here (the read came
             # after the subscription): say so, and go on from this message.
-            member.send(state_payload(group, recovered=False,
-                                      position=format_position(str(epoch), entry[0] - 1)))
+            member.send(
+                state_payload(
+                    group, recovered=False, position=format_position(str(epoch), entry[0] - 1)
+                )
+            )
             member.epoch, member.offset = epoch, entry[0] - 1
             member.take(group, epoch, entry)
 
 
-def deliver(members: Iterable[EnvelopeMember], group: str, epoch: str | None, entry: Entry,
-            on_gap: Callable[[str, EnvelopeMember], None]) -> int:
+def deliver(
+    members: Iterable[EnvelopeMember],
+    group: str,
+    epoch: str | None,
+    entry: Entry,
+    on_gap: Callable[[str, EnvelopeMember], None],
+) -> int:
     """A live message to a group's envelope members: one serialization for all."""
     frame: tuple[bytes, bytes] | None = None
     delivered = 0
@@ -249,12 +270,14 @@ def deliver(members: Iterable[EnvelopeMember], group: str, epoch: str | None, en
         if frame is None:
             offset, data, kind = entry
             frame = envelope_frame(
-                group, None if epoch is None else format_position(epoch, offset), data, kind)
+                group, None if epoch is None else format_position(epoch, offset), data, kind
+            )
         try:
             outcome = member.take(group, epoch, entry, frame)
         except Exception:
-            logger.exception("error delivering a message of group %r to %r", group,
-                             member.websocket)
+            logger.exception(
+                "error delivering a message of group %r to %r", group, member.websocket
+            )
             continue
         if outcome == "ok":
             delivered += 1

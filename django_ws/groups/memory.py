@@ -26,8 +26,9 @@ class MemoryBackend(GroupBackend):
         super().__init__(alias, options)
         self._history = MemoryHistory(self.history_options)
 
-    def broadcast(self, group: str, data: bytes, *, text: bool,
-                  kind: str = envelopes.BYTES) -> str | None:
+    def broadcast(
+        self, group: str, data: bytes, *, text: bool, kind: str = envelopes.BYTES
+    ) -> str | None:
         validate_group(group)
         position = self._history.append(group, data, kind)
         self.deliver_local(group, data, text=text)
@@ -36,6 +37,7 @@ class MemoryBackend(GroupBackend):
             self.deliver_envelopes(group, epoch, (offset, data, kind))
         return None if position is None else envelopes.format_position(*position)
 
-    def read_history(self, group: str,
-                     since: str | None) -> tuple[str | None, int, list[Entry] | None]:
+    def read_history(
+        self, group: str, since: str | None
+    ) -> tuple[str | None, int, list[Entry] | None]:
         return self._history.read(group, since)

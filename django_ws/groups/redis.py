@@ -149,7 +149,7 @@ class RedisBackend(GroupBackend):
         kept: list[Entry] = []
         for entry_id, fields in raw:
             offset = int(_str(entry_id).partition("-")[0])
-            values = dict(zip(fields[::2], fields[1::2]))
+            values = dict(zip(fields[::2], fields[1::2], strict=True))
             # MAXLEN ~ trims in whole nodes: keep exactly the last
             # history_size, younger than history_ttl.
             if offset <= top - size or int(values[b"t"]) <= oldest:

@@ -66,8 +66,13 @@ class HistoryOptions:
                 f"expected a dict of group name patterns to option dicts"
             )
         for pattern, override in overrides.items():
-            patterns.append((pattern, number(override, "history_size", size, int),
-                             number(override, "history_ttl", ttl, float)))
+            patterns.append(
+                (
+                    pattern,
+                    number(override, "history_size", size, int),
+                    number(override, "history_ttl", ttl, float),
+                )
+            )
         return cls(size, ttl, presence_ttl, tuple(patterns))
 
     def for_group(self, group: str) -> tuple[int, float]:
@@ -127,8 +132,9 @@ class MemoryHistory:
         stream.expires = now + ttl
         return stream.epoch, stream.top
 
-    def read(self, group: str, since: str | None,
-             limit: int | None = None) -> tuple[str | None, int, list[Entry] | None]:
+    def read(
+        self, group: str, since: str | None, limit: int | None = None
+    ) -> tuple[str | None, int, list[Entry] | None]:
         """``(epoch, top, entries after since)``; entries None if some are gone.
 
         Without ``since``: every kept entry. A group without a stream gets
@@ -144,8 +150,9 @@ class MemoryHistory:
         return select(stream.epoch, stream.top, kept, since, limit)
 
 
-def select(epoch: str, top: int, kept: list[Entry], since: str | None,
-           limit: int | None = None) -> tuple[str | None, int, list[Entry] | None]:
+def select(
+    epoch: str, top: int, kept: list[Entry], since: str | None, limit: int | None = None
+) -> tuple[str | None, int, list[Entry] | None]:
     """What a read returns, from a stream's kept entries (oldest first).
 
     Entries after ``since``, or None when they cannot all be given: ``since``

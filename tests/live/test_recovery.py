@@ -40,9 +40,23 @@ class PersistentRedis(RedisProcess):
         import subprocess
 
         self.process = subprocess.Popen(
-            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "yes", "--appendfsync", "always", "--dir", self.folder],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                self.binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+                "--dir",
+                self.folder,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         client = redis.Redis.from_url(self.url, socket_timeout=TIMEOUT)
         wait_for(lambda: _answers(client))
@@ -65,9 +79,12 @@ def redis_process(tmp_path):
 
 
 def groups(url, **options):
-    return {"default": {"BACKEND": "django_ws.groups.redis.RedisBackend",
-                        "OPTIONS": {"url": url, "prefix": PREFIX, "subscribe_timeout": TIMEOUT,
-                                    **options}}}
+    return {
+        "default": {
+            "BACKEND": "django_ws.groups.redis.RedisBackend",
+            "OPTIONS": {"url": url, "prefix": PREFIX, "subscribe_timeout": TIMEOUT, **options},
+        }
+    }
 
 
 @pytest.fixture
@@ -75,8 +92,10 @@ def servers(redis_process, live_db):
     """Two runws processes on the same Redis."""
     settings = {"WEBSOCKET_GROUPS": groups(redis_process.url)}
     env = {"DJANGO_WS_TEST_DB": live_db}
-    with LiveServer(settings_module="tests.settings", settings=settings, env=env) as one, \
-            LiveServer(settings_module="tests.settings", settings=settings, env=env) as two:
+    with (
+        LiveServer(settings_module="tests.settings", settings=settings, env=env) as one,
+        LiveServer(settings_module="tests.settings", settings=settings, env=env) as two,
+    ):
         yield one, two
 
 
@@ -89,14 +108,16 @@ def member(server, group, **query):
 
 
 def broadcast(server, group, message):
-    url = server.http_url(f"/group/{group}/broadcast/?{urllib.parse.urlencode({'message': message})}")
+    query = urllib.parse.urlencode({"message": message})
+    url = server.http_url(f"/group/{group}/broadcast/?{query}")
     with urllib.request.urlopen(url, timeout=TIMEOUT) as response:
         return json.load(response)["position"]
 
 
 def state(server, group):
-    with urllib.request.urlopen(server.http_url(f"/group/{group}/state/"),
-                                timeout=TIMEOUT) as response:
+    with urllib.request.urlopen(
+        server.http_url(f"/group/{group}/state/"), timeout=TIMEOUT
+    ) as response:
         return json.load(response)
 
 
@@ -118,8 +139,9 @@ def test_a_reconnecting_client_gets_exactly_what_it_missed(servers, where):
     positions = [broadcast(one, "room", f"missed {n}") for n in range(20)]
     back, first = member(one if where == "same process" else two, "room", since=since)
     assert first == {"group": "room", "recovered": True, "position": positions[-1]}
-    assert receive(back, 20) == [{"group": "room", "position": p, "data": f"missed {n}"}
-                                 for n, p in enumerate(positions)]
+    assert receive(back, 20) == [
+        {"group": "room", "position": p, "data": f"missed {n}"} for n, p in enumerate(positions)
+    ]
     assert_nothing_more(back)
     live = broadcast(two, "room", "live")
     assert json.loads(back.recv()) == {"group": "room", "position": live, "data": "live"}
@@ -138,8 +160,9 @@ def test_the_js_parameter_in_the_query_string(servers):
 
 def test_past_the_window_recovered_false_and_no_replay(redis_process, live_db):
     settings = {"WEBSOCKET_GROUPS": groups(redis_process.url, history_size=5)}
-    with LiveServer(settings_module="tests.settings", settings=settings,
-                    env={"DJANGO_WS_TEST_DB": live_db}) as server:
+    with LiveServer(
+        settings_module="tests.settings", settings=settings, env={"DJANGO_WS_TEST_DB": live_db}
+    ) as server:
         since = broadcast(server, "room", "seen")
         positions = [broadcast(server, "room", f"m{n}") for n in range(10)]
         ws, first = member(server, "room", since=since)
@@ -243,8 +266,9 @@ def test_redis_killed_and_restarted_while_connected_nothing_lost(servers, redis_
             envelope = json.loads(ws.recv())
             assert "recovered" not in envelope, envelope  # recovered, not given up
             got.append(envelope)
-        assert got == [{"group": "room", "position": p, "data": f"during {n}"}
-                       for n, p in enumerate(positions)]
+        assert got == [
+            {"group": "room", "position": p, "data": f"during {n}"} for n, p in enumerate(positions)
+        ]
         ws.settimeout(TIMEOUT)
         assert_nothing_more(ws)
         ws.close()
@@ -254,20 +278,31 @@ def test_presence_across_two_processes(servers):
     one, two = servers
     watcher, _ = member(one, "room", recover=1)
     alice, _ = member(one, "room", presence="alice")
-    assert json.loads(watcher.recv()) == {"group": "room", "presence": "join",
-                                          "info": {"name": "alice"}}
+    assert json.loads(watcher.recv()) == {
+        "group": "room",
+        "presence": "join",
+        "info": {"name": "alice"},
+    }
     bob, _ = member(two, "room", presence="bob")
+    # Every envelope member gets the join, the one who joined too.
+    assert json.loads(bob.recv())["info"] == {"name": "bob"}
     # Bob joined in the other process: the join envelope crosses over.
-    assert json.loads(watcher.recv()) == {"group": "room", "presence": "join",
-                                          "info": {"name": "bob"}}
+    assert json.loads(watcher.recv()) == {
+        "group": "room",
+        "presence": "join",
+        "info": {"name": "bob"},
+    }
     for server in (one, two):
         listed = state(server, "room")["presence"]
         assert [r["info"]["name"] for r in listed] == ["alice", "bob"]
         assert all(isinstance(r["connection"], str) and r["joined"] > 0 for r in listed)
     bob.send("leave")
     assert bob.recv() == "left"
-    assert json.loads(watcher.recv()) == {"group": "room", "presence": "leave",
-                                          "info": {"name": "bob"}}
+    assert json.loads(watcher.recv()) == {
+        "group": "room",
+        "presence": "leave",
+        "info": {"name": "bob"},
+    }
     assert [r["info"]["name"] for r in state(one, "room")["presence"]] == ["alice"]
     alice.close()
     assert json.loads(watcher.recv())["presence"] == "leave"
@@ -279,8 +314,10 @@ def test_a_killed_servers_members_leave_presence_within_the_ttl(redis_process, l
     ttl = 1.0 * UNIT
     settings = {"WEBSOCKET_GROUPS": groups(redis_process.url, presence_ttl=ttl)}
     env = {"DJANGO_WS_TEST_DB": live_db}
-    with LiveServer(settings_module="tests.settings", settings=settings, env=env) as one, \
-            LiveServer(settings_module="tests.settings", settings=settings, env=env) as two:
+    with (
+        LiveServer(settings_module="tests.settings", settings=settings, env=env) as one,
+        LiveServer(settings_module="tests.settings", settings=settings, env=env) as two,
+    ):
         alice, _ = member(one, "room", presence="alice")
         bob, _ = member(two, "room", presence="bob")
         time.sleep(2 * ttl)  # refreshed meanwhile: both still listed
@@ -288,8 +325,10 @@ def test_a_killed_servers_members_leave_presence_within_the_ttl(redis_process, l
         two.process.kill()  # SIGKILL: no leave, no cleanup
         two.process.wait(TIMEOUT)
         killed = time.monotonic()
-        wait_for(lambda: [r["info"]["name"] for r in state(one, "room")["presence"]]
-                 == ["alice"], timeout=ttl + TIMEOUT)
+        wait_for(
+            lambda: [r["info"]["name"] for r in state(one, "room")["presence"]] == ["alice"],
+            timeout=ttl + TIMEOUT,
+        )
         assert time.monotonic() - killed <= ttl + 1.0 * UNIT
         alice.close()
         try:
