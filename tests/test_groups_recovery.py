@@ -378,3 +378,14 @@ def test_memory_history_read_of_an_unknown_position():
     history = MemoryHistory(HistoryOptions())
     epoch, top, entries = history.read("room", "abc-5")
     assert (top, entries) == (0, None) and epoch != "abc"
+
+
+def test_envelopes_without_history_carry_no_position_and_never_recover():
+    memory = backend(history_size=0)
+    member = Member()
+    memory.join("room", member, since="abc-1")
+    publish(memory, "room", "live")
+    assert member.envelopes() == [
+        {"group": "room", "recovered": False, "position": None},
+        {"group": "room", "position": None, "data": "live"},
+    ]

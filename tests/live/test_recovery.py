@@ -205,9 +205,20 @@ def test_after_a_restart_without_persistence_recovered_false(servers, redis_proc
     ws.close()
 
 
-def test_live_messages_racing_the_replay(servers, redis_process):
-    one, two = servers
-    publisher = RedisBackend("test", {"url": redis_process.url, "prefix": PREFIX})
+def test_live_messages_racing_the_replay(redis_process, live_db):
+    # The window holds all of them: the join may come late under load, and
+    # this test is about the merge, not the window.
+    settings = {"WEBSOCKET_GROUPS": groups(redis_process.url, history_size=1000)}
+    with LiveServer(
+        settings_module="tests.settings", settings=settings, env={"DJANGO_WS_TEST_DB": live_db}
+    ) as server:
+        race(server, redis_process)
+
+
+def race(two, redis_process):
+    publisher = RedisBackend(
+        "test", {"url": redis_process.url, "prefix": PREFIX, "history_size": 1000}
+    )
     since = publisher.broadcast("race", b"0", text=True, kind="s")
     total = 300
     started = threading.Event()
@@ -335,3 +346,32 @@ def test_a_killed_servers_members_leave_presence_within_the_ttl(redis_process, l
             bob.close()
         except (OSError, websocket.WebSocketException):
             pass
+
+
+def test_a_quiet_group_costs_nothing_in_redis(redis_process):
+    backend = RedisBackend("test", {"url": redis_process.url, "prefix": PREFIX, "history_ttl": 1})
+    client = redis.Redis.from_url(redis_process.url)
+    try:
+        for n in range(300):
+            backend.broadcast("quiet", str(n).encode(), text=True, kind="s")
+        keys = sorted(k.decode() for k in client.keys(f"{PREFIX}*"))
+        assert keys == [f"{PREFIX}{{quiet}}.meta", f"{PREFIX}{{quiet}}.stream"]
+        assert all(0 < client.pttl(key) <= 1000 for key in keys)
+        assert client.xlen(f"{PREFIX}{{quiet}}.stream") < 300  # MAXLEN ~ 100
+        assert [m for _, m in backend.history("quiet")] == [str(n) for n in range(200, 300)]
+        wait_for(lambda: client.keys(f"{PREFIX}*") == [], timeout=1 + TIMEOUT)
+    finally:
+        backend.close()
+        client.close()
+
+
+def test_without_history_a_broadcast_is_a_plain_publish(redis_process):
+    backend = RedisBackend("test", {"url": redis_process.url, "prefix": PREFIX, "history_size": 0})
+    client = redis.Redis.from_url(redis_process.url)
+    try:
+        assert backend.broadcast("live", b"x", text=True, kind="s") is None
+        assert client.keys(f"{PREFIX}*") == []
+        assert backend.history("live") == []
+    finally:
+        backend.close()
+        client.close()
