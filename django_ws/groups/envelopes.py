@@ -261,19 +261,24 @@ def deliver(
     on_gap: Callable[[str, EnvelopeMember], None],
 ) -> int:
     """A live message to a group's envelope members: one serialization for all."""
-    frame: tuple[bytes, bytes] | None = None
+    offset, data, kind = entry
+    frame, payload = envelope_frame(
+        group, None if epoch is None else format_position(epoch, offset), data, kind
+    )
+    previous = offset - 1
     delivered = 0
     for member in list(members):
-        if member.buffer is not None:
-            member.buffer.append((epoch, entry))
-            continue
-        if frame is None:
-            offset, data, kind = entry
-            frame = envelope_frame(
-                group, None if epoch is None else format_position(epoch, offset), data, kind
-            )
         try:
-            outcome = member.take(group, epoch, entry, frame)
+            # The common case first: the member is in step, this is its next one.
+            if member.epoch == epoch and member.offset == previous and member.buffer is None:
+                member.offset = offset
+                member.websocket.deliver(frame, payload, text=True)
+                delivered += 1
+                continue
+            if member.buffer is not None:
+                member.buffer.append((epoch, entry))
+                continue
+            outcome = member.take(group, epoch, entry, (frame, payload))
         except Exception:
             logger.exception(
                 "error delivering a message of group %r to %r", group, member.websocket

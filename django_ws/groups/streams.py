@@ -84,12 +84,13 @@ class HistoryOptions:
 
 
 class _Stream:
-    __slots__ = ("entries", "epoch", "expires", "top")
+    __slots__ = ("entries", "epoch", "expires", "top", "ttl")
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, ttl: float) -> None:
         self.epoch = new_epoch()
         self.top = 0
         self.entries: deque[tuple[int, float, bytes, str]] = deque(maxlen=size)
+        self.ttl = ttl
         self.expires = 0.0
 
 
@@ -110,26 +111,28 @@ class MemoryHistory:
             stream = None
         if stream is None and create:
             size, ttl = self.options.for_group(group)
-            stream = self._streams[group] = _Stream(size)
+            stream = self._streams[group] = _Stream(size, ttl)
             stream.expires = now + ttl
         return stream
 
     def append(self, group: str, data: bytes, kind: str) -> tuple[str, int] | None:
         """Add a message; its ``(epoch, offset)``, None when the group keeps none."""
-        size, ttl = self.options.for_group(group)
-        if size == 0:
-            return None
         now = self.clock()
-        if now >= self._sweep_at:
-            # Forget the streams nobody published to for history_ttl.
-            self._sweep_at = now + min(ttl, 60.0)
-            for name in [n for n, s in self._streams.items() if s.expires <= now]:
-                del self._streams[name]
-        stream = self._stream(group, create=True)
-        assert stream is not None  # create=True
+        stream = self._streams.get(group)
+        if stream is None or stream.expires <= now or now >= self._sweep_at:
+            size, ttl = self.options.for_group(group)
+            if size == 0:
+                return None
+            if now >= self._sweep_at:
+                # Forget the streams nobody published to for history_ttl.
+                self._sweep_at = now + min(ttl, 60.0)
+                for name in [n for n, s in self._streams.items() if s.expires <= now]:
+                    del self._streams[name]
+            stream = self._stream(group, create=True)
+            assert stream is not None  # create=True
         stream.top += 1
         stream.entries.append((stream.top, now, data, kind))
-        stream.expires = now + ttl
+        stream.expires = now + stream.ttl
         return stream.epoch, stream.top
 
     def read(
