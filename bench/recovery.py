@@ -168,9 +168,16 @@ async def b3(db: str, redis_url: str, clients: int, behind: int = 100) -> dict:
                 f"m{n}" for n in range(behind)]
 
         started = time.perf_counter()
-        outcomes = await asyncio.gather(*(reconnect() for _ in range(clients)))
+        outcomes = await asyncio.gather(*(reconnect() for _ in range(clients)),
+                                        return_exceptions=True)
         elapsed = time.perf_counter() - started
-    return {f"reconnect_{clients}x{behind}_all_recovered": all(outcomes),
+        failed = [o for o in outcomes if o is not True]
+        if failed:
+            print(f"B3: {len(failed)} of {clients} failed, e.g. {failed[0]!r}", file=sys.stderr)
+            log = live.log()
+            at = log.find("Traceback")
+            print(log[at : at + 6000] if at >= 0 else log[-3000:], file=sys.stderr)
+    return {f"reconnect_{clients}x{behind}_all_recovered": all(o is True for o in outcomes),
             f"reconnect_{clients}x{behind}_s": elapsed}
 
 

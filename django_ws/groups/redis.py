@@ -73,7 +73,10 @@ def _import_redis() -> Any:
 class RedisBackend(GroupBackend):
     """Options: ``url`` (required), ``prefix`` (default ``"django_ws:"``),
     ``subscribe_timeout`` (seconds ``join()`` waits for Redis to confirm, 5),
-    ``history_size`` (100), ``history_ttl`` (120 s), ``presence_ttl`` (30 s)."""
+    ``history_size`` (100), ``history_ttl`` (120 s), ``presence_ttl`` (30 s),
+    ``cluster`` (False: True for Redis Cluster, ``url`` naming any node),
+    ``max_connections`` (50 commands at once per process; more wait up to
+    ``pool_timeout``, 10 s)."""
 
     def __init__(self, alias: str, options: dict[str, Any]) -> None:
         super().__init__(alias, options)
@@ -87,6 +90,12 @@ class RedisBackend(GroupBackend):
             ) from None
         self.prefix: str = options.get("prefix", "django_ws:")
         self.subscribe_timeout: float = options.get("subscribe_timeout", 5.0)
+        #: Redis Cluster: sharded pub/sub (SPUBLISH/SSUBSCRIBE, Redis 7), the
+        #: channel hash-tagged like the group's keys, so that the publish
+        #: script runs on the one shard that holds them all.
+        self.cluster: bool = bool(options.get("cluster", False))
+        self.max_connections: int = options.get("max_connections", 50)
+        self.pool_timeout: float = options.get("pool_timeout", 10.0)
         self._publisher: Any = None
         self._subscriber: Any = None
         self._pubsub: Any = None
@@ -98,7 +107,21 @@ class RedisBackend(GroupBackend):
         self._refresher: Any = None
 
     def _channel(self, group: str) -> str:
+        if self.cluster:
+            return f"{self.prefix}{{{group}}}"
         return self.prefix + group
+
+    def _group(self, channel: str) -> str:
+        if self.cluster:
+            return channel[len(self.prefix) + 1 : -1]
+        return channel[len(self.prefix) :]
+
+    def _connect(self) -> Any:
+        if self.cluster:
+            import redis.cluster
+
+            return redis.cluster.RedisCluster.from_url(self.url)
+        return self._redis.Redis.from_url(self.url)
 
     def _key(self, group: str, suffix: str) -> str:
         # The hash tag puts a group's keys on one Redis Cluster slot.
@@ -106,7 +129,16 @@ class RedisBackend(GroupBackend):
 
     def _client(self) -> Any:
         if self._publisher is None:
-            self._publisher = self._redis.Redis.from_url(self.url)
+            if self.cluster:
+                self._publisher = self._connect()
+            else:
+                # Blocking: a reconnect storm (every client reading its
+                # history at once) waits for a connection instead of failing
+                # with "Too many connections".
+                pool = self._redis.BlockingConnectionPool.from_url(
+                    self.url, max_connections=self.max_connections, timeout=self.pool_timeout
+                )
+                self._publisher = self._redis.Redis(connection_pool=pool)
         return self._publisher
 
     def _script(self, name: str) -> Any:
@@ -126,11 +158,17 @@ class RedisBackend(GroupBackend):
         payload = _KIND_BYTE[kind, text] + data
         size, ttl = self.history_options.for_group(group)
         if size == 0:
-            self._client().publish(self._channel(group), payload)
+            self._publish(group, payload)
             return None
         epoch, offset = self._script("PUBLISH")(
-            keys=[self._key(group, "meta"), self._key(group, "stream")],
-            args=[self._channel(group), payload, size, max(1, round(ttl)), new_epoch()],
+            keys=[self._key(group, "meta"), self._key(group, "stream"), self._channel(group)],
+            args=[
+                "spublish" if self.cluster else "publish",
+                payload,
+                size,
+                max(1, round(ttl)),
+                new_epoch(),
+            ],
         )
         return envelopes.format_position(_str(epoch), int(offset))
 
@@ -164,7 +202,7 @@ class RedisBackend(GroupBackend):
         super().presence_add(group, record)
         self._presence_groups.setdefault(group, set()).add(record["connection"])
         ttl = self.history_options.presence_ttl
-        pipe = self._client().pipeline(transaction=True)
+        pipe = self._client().pipeline(transaction=not self.cluster)
         pipe.hset(self._key(group, "presence"), record["connection"], json.dumps(record))
         pipe.zadd(self._key(group, "presence.exp"),
                   {record["connection"]: int((time.time() + ttl) * 1000)})
@@ -183,7 +221,7 @@ class RedisBackend(GroupBackend):
             ids.discard(member_id)
             if not ids:
                 del self._presence_groups[group]
-        pipe = self._client().pipeline(transaction=True)
+        pipe = self._client().pipeline(transaction=not self.cluster)
         pipe.hdel(self._key(group, "presence"), member_id)
         pipe.zrem(self._key(group, "presence.exp"), member_id)
         pipe.execute()
@@ -223,7 +261,13 @@ class RedisBackend(GroupBackend):
                                exc, ttl / 3)
 
     def announce(self, group: str, payload: bytes) -> None:
-        self._client().publish(self._channel(group), b"!" + payload)
+        self._publish(group, b"!" + payload)
+
+    def _publish(self, group: str, payload: bytes) -> None:
+        if self.cluster:
+            self._client().spublish(self._channel(group), payload)
+        else:
+            self._client().publish(self._channel(group), payload)
 
     # -- recovery ------------------------------------------------------------------
 
@@ -258,14 +302,17 @@ class RedisBackend(GroupBackend):
         if self._pubsub is None:
             # Keep the client: when it is garbage-collected, redis-py closes
             # its pool, the pub/sub connection with it.
-            self._subscriber = self._redis.Redis.from_url(self.url)
+            self._subscriber = self._connect()
             self._pubsub = self._subscriber.pubsub(ignore_subscribe_messages=False)
             self._subscribe_lock = Semaphore()
         channel = self._channel(group)
         confirmed = self._confirmed[channel] = Event()
         try:
             with self._subscribe_lock:
-                self._pubsub.subscribe(channel)
+                if self.cluster:
+                    self._pubsub.ssubscribe(channel)
+                else:
+                    self._pubsub.subscribe(channel)
         except BaseException:
             self._confirmed.pop(channel, None)  # join() fails: nothing recorded
             raise
@@ -283,7 +330,10 @@ class RedisBackend(GroupBackend):
         channel = self._channel(group)
         self._confirmed.pop(channel, None)
         with self._subscribe_lock:
-            self._pubsub.unsubscribe(channel)
+            if self.cluster:
+                self._pubsub.sunsubscribe(channel)
+            else:
+                self._pubsub.unsubscribe(channel)
 
     def _listen(self) -> None:
         """Read the pub/sub connection while a group is subscribed; then end.
@@ -301,7 +351,10 @@ class RedisBackend(GroupBackend):
         down_since: float | None = None
         while (pubsub := self._pubsub) is not None and pubsub.subscribed:
             try:
-                message = pubsub.get_message(timeout=1.0)
+                if self.cluster:
+                    message = pubsub.get_sharded_message(timeout=1.0)
+                else:
+                    message = pubsub.get_message(timeout=1.0)
             except Exception as exc:
                 if down_since is None:
                     down_since = time.monotonic()
@@ -337,9 +390,11 @@ class RedisBackend(GroupBackend):
         if isinstance(channel, bytes):
             channel = channel.decode()
         kind = message["type"]
-        if kind == "message":
+        if isinstance(kind, bytes):
+            kind = kind.decode()
+        if kind in ("message", "smessage"):
             payload: bytes = message["data"]
-            group = channel[len(self.prefix):]
+            group = self._group(channel)
             head = payload[0]
             epoch: str | None = None
             offset = 0
@@ -357,11 +412,11 @@ class RedisBackend(GroupBackend):
             self.deliver_local(group, data, text=head in _TEXT_KINDS)
             if group in self._envelopes:
                 self.deliver_envelopes(group, epoch, (offset, data, _KINDS.get(head, "b")))
-        elif kind == "subscribe":
+        elif kind in ("subscribe", "ssubscribe"):
             confirmed = self._confirmed.get(channel)
             if confirmed is not None:
                 confirmed.set()
-            group = channel[len(self.prefix):]
+            group = self._group(channel)
             if self._envelopes.get(group):
                 # Subscribed again after a reconnection: what was published
                 # meanwhile is in the stream, not in pub/sub.

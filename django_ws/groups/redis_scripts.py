@@ -15,10 +15,12 @@ from __future__ import annotations
 
 __all__ = ["PRESENCE", "PUBLISH", "READ"]
 
-#: KEYS: meta, stream. ARGV: channel, payload, history_size, history_ttl
-#: (s), a new epoch. Returns {epoch, offset}. The PUBLISH carries
-#: "@<epoch>-<offset>\n" before the payload: history and live delivery
-#: cannot disagree, as both come from this one step.
+#: KEYS: meta, stream, channel. ARGV: "publish" or "spublish" (Redis
+#: Cluster's sharded pub/sub), payload, history_size, history_ttl (s), a new
+#: epoch. Returns {epoch, offset}. The PUBLISH carries "@<epoch>-<offset>\n"
+#: before the payload: history and live delivery cannot disagree, as both
+#: come from this one step. (The channel is a key, so that a cluster checks
+#: that it is on the shard of the others.)
 PUBLISH = """
 local epoch = redis.call("hget", KEYS[1], "e")
 if not epoch then
@@ -32,7 +34,7 @@ local ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
 redis.call("xadd", KEYS[2], "MAXLEN", "~", ARGV[3], offset .. "-0", "d", ARGV[2], "t", ms)
 redis.call("expire", KEYS[1], ARGV[4])
 redis.call("expire", KEYS[2], ARGV[4])
-redis.call("publish", ARGV[1], "@" .. epoch .. "-" .. offset .. "\\n" .. ARGV[2])
+redis.call(ARGV[1], KEYS[3], "@" .. epoch .. "-" .. offset .. "\\n" .. ARGV[2])
 return {epoch, offset}
 """
 
