@@ -7,7 +7,8 @@ generator; redis-server must be installed). In one run:
 
 - B1: broadcast to N members, plain ``join(group)`` vs ``join(group,
   recover=True)``, on one runws (memory backend): time from the broadcast
-  request to the last member's frame, median of 15 broadcasts.
+  request to the last member's frame, median of 15 broadcasts; each kind
+  twice, alternating, the lower median kept (the machine is shared).
 - B2: publish rate, ``broadcast()`` in a loop in this process (memory and
   Redis), with history (``history_size`` 100) and without (0).
 - B3: R clients reconnecting at once, each 100 messages behind: all
@@ -108,13 +109,17 @@ async def time_broadcasts(live, group: str, members: list, rounds: int = 15) -> 
 async def b1_b4(db: str, n: int) -> dict:
     memory = {"default": {"BACKEND": "django_ws.groups.memory.MemoryBackend"}}
     results = {}
-    for label, path in (("plain", "/group/b1/member/"), ("envelope", "/group/b1/envelope/?recover=1")):
+    kinds = (("plain", "/group/b1/member/"), ("envelope", "/group/b1/envelope/?recover=1"))
+    for label, path in kinds * 2:  # twice, alternating: the machine is shared
         with server(memory, db) as live:
             base = rss_kib(live.process.pid)
             members = await open_members(live, path, n)
             await asyncio.sleep(1)
-            results[f"rss_per_member_kib_{label}"] = (rss_kib(live.process.pid) - base) / n
-            results[f"broadcast_{n}_s_{label}"] = await time_broadcasts(live, "b1", members)
+            rss = (rss_kib(live.process.pid) - base) / n
+            seconds = await time_broadcasts(live, "b1", members)
+            key = f"broadcast_{n}_s_{label}"
+            results[key] = min(results.get(key, seconds), seconds)
+            results.setdefault(f"rss_per_member_kib_{label}", rss)
             await asyncio.gather(*(ws.close() for ws in members))
     results["broadcast_ratio"] = (results[f"broadcast_{n}_s_envelope"]
                                   / results[f"broadcast_{n}_s_plain"])
@@ -174,9 +179,10 @@ async def b3(db: str, redis_url: str, clients: int, behind: int = 100) -> dict:
         failed = [o for o in outcomes if o is not True]
         if failed:
             print(f"B3: {len(failed)} of {clients} failed, e.g. {failed[0]!r}", file=sys.stderr)
-            log = live.log()
-            at = log.find("Traceback")
-            print(log[at : at + 6000] if at >= 0 else log[-3000:], file=sys.stderr)
+            with open(os.path.join(tempfile.gettempdir(), "bench_recovery_b3.log"), "w") as f:
+                f.write(live.log())
+            errors = [line for line in live.log().splitlines() if "rror" in line]
+            print("\n".join(errors[:20]), file=sys.stderr)
     return {f"reconnect_{clients}x{behind}_all_recovered": all(o is True for o in outcomes),
             f"reconnect_{clients}x{behind}_s": elapsed}
 

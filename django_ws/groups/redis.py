@@ -76,7 +76,7 @@ class RedisBackend(GroupBackend):
     ``history_size`` (100), ``history_ttl`` (120 s), ``presence_ttl`` (30 s),
     ``cluster`` (False: True for Redis Cluster, ``url`` naming any node),
     ``max_connections`` (50 commands at once per process; more wait up to
-    ``pool_timeout``, 10 s)."""
+    ``pool_timeout``, 30 s)."""
 
     def __init__(self, alias: str, options: dict[str, Any]) -> None:
         super().__init__(alias, options)
@@ -95,7 +95,7 @@ class RedisBackend(GroupBackend):
         #: script runs on the one shard that holds them all.
         self.cluster: bool = bool(options.get("cluster", False))
         self.max_connections: int = options.get("max_connections", 50)
-        self.pool_timeout: float = options.get("pool_timeout", 10.0)
+        self.pool_timeout: float = options.get("pool_timeout", 30.0)
         self._publisher: Any = None
         self._subscriber: Any = None
         self._pubsub: Any = None

@@ -375,3 +375,24 @@ def test_without_history_a_broadcast_is_a_plain_publish(redis_process):
     finally:
         backend.close()
         client.close()
+
+
+def test_a_reconnect_storm_waits_for_a_redis_connection(redis_process, live_db):
+    # 40 clients recover at once through 2 connections: they queue, none fails.
+    from concurrent.futures import ThreadPoolExecutor
+
+    settings = {"WEBSOCKET_GROUPS": groups(redis_process.url, max_connections=2)}
+    with LiveServer(
+        settings_module="tests.settings", settings=settings, env={"DJANGO_WS_TEST_DB": live_db}
+    ) as server:
+        since = broadcast(server, "storm", "seen")
+        missed = [broadcast(server, "storm", f"m{n}") for n in range(10)]
+
+        def reconnect(_):
+            ws, first = member(server, "storm", since=since)
+            got = receive(ws, 10)
+            ws.close()
+            return first["recovered"] and [e["position"] for e in got] == missed
+
+        with ThreadPoolExecutor(40) as pool:
+            assert all(pool.map(reconnect, range(40)))
