@@ -55,9 +55,21 @@ def rss_kib(pid: int) -> int:
 def start_redis(folder: str) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     process = subprocess.Popen(
-        [shutil.which("redis-server") or "redis-server", "--port", str(port), "--bind",
-         "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", folder],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            shutil.which("redis-server") or "redis-server",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            folder,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     for _ in range(100):
         try:
@@ -71,8 +83,11 @@ def start_redis(folder: str) -> tuple[subprocess.Popen[bytes], str]:
 def server(groups: dict, db: str):
     from django_ws.testing import LiveServer
 
-    return LiveServer(settings_module="tests.settings", env={"DJANGO_WS_TEST_DB": db},
-                      settings={"WEBSOCKET_GROUPS": groups, "WEBSOCKET_MAX_CONNECTIONS": None})
+    return LiveServer(
+        settings_module="tests.settings",
+        env={"DJANGO_WS_TEST_DB": db},
+        settings={"WEBSOCKET_GROUPS": groups, "WEBSOCKET_MAX_CONNECTIONS": None},
+    )
 
 
 def http(url: str) -> dict:
@@ -85,9 +100,12 @@ async def open_members(live, path: str, n: int, batch: int = 200) -> list:
 
     members = []
     for start in range(0, n, batch):
-        chunk = await asyncio.gather(*(
-            connect(live.ws_url(path), open_timeout=60, max_queue=None, compression=None)
-            for _ in range(min(batch, n - start))))
+        chunk = await asyncio.gather(
+            *(
+                connect(live.ws_url(path), open_timeout=60, max_queue=None, compression=None)
+                for _ in range(min(batch, n - start))
+            )
+        )
         for ws in chunk:
             await ws.recv()  # "joined", or the first envelope
         members.extend(chunk)
@@ -100,7 +118,8 @@ async def time_broadcasts(live, group: str, members: list, rounds: int = 15) -> 
     for n in range(rounds):
         started = time.perf_counter()
         await loop.run_in_executor(
-            None, http, live.http_url(f"/group/{group}/broadcast/?message=m{n}"))
+            None, http, live.http_url(f"/group/{group}/broadcast/?message=m{n}")
+        )
         await asyncio.gather(*(ws.recv() for ws in members))
         times.append(time.perf_counter() - started)
     return statistics.median(times)
@@ -121,8 +140,9 @@ async def b1_b4(db: str, n: int) -> dict:
             results[key] = min(results.get(key, seconds), seconds)
             results.setdefault(f"rss_per_member_kib_{label}", rss)
             await asyncio.gather(*(ws.close() for ws in members))
-    results["broadcast_ratio"] = (results[f"broadcast_{n}_s_envelope"]
-                                  / results[f"broadcast_{n}_s_plain"])
+    results["broadcast_ratio"] = (
+        results[f"broadcast_{n}_s_envelope"] / results[f"broadcast_{n}_s_plain"]
+    )
     return results
 
 
@@ -134,9 +154,10 @@ def b2(redis_url: str, count: int = 20_000) -> dict:
     from django_ws.groups.redis import RedisBackend
 
     results = {}
-    for engine, make in (("memory", lambda o: MemoryBackend("b", o)),
-                         ("redis", lambda o: RedisBackend("b", {"url": redis_url,
-                                                                "prefix": "b2:", **o}))):
+    for engine, make in (
+        ("memory", lambda o: MemoryBackend("b", o)),
+        ("redis", lambda o: RedisBackend("b", {"url": redis_url, "prefix": "b2:", **o})),
+    ):
         for label, size in (("history", 100), ("no_history", 0)):
             backend = make({"history_size": size})
             total = count if engine == "memory" else count // 4
@@ -146,35 +167,48 @@ def b2(redis_url: str, count: int = 20_000) -> dict:
                 backend.broadcast(f"g{n % 10}", b'{"n": 1}', text=True, kind="j")
             results[f"publish_per_s_{engine}_{label}"] = total / (time.perf_counter() - started)
             backend.close()
-        results[f"publish_ratio_{engine}"] = (results[f"publish_per_s_{engine}_history"]
-                                              / results[f"publish_per_s_{engine}_no_history"])
+        results[f"publish_ratio_{engine}"] = (
+            results[f"publish_per_s_{engine}_history"]
+            / results[f"publish_per_s_{engine}_no_history"]
+        )
     return results
 
 
 async def b3(db: str, redis_url: str, clients: int, behind: int = 100) -> dict:
     from websockets.asyncio.client import connect
 
-    groups = {"default": {"BACKEND": "django_ws.groups.redis.RedisBackend",
-                          "OPTIONS": {"url": redis_url, "prefix": "b3:", "history_size": 200}}}
+    groups = {
+        "default": {
+            "BACKEND": "django_ws.groups.redis.RedisBackend",
+            "OPTIONS": {"url": redis_url, "prefix": "b3:", "history_size": 200},
+        }
+    }
     loop = asyncio.get_running_loop()
     with server(groups, db) as live:
         first = http(live.http_url("/group/b3/broadcast/?message=start"))["position"]
         for n in range(behind):
             await loop.run_in_executor(
-                None, http, live.http_url(f"/group/b3/broadcast/?message=m{n}"))
+                None, http, live.http_url(f"/group/b3/broadcast/?message=m{n}")
+            )
 
         async def reconnect():
-            ws = await connect(live.ws_url(f"/group/b3/envelope/?since={first}"),
-                               open_timeout=120, max_queue=None, compression=None)
+            ws = await connect(
+                live.ws_url(f"/group/b3/envelope/?since={first}"),
+                open_timeout=120,
+                max_queue=None,
+                compression=None,
+            )
             state = json.loads(await ws.recv())
             got = [json.loads(await ws.recv()) for _ in range(behind)]
             await ws.close()
             return state["recovered"] and [e["data"] for e in got] == [
-                f"m{n}" for n in range(behind)]
+                f"m{n}" for n in range(behind)
+            ]
 
         started = time.perf_counter()
-        outcomes = await asyncio.gather(*(reconnect() for _ in range(clients)),
-                                        return_exceptions=True)
+        outcomes = await asyncio.gather(
+            *(reconnect() for _ in range(clients)), return_exceptions=True
+        )
         elapsed = time.perf_counter() - started
         failed = [o for o in outcomes if o is not True]
         if failed:
@@ -183,8 +217,10 @@ async def b3(db: str, redis_url: str, clients: int, behind: int = 100) -> dict:
                 f.write(live.log())
             errors = [line for line in live.log().splitlines() if "rror" in line]
             print("\n".join(errors[:20]), file=sys.stderr)
-    return {f"reconnect_{clients}x{behind}_all_recovered": all(o is True for o in outcomes),
-            f"reconnect_{clients}x{behind}_s": elapsed}
+    return {
+        f"reconnect_{clients}x{behind}_all_recovered": all(o is True for o in outcomes),
+        f"reconnect_{clients}x{behind}_s": elapsed,
+    }
 
 
 def main() -> None:
@@ -196,13 +232,16 @@ def main() -> None:
     folder = tempfile.mkdtemp(prefix="bench_recovery_")
     db = os.path.join(folder, "db.sqlite3")
     env = {**os.environ, "DJANGO_WS_TEST_DB": db}
-    subprocess.run([sys.executable, "-m", "django", "migrate", "-v0"], env=env, check=True,
-                   cwd=ROOT)
+    subprocess.run(
+        [sys.executable, "-m", "django", "migrate", "-v0"], env=env, check=True, cwd=ROOT
+    )
     os.environ["DJANGO_WS_TEST_DB"] = db
     redis, redis_url = start_redis(folder)
     try:
-        results = {"when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                   "cpus": os.cpu_count()}
+        results = {
+            "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "cpus": os.cpu_count(),
+        }
         results.update(asyncio.run(b1_b4(db, args.members)))
         results.update(b2(redis_url))
         results.update(asyncio.run(b3(db, redis_url, args.reconnect)))
