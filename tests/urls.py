@@ -34,6 +34,8 @@ urlpatterns = [
     path("debug/greenlets/", views.greenlets),
     path("small/", views.small),
     path("js-client/", views.js_client_page),
+    path("js-envelopes/", views.js_envelopes_page),
+    path("envelope-script/", views.envelope_script),
     path("group/<str:group>/member/", views.group_member),
     path("chat/", views.Chat.as_view()),
     path("detached/", views.DetachedEcho.as_view()),

@@ -218,3 +218,23 @@ def test_chat_recovers_what_was_sent_while_its_server_restarted(browser, demo_db
         first.stop()
         other.stop()
         redis.stop()
+
+
+def test_js_client_envelopes(browser, test_project):
+    page = browser.new_page()
+    page.goto(test_project.http_url("/js-envelopes/"))
+    events = events_after(page, "window.events.some(e => e.includes('three'))")
+    assert events == [
+        "recovered g false e-0",
+        'message g e-1 {"text":"one"}',  # once: the duplicate is dropped
+        "message g e-2 bytes 0,255",
+        "presence g join alice",
+        'message undefined undefined "plain"',  # no envelope: as it came
+        # The reconnection sent the last position per group back...
+        'message undefined undefined "{\\"since\\": {\\"g\\": \\"e-2\\"}}"',
+        # ...and the replay's duplicate is dropped too.
+        "recovered g true e-3",
+        'message g e-3 {"text":"three"}',
+    ]
+    assert page.evaluate("socket.positions") == {"g": "e-3"}
+    page.close()
