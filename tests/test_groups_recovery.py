@@ -389,3 +389,9 @@ def test_envelopes_without_history_carry_no_position_and_never_recover():
         {"group": "room", "recovered": False, "position": None},
         {"group": "room", "position": None, "data": "live"},
     ]
+
+
+def test_reading_the_history_of_an_unknown_group_creates_nothing():
+    memory = backend()
+    assert memory.history("nobody") == []
+    assert memory._history._streams == {}

@@ -257,7 +257,7 @@ class GroupBackend:
     ) -> list[tuple[str, Any]]:
         """The kept messages after ``since`` (all if it is None or of another epoch)."""
         validate_group(group)
-        epoch, _, entries = self.read_history(group, None)
+        epoch, _, entries = self.read_history(group, None, create=False)
         if epoch is None or not entries:
             return []
         wanted = envelopes.parse_position(since)
@@ -283,9 +283,13 @@ class GroupBackend:
         raise NotImplementedError
 
     def read_history(
-        self, group: str, since: str | None
+        self, group: str, since: str | None, *, create: bool = True
     ) -> tuple[str | None, int, list[Entry] | None]:
-        """``(epoch, top, entries after since)``: no history here."""
+        """``(epoch, top, entries after since)``: no history here.
+
+        ``create``: give a group without a stream one (a join needs its
+        position); ``history()`` reads without.
+        """
         return None, 0, None
 
     def presence_add(self, group: str, record: dict[str, Any]) -> None:

@@ -38,6 +38,6 @@ class MemoryBackend(GroupBackend):
         return None if position is None else envelopes.format_position(*position)
 
     def read_history(
-        self, group: str, since: str | None
+        self, group: str, since: str | None, *, create: bool = True
     ) -> tuple[str | None, int, list[Entry] | None]:
-        return self._history.read(group, since)
+        return self._history.read(group, since, create=create)

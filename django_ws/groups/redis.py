@@ -172,8 +172,9 @@ class RedisBackend(GroupBackend):
         )
         return envelopes.format_position(_str(epoch), int(offset))
 
-    def read_history(self, group: str,
-                     since: str | None) -> tuple[str | None, int, list[Entry] | None]:
+    def read_history(
+        self, group: str, since: str | None, *, create: bool = True
+    ) -> tuple[str | None, int, list[Entry] | None]:
         size, ttl = self.history_options.for_group(group)
         if size == 0:
             return None, 0, None
@@ -181,8 +182,10 @@ class RedisBackend(GroupBackend):
         first = wanted[1] + 1 if wanted is not None else 0
         epoch, top, now, raw = self._script("READ")(
             keys=[self._key(group, "meta"), self._key(group, "stream")],
-            args=[first, max(1, round(ttl)), new_epoch()],
+            args=[first, max(1, round(ttl)), new_epoch() if create else ""],
         )
+        if not epoch:
+            return None, 0, None  # no stream, and create=False
         top, oldest = int(top), int(now) - ttl * 1000
         kept: list[Entry] = []
         for entry_id, fields in raw:

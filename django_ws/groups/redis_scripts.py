@@ -41,10 +41,14 @@ return {epoch, offset}
 #: KEYS: meta, stream. ARGV: first offset wanted (inclusive), history_ttl
 #: (s), a new epoch. Returns {epoch, top, now_ms, entries}. A group without
 #: a stream gets its meta (a new epoch, offset 0), so that a member that
-#: has received nothing still has a position.
+#: has received nothing still has a position; not when the new epoch is ""
+#: (history() reads: nothing is created), which returns an empty epoch.
 READ = """
 local epoch = redis.call("hget", KEYS[1], "e")
 if not epoch then
+  if ARGV[3] == "" then
+    return {"", "0", 0, {}}
+  end
   epoch = ARGV[3]
   redis.call("del", KEYS[2])
   redis.call("hset", KEYS[1], "e", epoch, "s", 0)

@@ -136,18 +136,20 @@ class MemoryHistory:
         return stream.epoch, stream.top
 
     def read(
-        self, group: str, since: str | None, limit: int | None = None
+        self, group: str, since: str | None, limit: int | None = None, *, create: bool = True
     ) -> tuple[str | None, int, list[Entry] | None]:
         """``(epoch, top, entries after since)``; entries None if some are gone.
 
         Without ``since``: every kept entry. A group without a stream gets
-        one (with nothing in it), so that its position exists.
+        one (with nothing in it), so that its position exists; not with
+        ``create=False``.
         """
         size, ttl = self.options.for_group(group)
         if size == 0:
             return None, 0, None
-        stream = self._stream(group, create=True)
-        assert stream is not None
+        stream = self._stream(group, create=create)
+        if stream is None:
+            return None, 0, None
         oldest = self.clock() - ttl
         kept = [(o, d, k) for o, t, d, k in stream.entries if t > oldest]
         return select(stream.epoch, stream.top, kept, since, limit)

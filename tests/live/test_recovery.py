@@ -396,3 +396,14 @@ def test_a_reconnect_storm_waits_for_a_redis_connection(redis_process, live_db):
 
         with ThreadPoolExecutor(40) as pool:
             assert all(pool.map(reconnect, range(40)))
+
+
+def test_reading_the_history_of_an_unknown_group_creates_nothing(redis_process):
+    backend = RedisBackend("test", {"url": redis_process.url, "prefix": PREFIX})
+    client = redis.Redis.from_url(redis_process.url)
+    try:
+        assert backend.history("nobody") == []
+        assert client.keys(f"{PREFIX}*") == []
+    finally:
+        backend.close()
+        client.close()
