@@ -27,6 +27,8 @@ _NUMBERS: dict[str, tuple[type[int] | type[float], ...]] = {
     "WEBSOCKET_SEND_TIMEOUT": (int, float),
     "WEBSOCKET_CLOSE_TIMEOUT": (int, float),
     "WEBSOCKET_HANDSHAKE_TIMEOUT": (int, float),
+    "WEBSOCKET_MESSAGE_RATE": (int, float),
+    "WEBSOCKET_MESSAGE_BURST": (int,),
     "WEBSOCKET_MAX_CONNECTIONS": (int,),
     "WEBSOCKET_RETRY_AFTER": (int,),
 }
@@ -98,6 +100,13 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
             f"WEBSOCKET_ALLOWED_ORIGINS is {origins!r}; expected a list of origins such as "
             f"'https://app.example.com', or ['*'] to allow every origin.",
             id="django_ws.E003",
+        ))
+    rate_limit_close = getattr(django_settings, "WEBSOCKET_RATE_LIMIT_CLOSE", False)
+    if not isinstance(rate_limit_close, bool):
+        errors.append(Error(
+            f"WEBSOCKET_RATE_LIMIT_CLOSE is {rate_limit_close!r}; expected True (close with "
+            f"1008 past WEBSOCKET_MESSAGE_RATE) or False (read more slowly).",
+            id="django_ws.E013",
         ))
     tune_malloc = getattr(django_settings, "WEBSOCKET_TUNE_MALLOC", True)
     if not isinstance(tune_malloc, bool):

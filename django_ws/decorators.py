@@ -21,8 +21,8 @@ from websockets.frames import CloseCode
 
 from .conf import OPTION_NAMES
 from .db import release_idle_connections
-from .middleware import VIEW_MARKER, attach_websocket, unserved_upgrade
 from .origin import origin_allowed
+from .request import VIEW_MARKER, attach_websocket, unserved_upgrade
 
 if TYPE_CHECKING:  # pragma: no cover
     from .connection import WebSocket

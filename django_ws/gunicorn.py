@@ -119,16 +119,12 @@ class GeventWebSocketWorker(GeventPyWSGIWorker):  # type: ignore[misc]
         close_idle_connections()  # idle keep-alive connections are no work to drain
 
     def _close_websockets(self) -> None:
-        from .connection import open_connections
+        from .connection import close_open_connections
 
         # RFC 6455 7.4.1: 1001, going away. Look again while the listener may
-        # still have let a connection in, until the process exits; but close
-        # each connection once: a close waiting for its client's answer is
-        # left to its close timeout, not joined by another every round.
+        # still have let a connection in, until the process exits; each
+        # connection is closed once (see close_open_connections).
         started: weakref.WeakSet[Any] = weakref.WeakSet()
         while True:
-            for websocket in list(open_connections):
-                if websocket not in started and not websocket.closed:
-                    started.add(websocket)
-                    gevent.spawn(websocket.close, CloseCode.GOING_AWAY, "server shutting down")
+            close_open_connections(CloseCode.GOING_AWAY, "server shutting down", started=started)
             gevent.sleep(0.5)

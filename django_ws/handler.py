@@ -173,6 +173,12 @@ class WebSocketHandler(pywsgi.WSGIHandler):  # type: ignore[misc]  # gevent has 
         return "websocket" in self.headers.get("Upgrade", "").lower()
 
     def run_application(self) -> None:
+        """Answer a handshake, run the view, end the connection.
+
+        One function, longer than most, on purpose: its frame stays under a
+        WebSocket view for the connection's whole life, and a helper called
+        from here would be one more (see django_ws.callchain).
+        """
         if not self.is_websocket_request():
             super().run_application()
             return

@@ -17,6 +17,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 __all__ = ["INTERNALS", "Internal", "missing_internals"]
 
@@ -44,17 +45,47 @@ def _protocol_attribute(name: str) -> Callable[[], bool]:
     return present
 
 
+def _resolve(qualified: str) -> Any:
+    """The object named ``module:dotted.name``."""
+    import importlib
+
+    module_name, _, object_name = qualified.partition(":")
+    target = importlib.import_module(module_name)
+    for part in object_name.split("."):
+        target = getattr(target, part)
+    return target
+
+
 def _in_source(qualified: str, needle: str) -> Callable[[], bool]:
     """True while the source of ``module:object`` contains ``needle``."""
 
     def present() -> bool:
-        import importlib
+        return needle in inspect.getsource(_resolve(qualified))
 
-        module_name, _, object_name = qualified.partition(":")
-        target = importlib.import_module(module_name)
-        for part in object_name.split("."):
-            target = getattr(target, part)
-        return needle in inspect.getsource(target)
+    return present
+
+
+def _code_names(qualified: str, names: tuple[str, ...]) -> Callable[[], bool]:
+    """True while ``module:function`` uses exactly these global and attribute names."""
+
+    def present() -> bool:
+        return tuple(_resolve(qualified).__code__.co_names) == names
+
+    return present
+
+
+def _frame_parse_locals(*names: str) -> Callable[[], bool]:
+    """True while websockets' ``Frame.parse`` has these local variables."""
+
+    def present() -> bool:
+        return set(names) <= set(_resolve("websockets.frames:Frame.parse").__code__.co_varnames)
+
+    return present
+
+
+def _all(*checks: Callable[[], bool]) -> Callable[[], bool]:
+    def present() -> bool:
+        return all(check() for check in checks)
 
     return present
 
@@ -68,6 +99,15 @@ def _gevent_socket_attribute(name: str) -> Callable[[], bool]:
             return hasattr(sock, name)
         finally:
             sock.close()
+
+    return present
+
+
+def _module_attribute(module_name: str, name: str) -> Callable[[], bool]:
+    def present() -> bool:
+        import importlib
+
+        return hasattr(importlib.import_module(module_name), name)
 
     return present
 
@@ -91,7 +131,7 @@ INTERNALS: tuple[Internal, ...] = (
              "protocol.py replaces each data frame event by the message it completes",
              _protocol_attribute("events")),
     Internal("websockets", "websockets.protocol.Protocol.writes",
-             "connection.py checks for pending output without taking it",
+             "connection/reading.py checks for pending output without taking it",
              _protocol_attribute("writes")),
     Internal("websockets", "websockets.protocol.Protocol.current_size",
              "protocol.py drops an unfinished message when a close frame arrives "
@@ -105,20 +145,56 @@ INTERNALS: tuple[Internal, ...] = (
              "protocol.py leaves framing to websockets while its debug log is on",
              _protocol_attribute("debug")),
     Internal("websockets", "websockets.protocol.Protocol.max_message_size",
-             "connection.py applies a view's own max_message_size before the 101",
+             "connection/handshake.py applies a view's own max_message_size before the 101",
              _protocol_attribute("max_message_size")),
     Internal("websockets", "websockets.server.ServerProtocol.available_extensions",
-             "connection.py applies a view's own compression before the 101",
+             "connection/handshake.py applies a view's own compression before the 101",
              _protocol_attribute("available_extensions")),
+    Internal("websockets", "websockets.protocol.Protocol.receive_data",
+             "protocol.py's override does what it does, feed the reader then step the "
+             "parser, without the cost of a super() call on every read",
+             _code_names("websockets.protocol:Protocol.receive_data",
+                         ("reader", "feed_data", "next", "parser"))),
+    Internal("websockets", "websockets.protocol.Protocol.reader",
+             "protocol.py validates the UTF-8 of a text frame still arriving (Autobahn "
+             "6.4.3, 6.4.4): its payload waits in reader.buffer, which read_exact() "
+             "empties only once the whole frame is there",
+             _all(_in_source("websockets.protocol:Protocol.__init__",
+                             "self.reader = StreamReader()"),
+                  _in_source("websockets.streams:StreamReader.read_exact",
+                             "while len(self.buffer) < n:"))),
+    Internal("websockets", "websockets.protocol.Protocol.parser",
+             "the same: protocol.py follows this generator down to the Frame.parse() "
+             "it is suspended in (ServerProtocol.parse -> Protocol.parse -> Frame.parse)",
+             _all(_in_source("websockets.server:ServerProtocol.parse",
+                             "yield from super().parse()"),
+                  _in_source("websockets.protocol:Protocol.parse",
+                             "yield from Frame.parse("))),
+    Internal("websockets", "websockets.frames.Frame.parse",
+             "the same: protocol.py reads the local variables of the frame being parsed "
+             "(opcode, rsv1-3, mask_bytes), bound before its payload is read, last",
+             _all(_frame_parse_locals("opcode", "rsv1", "rsv2", "rsv3", "mask_bytes"),
+                  _in_source("websockets.frames:Frame.parse",
+                             "mask_bytes = yield from read_exact(4)"),
+                  _in_source("websockets.frames:Frame.parse",
+                             "data = yield from read_exact(length)"))),
+    Internal("websockets", "websockets.utils.apply_mask",
+             "the same: protocol.py unmasks the partial payload with the function "
+             "websockets.frames uses (websockets.speedups' C one when built)",
+             _module_attribute("websockets.utils", "apply_mask")),
+    Internal("websockets", "websockets.protocol.Protocol.parser_exc",
+             "the same: protocol.py sets the UnicodeDecodeError as the cause of the "
+             "close, as parse() does for the errors it catches",
+             _protocol_attribute("parser_exc")),
     Internal("gevent", "gevent.socket.socket._sock",
-             "connection.py reads and writes the non-blocking stdlib socket directly "
+             "connection/writing.py and reading.py use the non-blocking stdlib socket directly "
              "on the per-message paths (no failed-read round trip through gevent)",
              _gevent_socket_attribute("_sock")),
     Internal("gevent", "gevent.socket.socket._wait",
-             "connection.py waits for readability on gevent's own watcher",
+             "connection/reading.py waits for readability on gevent's own watcher",
              _gevent_socket_attribute("_wait")),
     Internal("gevent", "gevent.socket.socket._read_event",
-             "connection.py waits for readability on gevent's own watcher",
+             "connection/reading.py waits for readability on gevent's own watcher",
              _gevent_socket_attribute("_read_event")),
     Internal("gevent", "gevent.pywsgi.WSGIHandler._orig_status",
              "handler.py sets the status pywsgi logs for a 101 it did not send",

@@ -12,80 +12,17 @@ decorated with ``accept_websocket``.
 
 from __future__ import annotations
 
-import logging
+import weakref
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 
-from . import ENVIRON_KEY
 from .conf import settings
+from .decorators import accept_websocket
+from .request import VIEW_MARKER, attach_websocket
 
-if TYPE_CHECKING:  # pragma: no cover
-    from .connection import WebSocket
-
-__all__ = ["WebSocketMiddleware", "attach_websocket"]
-
-logger = logging.getLogger(__name__)
-
-#: The attribute the decorators set on the view they wrap.
-VIEW_MARKER = "django_ws_view"
-
-
-def attach_websocket(request: HttpRequest) -> WebSocket | None:
-    """Give ``request`` its ``websocket`` and ``is_websocket()``; idempotent.
-
-    Returns:
-        The connection, or None for a plain HTTP request.
-    """
-    try:
-        return request.websocket  # type: ignore[attr-defined, no-any-return]
-    except AttributeError:
-        pass
-    websocket: WebSocket | None = request.META.get(ENVIRON_KEY)
-    request.websocket = websocket  # type: ignore[attr-defined]
-    request.is_websocket = (  # type: ignore[attr-defined]
-        _yes if websocket is not None else _no
-    )
-    return websocket
-
-
-def _yes() -> bool:
-    return True
-
-
-def _no() -> bool:
-    return False
-
-
-_warned_unserved = False
-
-
-def unserved_upgrade(request: HttpRequest) -> HttpResponse | None:
-    """A 400 for an upgrade request that reached Django without our server.
-
-    ``runserver`` and other plain WSGI servers cannot hand over the socket:
-    say so, instead of letting the view answer a handshake with a page. A
-    browser shows only "Unexpected response code: 400", so the server's
-    console says it too, once per process.
-    """
-    if "websocket" in request.headers.get("Upgrade", "").lower():
-        global _warned_unserved
-        if not _warned_unserved:
-            _warned_unserved = True
-            logger.warning(
-                "A WebSocket handshake for %s reached Django through a server that cannot "
-                "upgrade it (runserver, or gunicorn's stock gevent worker) and got 400. Serve "
-                "the project with `python manage.py runws`, or gunicorn with "
-                "`-k django_ws.gunicorn.GeventWebSocketWorker`. (Logged once per process.)",
-                request.path,
-            )
-        return HttpResponseBadRequest(
-            "This server cannot speak WebSocket: serve the project with "
-            "`manage.py runws` (or django_ws's gunicorn worker).",
-            content_type="text/plain",
-        )
-    return None
+__all__ = ["VIEW_MARKER", "WebSocketMiddleware", "attach_websocket"]
 
 
 class WebSocketMiddleware:
@@ -93,6 +30,12 @@ class WebSocketMiddleware:
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
+        # Each undecorated view decorated once, not on every request: by
+        # view, the decorator used and the view it made (the settings may
+        # change the decorator, in tests).
+        self._decorated: weakref.WeakKeyDictionary[Any, tuple[Any, Any]] = (
+            weakref.WeakKeyDictionary()
+        )
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         attach_websocket(request)
@@ -105,8 +48,6 @@ class WebSocketMiddleware:
         ``accept_websocket = True``: dwebsocket's README documents it as the opt-in.
         """
         if settings.ACCEPT_ALL or getattr(view_func, "accept_websocket", False) is True:
-            from .decorators import accept_websocket
-
             return accept_websocket
         return None
 
@@ -121,7 +62,8 @@ class WebSocketMiddleware:
             return None
         decorator = self.websocket_decorator(view_func)
         if decorator is not None:
-            response: HttpResponse = decorator(view_func)(request, *view_args, **view_kwargs)
+            view = self._decorate(view_func, decorator)
+            response: HttpResponse = view(request, *view_args, **view_kwargs)
             return response
         return HttpResponseBadRequest(
             f"{request.path} does not accept WebSocket connections: decorate its view "
@@ -129,3 +71,18 @@ class WebSocketMiddleware:
             f"accept_websocket = True), or set WEBSOCKET_ACCEPT_ALL = True.",
             content_type="text/plain",
         )
+
+    def _decorate(
+        self, view_func: Callable[..., Any], decorator: Callable[..., Any]
+    ) -> Callable[..., Any]:
+        try:
+            used, view = self._decorated[view_func]
+        except (KeyError, TypeError):  # TypeError: not weakly referenceable
+            used = view = None
+        if used is not decorator:
+            view = decorator(view_func)
+            try:
+                self._decorated[view_func] = (decorator, view)
+            except TypeError:
+                pass
+        return view  # type: ignore[no-any-return]

@@ -4,8 +4,10 @@ Framing, masking, the handshake checks and permessage-deflate are the
 websockets library's sans-I/O :class:`~websockets.server.ServerProtocol`.
 This module adds what that core leaves to its callers (it delivers frames,
 not messages): assembling fragmented messages and validating their UTF-8,
-failing fast on the first bad fragment. It never touches a socket, gevent or
-Django, so it is tested by feeding it raw bytes.
+failing fast on the first bad fragment, and even on the first bad bytes of a
+text frame whose end has not arrived yet (the websockets parser only hands
+over complete frames). It never touches a socket, gevent or Django, so it is
+tested by feeding it raw bytes.
 """
 
 from __future__ import annotations
@@ -15,18 +17,26 @@ import http
 import logging
 import struct
 from collections.abc import Iterable, Mapping, Sequence
+from types import GeneratorType
 from typing import Any
 
 from websockets.datastructures import Headers
 from websockets.exceptions import InvalidHeader, InvalidProtocol
 from websockets.extensions.base import ServerExtensionFactory
 from websockets.extensions.permessage_deflate import ServerPerMessageDeflateFactory
-from websockets.frames import Frame, Opcode
+from websockets.frames import CloseCode, Frame, Opcode
 from websockets.headers import parse_subprotocol
 from websockets.http11 import Request, Response
 from websockets.protocol import OPEN
 from websockets.server import ServerProtocol
 from websockets.typing import Subprotocol
+
+# Private (django_ws/internals.py): the masking function websockets.frames
+# uses, chosen the same way: C when websockets' speedups are built.
+try:
+    from websockets.speedups import apply_mask as _apply_mask
+except ImportError:  # pragma: no cover - a build without the C extension
+    from websockets.utils import apply_mask as _apply_mask
 
 __all__ = [
     "Message",
@@ -50,6 +60,10 @@ _FIN_TEXT, _FIN_BINARY = 0x80 | _TEXT, 0x80 | _BINARY
 _pack_head = struct.Struct("!BB").pack
 _pack_head16 = struct.Struct("!BBH").pack
 _pack_head64 = struct.Struct("!BBQ").pack
+
+# The code of websockets' frame parser, to recognise it among the generators
+# the protocol's parser is suspended in (see _check_partial_text).
+_FRAME_PARSE_CODE = getattr(Frame.parse, "__code__", None)
 
 # RFC 6455 4.1: the only version of the protocol; 4.2.2 says a server that
 # gets another one answers 426 with the versions it speaks.
@@ -112,6 +126,8 @@ class WebSocketProtocol(ServerProtocol):
         # One attribute, not three: past 30 attributes an instance no longer
         # shares its dict's keys and its __dict__ grows from 0.3 to 1.6 KiB.
         self._fragments: _Fragments | None = None
+        # The text frame whose payload is arriving in pieces, while it does.
+        self._partial: _PartialText | None = None
 
     def select_subprotocol(self, subprotocols: Sequence[Subprotocol]) -> Subprotocol | None:
         return None  # the view chooses (see the class doc)
@@ -163,6 +179,92 @@ class WebSocketProtocol(ServerProtocol):
         if length < 65536:
             return _pack_head16(first, 126, length)
         return _pack_head64(first, 127, length)
+
+    def receive_data(self, data: bytes | bytearray) -> None:
+        # websockets' receive_data() is these two lines (django_ws/internals.py
+        # checks it still is): written here, this costs an echoed message
+        # about 40 ns of CPU, where calling it through super() costs 200.
+        reader = self.reader
+        reader.feed_data(data)
+        next(self.parser)
+        # The parser consumed every complete frame: bytes left in its buffer
+        # are the start of a frame still arriving. Only then is there work
+        # to do (a large frame in pieces); an echo of small messages pays
+        # for this test and nothing more.
+        if reader.buffer:
+            if self.state is OPEN and not self.extensions:
+                self._check_partial_text()
+        elif self._partial is not None:
+            self._partial = None
+
+    def _check_partial_text(self) -> None:
+        """Fail at once (1007) on invalid UTF-8 in a text frame not yet complete.
+
+        RFC 6455 8.1: an endpoint that receives invalid UTF-8 in a text
+        message fails the connection; Autobahn 6.4.3 and 6.4.4 check that it
+        does so as soon as the bad bytes arrive ("fail fast"). websockets'
+        parser hands over a frame only when its whole payload is read, so
+        this looks into it while it waits: its frame parser's header fields
+        and the payload bytes already in its buffer, which it leaves there
+        until the frame is complete. Each byte is checked once, by an
+        incremental decoder that continues from the message's earlier
+        fragments; the frame is decoded again when complete, as any other.
+
+        Skipped while compression is on (the payload is deflated until the
+        frame is complete) and for frames that will fail otherwise (reserved
+        bits, a new message inside a fragmented one): their close code stays
+        websockets' own. If a websockets release parses differently, nothing
+        is found and invalid text fails when its frame completes, as before
+        (tests/test_internals.py says so).
+
+        Private internals (django_ws/internals.py): ``Protocol.reader``,
+        ``Protocol.parser``, the local variables of ``Frame.parse()``,
+        ``Protocol.parser_exc``, websockets' ``apply_mask``.
+        """
+        frame_parser = _frame_parser(self.parser)
+        if frame_parser is None or frame_parser.gi_frame is None:
+            return
+        fields = frame_parser.gi_frame.f_locals
+        mask = fields.get("mask_bytes")
+        if mask is None:
+            return  # still in the header: no payload byte yet
+        partial = self._partial
+        if partial is None or partial.frame_parser is not frame_parser:
+            partial = self._partial = None  # a new frame
+            if fields["rsv1"] or fields["rsv2"] or fields["rsv3"]:
+                return
+            opcode, fragments = fields["opcode"], self._fragments
+            decoder: codecs.IncrementalDecoder
+            if opcode is _TEXT and fragments is None:
+                decoder = _new_utf8_decoder()
+            elif opcode is _CONT and fragments is not None and fragments.decoder is not None:
+                decoder = _new_utf8_decoder()
+                decoder.setstate(fragments.decoder.getstate())
+            else:
+                return  # binary, a control frame, or a frame recv_frame() refuses
+            partial = self._partial = _PartialText(frame_parser, decoder)
+        buffer = self.reader.buffer
+        checked = partial.checked
+        if len(buffer) <= checked:
+            return
+        # RFC 6455 5.3: byte i of the payload is masked with mask[i % 4].
+        turn = checked % 4
+        data = _apply_mask(bytes(buffer[checked:]), mask[turn:] + mask[:turn])
+        decoder = partial.decoder
+        pending = len(decoder.getstate()[0])  # the start of a character split by a read
+        try:
+            decoder.decode(data)
+        except UnicodeDecodeError as exc:
+            self._partial = None
+            # The position in the frame's payload, as websockets reports it
+            # (before it, when the bad sequence began in an earlier fragment).
+            position = max(checked - pending + exc.start, 0)
+            self.fail(CloseCode.INVALID_DATA, f"{exc.reason} at position {position}")
+            # As parse() does for the errors it catches: the cause of the
+            # ConnectionClosed that the connection layer raises.
+            self.parser_exc = exc
+            return
+        partial.checked = len(buffer)
 
     def recv_frame(self, frame: Frame) -> None:
         opcode = frame.opcode
@@ -227,3 +329,37 @@ class _Fragments:
 
     def message(self) -> Message:
         return self.buffer.decode() if self.decoder is not None else bytes(self.buffer)
+
+
+def _frame_parser(parser: object) -> GeneratorType[Any, Any, Any] | None:
+    """websockets' frame parser that ``parser`` is suspended in, if any.
+
+    Private (django_ws/internals.py): ``Protocol.parser`` is
+    ``ServerProtocol.parse()``, which after the handshake delegates to
+    ``Protocol.parse()`` with ``yield from``, which delegates each frame to
+    ``Frame.parse()``, itself waiting in ``reader.read_exact()``. None after
+    a close (``discard()`` replaced them) or if a release nests differently.
+    """
+    generator = parser
+    for _ in range(4):  # the depth above, with room for one more level
+        if not isinstance(generator, GeneratorType):
+            return None
+        if generator.gi_code is _FRAME_PARSE_CODE:
+            return generator
+        generator = generator.gi_yieldfrom
+    return None
+
+
+class _PartialText:
+    """How far the payload of a text frame still arriving was validated."""
+
+    __slots__ = ("checked", "decoder", "frame_parser")
+
+    def __init__(
+        self, frame_parser: GeneratorType[Any, Any, Any], decoder: codecs.IncrementalDecoder
+    ) -> None:
+        #: websockets' parser of this frame: a later read continues it.
+        self.frame_parser = frame_parser
+        self.decoder = decoder
+        #: Payload bytes validated so far (they lead the reader's buffer).
+        self.checked = 0

@@ -20,7 +20,7 @@ from gevent.pool import Pool
 from websockets.frames import CloseCode
 
 from .callchain import shallow_application
-from .connection import open_connections, wait_for_detached
+from .connection import close_open_connections, wait_for_detached
 from .handler import WebSocketHandler, close_idle_connections
 
 __all__ = ["WebSocketServer", "close_all"]
@@ -70,7 +70,7 @@ class WebSocketServer(pywsgi.WSGIServer):  # type: ignore[misc]  # gevent has no
 
 def close_all(code: int, reason: str = "") -> list[gevent.Greenlet[Any, Any]]:
     """Start closing every open WebSocket of this process, each on a greenlet."""
-    return [gevent.spawn(websocket.close, code, reason) for websocket in list(open_connections)]
+    return close_open_connections(code, reason)
 
 
 def serve(server: WebSocketServer, *, drain_timeout: float = 10.0) -> None:

@@ -27,9 +27,9 @@ from websockets.frames import CloseCode
 
 from .connection import open_connections
 from .decorators import check_options, forbidden_origin, refuse_async, run_websocket_view
-from .middleware import VIEW_MARKER, attach_websocket, unserved_upgrade
 from .origin import origin_allowed
 from .redact import redact_target
+from .request import VIEW_MARKER, attach_websocket, unserved_upgrade
 
 if TYPE_CHECKING:  # pragma: no cover
     from .connection import WebSocket

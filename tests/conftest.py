@@ -327,3 +327,14 @@ def recv_until(sock, marker: bytes) -> bytes:
         assert chunk, f"the connection ended before {marker!r}: {data!r}"
         data += chunk
     return data
+
+
+@pytest.fixture
+def before():
+    """The in-process census (tests/core.py) before the test: what it must be
+    back to once the test's connections ended."""
+    from tests.core import census, ended_connections
+
+    ended_connections.clear()
+    return census()
+

@@ -26,9 +26,9 @@ from websockets.protocol import State
 from websockets.uri import parse_uri
 
 from django_ws import bursts
-from django_ws import connection as core
 from django_ws.conf import ConnectionOptions
 from django_ws.connection import WebSocket, open_handshake
+from django_ws.connection import registry as core
 from django_ws.groups.memory import MemoryBackend
 from django_ws.protocol import build_request
 from tests.conftest import TIMEOUT
@@ -254,7 +254,7 @@ def census() -> Census:
         fds=len(os.listdir("/proc/self/fd")),
         watchers=hub.loop.activecnt,
         open_connections=len(core.open_connections),
-        detached=len(core._detached),
+        detached=len(core.detached_connections),
     )
 
 
@@ -289,3 +289,10 @@ def wait_until(predicate: Callable[[], Any], timeout: float = TIMEOUT) -> None:
     with gevent.Timeout(timeout, AssertionError(f"{predicate} stayed false for {timeout}s")):
         while not predicate():
             gevent.sleep(0.005)
+
+
+
+def connection(**options: Any) -> tuple[WebSocket, Any, Peer]:
+    """A WebSocket on one end of a socketpair, the peer on the other."""
+    server, client = socket_pair()
+    return make_websocket(server, **options), server, Peer(client)

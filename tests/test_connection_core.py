@@ -21,28 +21,13 @@ from django_ws.connection import _BUSY_AFTER, _HOLD_FOR, ConnectionClosed, WebSo
 from django_ws.exceptions import WebSocketUsageError
 from tests.conftest import TIMEOUT, UNIT, client_frame
 from tests.core import (
-    Peer,
     assert_nothing_left,
-    census,
+    connection,
     ended_connections,
-    make_websocket,
     serve_until_closed,
     serve_view,
-    socket_pair,
     wait_until,
 )
-
-
-@pytest.fixture
-def before():
-    """The census before the test; checked once the test's connections ended."""
-    ended_connections.clear()
-    return census()
-
-
-def connection(**options):
-    server, client = socket_pair()
-    return make_websocket(server, **options), server, Peer(client)
 
 
 class Handler:
@@ -636,4 +621,29 @@ def test_the_held_close_goes_after_a_short_deadline_if_the_view_is_busy(before):
     peer.close()
     served.get(timeout=TIMEOUT)
     assert seen == ["valid", None]
+    assert_nothing_left(before)
+
+
+def test_cleanups_run_once_each_even_when_one_raises(before, caplog):
+    websocket, sock, peer = connection()
+    calls = []
+
+    def failing(ws):
+        calls.append(("failing", ws))
+        raise RuntimeError("cleanup failed")
+
+    def view(ws):
+        with pytest.raises(WebSocketUsageError):
+            ws.add_cleanup(failing)  # before the 101: finish() would never run it
+        ws.accept()
+        ws.add_cleanup(lambda ws: calls.append(("first", ws)))
+        ws.add_cleanup(failing)
+        ws.add_cleanup(lambda ws: calls.append(("last", ws)))
+
+    assert serve_until_closed(websocket, sock, peer, view) == (1000, "")
+    peer.close()
+    assert calls == [("first", websocket), ("failing", websocket), ("last", websocket)]
+    assert "cleanup failed" in caplog.text and "/core/" in caplog.text
+    websocket.finish(failed=False)  # a second finish runs nothing again
+    assert len(calls) == 3
     assert_nothing_left(before)

@@ -52,7 +52,7 @@ def backend(clock=None, **options):
 
 
 def publish(memory, group, message):
-    from django_ws.connection import encode_message
+    from django_ws.encoding import encode_message
 
     data, text = encode_message(message)
     kind = (

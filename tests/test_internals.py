@@ -41,3 +41,28 @@ def test_the_websockets_bound_stops_below_the_next_major_version():
     spec = next(r for r in requires if r.startswith("websockets"))
     installed_major = int(importlib.metadata.version("websockets").split(".")[0])
     assert f"<{installed_major + 1}" in spec, spec
+
+
+def test_a_text_frame_still_arriving_is_visible_to_the_protocol():
+    # What protocol.py's fail-fast UTF-8 check reads through the internals
+    # Protocol.parser, Protocol.reader and Frame.parse's locals, on the
+    # installed websockets: without them invalid text fails only once its
+    # frame is complete (Autobahn 6.4.3/6.4.4 NON-STRICT again).
+    from websockets.frames import Opcode
+
+    from django_ws.protocol import _frame_parser
+    from tests.conftest import client_frame
+    from tests.test_protocol import open_protocol
+
+    protocol = open_protocol()
+    wire = client_frame(1, b"still arriving")
+    protocol.receive_data(wire[:-4])
+    frame_parser = _frame_parser(protocol.parser)
+    assert frame_parser is not None, "Frame.parse() not found under Protocol.parser"
+    fields = frame_parser.gi_frame.f_locals
+    assert (fields["opcode"], fields["rsv1"], fields["mask_bytes"]) == (
+        Opcode.TEXT,
+        False,
+        wire[2:6],
+    )
+    assert bytes(protocol.reader.buffer) == wire[6:-4]  # the payload so far, masked

@@ -210,3 +210,145 @@ def test_frame_head_leaves_the_other_cases_to_websockets():
     closing = open_protocol()
     closing.send_close(CloseCode.NORMAL_CLOSURE)
     assert closing.frame_head(1, text=True) is None
+
+
+# RFC 6455 8.1, Autobahn 6.4.3/6.4.4: invalid UTF-8 fails the connection as
+# soon as it arrives, also inside a text frame whose end has not arrived.
+
+
+def masked_frame(
+    opcode: int,
+    payload: bytes,
+    *,
+    fin: bool = True,
+    rsv1: bool = False,
+    mask: bytes = b"\xc3\x3c\xa5\x5a",
+) -> bytes:
+    """A masked client frame with a mask that turns any wrong key offset into bad UTF-8."""
+    head = client_frame(opcode, payload, fin=fin, rsv1=rsv1)[: -len(payload) - 4]
+    return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+
+
+def test_masked_frame_helper_round_trips_through_websockets():
+    protocol = open_protocol()
+    protocol.receive_data(masked_frame(1, "€ ok".encode()))
+    assert protocol.events_received() == ["€ ok"]
+
+
+def test_invalid_utf8_in_a_partial_text_frame_fails_at_once():
+    protocol = open_protocol()
+    valid = "κόσμε".encode()
+    wire = masked_frame(1, valid + b"\xf4\x90\x80\x80" + b"edited")  # Autobahn 6.4.3
+    end = 6 + len(valid) + 2  # the 7-bit length, the mask; 0xf4 0x90: no character starts so
+    protocol.receive_data(wire[:end])
+    close = sent_close(protocol)
+    assert close.code == CloseCode.INVALID_DATA
+    assert f"at position {len(valid)}" in close.reason
+    assert isinstance(protocol.parser_exc, UnicodeDecodeError)
+    assert protocol.state is State.CLOSING
+    protocol.receive_data(wire[end:])  # the rest is discarded (RFC 6455 7.1.7)
+    assert protocol.events_received() == []
+
+
+def test_valid_partial_text_frame_waits_for_its_end():
+    protocol = open_protocol()
+    wire = masked_frame(1, b"x" * 300)  # a 16-bit length
+    protocol.receive_data(wire[:100])
+    protocol.receive_data(wire[100:200])
+    assert protocol.data_to_send() == []
+    assert protocol.events_received() == []
+    protocol.receive_data(wire[200:])
+    assert protocol.events_received() == ["x" * 300]
+    assert protocol._partial is None  # nothing kept past the frame
+
+
+def test_partial_text_frame_split_inside_characters_byte_by_byte():
+    # Each read ends inside a character (the decoder keeps its start) and at
+    # another offset in the mask.
+    protocol = open_protocol()
+    text = "é€𝄞" * 5
+    wire = masked_frame(1, text.encode())
+    for i in range(len(wire)):
+        protocol.receive_data(wire[i : i + 1])
+        assert protocol.data_to_send() == [], i
+    assert protocol.events_received() == [text]
+
+
+def test_invalid_byte_late_in_a_partial_frame_fails_when_it_arrives():
+    protocol = open_protocol()
+    payload = "é".encode() * 50 + b"\xff" + b"x" * 100
+    wire = masked_frame(1, payload)
+    bad = len(wire) - len(payload) + 100
+    for i in range(bad):
+        protocol.receive_data(wire[i : i + 1])
+    assert protocol.data_to_send() == []
+    protocol.receive_data(wire[bad : bad + 1])
+    close = sent_close(protocol)
+    assert close.code == CloseCode.INVALID_DATA
+    assert "at position 100" in close.reason
+
+
+def test_partial_continuation_frame_continues_the_message():
+    # The first fragment ends with the start of a 4-byte character; the
+    # continuation's first bytes can't complete it.
+    protocol = open_protocol()
+    protocol.receive_data(masked_frame(1, "κό".encode() + b"\xf4", fin=False))
+    wire = masked_frame(0, b"\x90\x80\x80 and more")
+    protocol.receive_data(wire[:7])  # header, mask, 0x90
+    assert sent_close(protocol).code == CloseCode.INVALID_DATA
+
+
+def test_valid_partial_continuation_frame_waits_for_its_end():
+    protocol = open_protocol()
+    text = "𝄞 ends here"
+    data = text.encode()
+    protocol.receive_data(masked_frame(1, data[:2], fin=False))
+    wire = masked_frame(0, data[2:])
+    for i in range(len(wire)):
+        protocol.receive_data(wire[i : i + 1])
+    assert protocol.data_to_send() == []
+    assert protocol.events_received() == [text]
+
+
+@pytest.mark.parametrize(
+    ("wire", "code"),
+    [
+        # Binary data is not text.
+        (masked_frame(2, b"\xff" * 10), None),
+        # A reserved bit without an extension is a protocol error (RFC 6455 5.2).
+        (masked_frame(1, b"\xff" * 10, rsv1=True), CloseCode.PROTOCOL_ERROR),
+    ],
+)
+def test_partial_frames_that_are_not_checked_early(wire, code):
+    protocol = open_protocol()
+    protocol.receive_data(wire[:-5])
+    assert protocol.data_to_send() == []
+    protocol.receive_data(wire[-5:])
+    if code is None:
+        assert protocol.events_received() == [b"\xff" * 10]
+    else:
+        assert sent_close(protocol).code == code
+
+
+def test_new_text_frame_inside_a_fragmented_message_keeps_its_1002():
+    # RFC 6455 5.4; the 1002 websockets gives once the frame is complete.
+    protocol = open_protocol()
+    protocol.receive_data(masked_frame(1, b"start", fin=False))
+    wire = masked_frame(1, b"\xff" * 10)
+    protocol.receive_data(wire[:-5])
+    assert protocol.data_to_send() == []
+    protocol.receive_data(wire[-5:])
+    assert sent_close(protocol).code == CloseCode.PROTOCOL_ERROR
+
+
+def test_compressed_partial_frames_are_checked_when_complete():
+    # Deflated payload bytes can't be decoded before the frame ends.
+    protocol = open_protocol(
+        extensions=compression_extensions({}),
+        headers=(("Sec-WebSocket-Extensions", "permessage-deflate"),),
+    )
+    wire = masked_frame(1, b"\xff" * 10)
+    protocol.receive_data(wire[:-5])
+    assert protocol.data_to_send() == []
+    protocol.receive_data(wire[-5:])
+    assert sent_close(protocol).code == CloseCode.INVALID_DATA

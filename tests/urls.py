@@ -33,6 +33,7 @@ urlpatterns = [
     path("token-inbox/", views.token_inbox),
     path("debug/greenlets/", views.greenlets),
     path("small/", views.small),
+    path("rate-limited/", views.rate_limited),
     path("js-client/", views.js_client_page),
     path("js-envelopes/", views.js_envelopes_page),
     path("envelope-script/", views.envelope_script),

@@ -33,6 +33,14 @@ def echo(request):
         request.websocket.send(message)
 
 
+# No compression: the echoes of the messages within the limit then go out
+# before the held close frame (see connection/holding.py).
+@require_websocket(message_rate=1, message_burst=3, rate_limit_close=True, compression=None)
+def rate_limited(request):
+    for message in request.websocket:
+        request.websocket.send(message)
+
+
 @require_websocket
 def only_ws(request):
     request.websocket.send("hi")

@@ -46,8 +46,14 @@ def _channels_env() -> dict[str, str]:
     }
 
 
+#: Another checkout of django_ws (e.g. a git worktree of the commit before a
+#: change): its servers run beside ours as ``*_base``, in the same run, so a
+#: change to a hot path gets its before/after table from one run.
+BASELINE_ROOT = os.environ.get("BENCH_BASELINE_ROOT")
+
+
 def _django_ws(name: str, description: str, *, env: dict[str, str] | None = None,
-               only: tuple[str, ...] | None = None) -> Server:
+               only: tuple[str, ...] | None = None, root: str | Path = REPO) -> Server:
     """runws on the bench project; ``env`` picks a variant of its views (urls.py)."""
     return Server(
         name,
@@ -61,10 +67,24 @@ def _django_ws(name: str, description: str, *, env: dict[str, str] | None = None
             "--settings=bench_djws.settings",
         ),
         # The repo root too, so a checkout that is not (yet) pip-installed still imports.
-        env={"PYTHONPATH": f"{SERVERS_DIR / 'django_ws_project'}{os.pathsep}{REPO}",
+        env={"PYTHONPATH": f"{SERVERS_DIR / 'django_ws_project'}{os.pathsep}{root}",
              **(env or {})},
         only=only,
     )
+
+
+def _baseline_servers() -> list[Server]:
+    if not BASELINE_ROOT:
+        return []
+    return [
+        _django_ws("django_ws_base", f"django_ws from {BASELINE_ROOT} (the baseline checkout)",
+                   root=BASELINE_ROOT),
+        _django_ws("django_ws_fn_base", "django_ws_fn from the baseline checkout (S4 only)",
+                   env={"BENCH_DJWS_BCAST": "function"}, only=("S4",), root=BASELINE_ROOT),
+        _django_ws("django_ws_cls_base", "django_ws_cls from the baseline checkout (S1-S3)",
+                   env={"BENCH_DJWS_ECHO": "class"}, only=("S1", "S2", "S3"),
+                   root=BASELINE_ROOT),
+    ]
 
 
 SERVERS: dict[str, Server] = {
@@ -140,5 +160,6 @@ SERVERS: dict[str, Server] = {
             transport="tcp",
             broadcast=False,
         ),
+        *_baseline_servers(),
     ]
 }

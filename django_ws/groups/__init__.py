@@ -109,7 +109,7 @@ def broadcast(
     Messages from one sender arrive in the order it broadcast them. With the
     in-memory backend, only this process's connections are reached.
     """
-    from ..connection import encode_message
+    from ..encoding import encode_message
 
     data, text = encode_message(message, binary=binary)
     if isinstance(message, str):

@@ -39,3 +39,17 @@ def test_compression_setting_off(server_factory):
     live = server_factory(WEBSOCKET_COMPRESSION=None)
     with connect(live.ws_url("/echo/"), open_timeout=TIMEOUT) as ws:
         assert ws.protocol.extensions == []
+
+
+def test_a_per_view_message_rate_closes_a_flooding_client_with_1008(server):
+    # Burst 3, then 1 per second, closing past it: the first three are echoed.
+    with connect(server.ws_url("/rate-limited/"), open_timeout=TIMEOUT) as ws:
+        for i in range(10):
+            ws.send(f"m{i}")
+        echoed = []
+        with pytest.raises(ConnectionClosedError) as info:
+            while True:
+                echoed.append(ws.recv(timeout=TIMEOUT))
+    assert echoed == ["m0", "m1", "m2"]
+    assert info.value.rcvd.code == 1008
+

@@ -16,8 +16,8 @@ from typing import Any
 
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 
-from ...middleware import VIEW_MARKER
 from ...middleware import WebSocketMiddleware as NativeWebSocketMiddleware
+from ...request import VIEW_MARKER
 from .decorators import accept_websocket, require_websocket
 
 __all__ = ["WebSocketMiddleware"]

@@ -1,0 +1,41 @@
+"""What ``send()`` makes of a message: its payload and frame type."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+__all__ = ["encode_message"]
+
+
+def _json_encoder() -> type[json.JSONEncoder]:
+    # Django's encoder knows dates, decimals, UUIDs and lazy strings; import
+    # it late so that this module works without configured settings.
+    from django.core.serializers.json import DjangoJSONEncoder
+
+    return DjangoJSONEncoder
+
+
+def encode_message(message: Any, *, binary: bool = False) -> tuple[Any, bool]:
+    """The payload and frame type for a message, as ``send()`` documents.
+
+    Returns:
+        ``(data, text)``: the bytes-like payload, and True for a text frame.
+
+    Raises:
+        TypeError: ``message`` is of no type that can be sent.
+    """
+    if isinstance(message, str):
+        return message.encode(), not binary
+    if isinstance(message, (bytes, bytearray)):
+        return message, False
+    if isinstance(message, memoryview):
+        if message.itemsize != 1 or not message.c_contiguous:
+            return message.tobytes(), False  # the frame length counts bytes, not items
+        return message, False
+    if isinstance(message, (dict, list)):
+        return json.dumps(message, cls=_json_encoder()).encode(), not binary
+    raise TypeError(
+        f"cannot send {type(message).__name__!r}: expected str, bytes, "
+        f"bytearray, memoryview, dict or list"
+    )

@@ -1,0 +1,115 @@
+"""Every default, and the options of one connection: no Django here.
+
+The connection core (:mod:`django_ws.connection`) takes a
+:class:`ConnectionOptions` and nothing else from the project, so it runs,
+and is tested, without configured settings (whitenoise's split of its core
+from its Django adapter). :mod:`django_ws.conf` reads the ``WEBSOCKET_*``
+settings into these.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover
+    from websockets.extensions.base import ServerExtensionFactory
+
+__all__ = ["DEFAULTS", "OPTION_NAMES", "ConnectionOptions", "MiB"]
+
+MiB = 1024 * 1024
+
+#: Default of each setting, by its name.
+DEFAULTS: dict[str, Any] = {
+    "WEBSOCKET_ACCEPT_ALL": False,
+    "WEBSOCKET_ALLOWED_ORIGINS": [],
+    "WEBSOCKET_MAX_MESSAGE_SIZE": 1 * MiB,
+    "WEBSOCKET_MAX_QUEUE": 64,
+    "WEBSOCKET_PING_INTERVAL": 20.0,
+    "WEBSOCKET_PING_TIMEOUT": 20.0,
+    "WEBSOCKET_SEND_TIMEOUT": 60.0,
+    # Bytes of group messages a client may leave unread before it is
+    # disconnected as too slow (broadcast never waits for one member).
+    "WEBSOCKET_MAX_SEND_BUFFER": 4 * MiB,
+    "WEBSOCKET_CLOSE_TIMEOUT": 10.0,
+    # Time for a client to send a request's line and headers, a handshake or
+    # plain HTTP: a slowloris sending a byte a second cannot hold a greenlet.
+    "WEBSOCKET_HANDSHAKE_TIMEOUT": 10.0,
+    # WebSocket connections one server process holds; past it a handshake
+    # gets 503 with Retry-After before any 101. None: no limit.
+    "WEBSOCKET_MAX_CONNECTIONS": None,
+    # Seconds a 503 (full, or shutting down) asks the client to wait.
+    "WEBSOCKET_RETRY_AFTER": 5,
+    # runws and the gunicorn worker set glibc malloc's thresholds for large
+    # messages (django_ws.malloc).
+    "WEBSOCKET_TUNE_MALLOC": True,
+    # Query parameters whose values never reach a log line or the connection
+    # registry (django_ws.redact): tokens that clients without cookies send.
+    "WEBSOCKET_REDACT_QUERY_PARAMS": [
+        "token", "auth", "authorization", "key", "apikey", "secret", "password", "passwd",
+        "signature", "sig", "session", "sessionid", "jwt", "ticket", "credential",
+        "credentials",
+    ],
+    # Messages per second a client may send, on average, and how many it may
+    # send at once above that (None: as many as the rate). Past them the
+    # server reads more slowly (TCP backpressure), or closes with 1008 when
+    # WEBSOCKET_RATE_LIMIT_CLOSE. None: no limit.
+    "WEBSOCKET_MESSAGE_RATE": None,
+    "WEBSOCKET_MESSAGE_BURST": None,
+    "WEBSOCKET_RATE_LIMIT_CLOSE": False,
+    # permessage-deflate (RFC 7692): a dict of options for websockets'
+    # ServerPerMessageDeflateFactory; None turns compression off. The default
+    # is the websockets library's own: small windows, so memory per
+    # connection stays modest.
+    "WEBSOCKET_COMPRESSION": {
+        "server_max_window_bits": 12,
+        "client_max_window_bits": 12,
+        "compress_settings": {"memLevel": 5},
+    },
+}
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ConnectionOptions:
+    """Limits and policies of one connection.
+
+    Built from the settings, then overridden per view by keyword arguments of
+    :func:`~django_ws.decorators.accept_websocket`. Times are in seconds;
+    ``None`` disables the limit.
+    """
+
+    max_message_size: int | None = DEFAULTS["WEBSOCKET_MAX_MESSAGE_SIZE"]
+    max_queue: int = DEFAULTS["WEBSOCKET_MAX_QUEUE"]
+    ping_interval: float | None = DEFAULTS["WEBSOCKET_PING_INTERVAL"]
+    ping_timeout: float | None = DEFAULTS["WEBSOCKET_PING_TIMEOUT"]
+    send_timeout: float | None = DEFAULTS["WEBSOCKET_SEND_TIMEOUT"]
+    max_send_buffer: int | None = DEFAULTS["WEBSOCKET_MAX_SEND_BUFFER"]
+    close_timeout: float | None = DEFAULTS["WEBSOCKET_CLOSE_TIMEOUT"]
+    message_rate: float | None = DEFAULTS["WEBSOCKET_MESSAGE_RATE"]
+    message_burst: int | None = DEFAULTS["WEBSOCKET_MESSAGE_BURST"]
+    rate_limit_close: bool = DEFAULTS["WEBSOCKET_RATE_LIMIT_CLOSE"]
+    compression: Mapping[str, Any] | None = dataclasses.field(
+        default_factory=lambda: dict(DEFAULTS["WEBSOCKET_COMPRESSION"])
+    )
+    subprotocols: Sequence[str] | None = None
+
+    def replace(self, **changes: Any) -> ConnectionOptions:
+        """Return a copy with ``changes`` applied; unknown names raise TypeError."""
+        return dataclasses.replace(self, **changes)
+
+    @functools.cached_property
+    def extensions(self) -> list[ServerExtensionFactory]:
+        """The extension factories for ``compression``, built once.
+
+        Shared by every connection with these options: a factory keeps no
+        per-connection state (it makes a new extension for each handshake).
+        """
+        from .protocol import compression_extensions
+
+        return compression_extensions(self.compression)
+
+
+#: Names a view may override in ``@accept_websocket(...)``.
+OPTION_NAMES = frozenset(field.name for field in dataclasses.fields(ConnectionOptions))
