@@ -31,6 +31,22 @@ from tests.live.test_recovery import (
 )
 
 
+def cluster_port() -> int:
+    """A free port whose cluster bus port (+10000) is a port too, and free."""
+    import socket
+
+    for _ in range(100):
+        port = free_port()
+        if port + 10000 < 65536:
+            with socket.socket() as probe:
+                try:
+                    probe.bind(("127.0.0.1", port + 10000))
+                except OSError:
+                    continue
+            return port
+    raise RuntimeError("no free port pair for a cluster node")
+
+
 @pytest.fixture(scope="module")
 def cluster_url(tmp_path_factory):
     """Three masters, no replicas; stopped by PID."""
@@ -40,7 +56,7 @@ def cluster_url(tmp_path_factory):
             pytest.fail("redis-server is missing: .ci/run must install it")
         pytest.skip("redis-server is not installed (apt-get install redis-server)")
     folder = tmp_path_factory.mktemp("cluster")
-    ports = [free_port() for _ in range(3)]
+    ports = [cluster_port() for _ in range(3)]
     processes = []
     try:
         for port in ports:
@@ -237,3 +253,18 @@ def test_presence_across_two_processes(servers):
     assert json.loads(watcher.recv())["presence"] == "leave"
     assert state(one, group)["presence"] == []
     watcher.close()
+
+
+def test_after_flushall_recovered_false_and_no_replay(servers, cluster_url):
+    one, two = servers
+    group = group_name("flush")
+    since = broadcast(one, group, "seen")
+    client = redis.cluster.RedisCluster.from_url(cluster_url)
+    client.flushall(target_nodes=redis.cluster.RedisCluster.ALL_NODES)
+    client.close()
+    after = broadcast(one, group, "after the flush")
+    assert parse_position(after)[0] != parse_position(since)[0]  # a new epoch
+    ws, first = member(two, group, since=since)
+    assert first == {"group": group, "recovered": False, "position": after}
+    assert_nothing_more(ws)
+    ws.close()
