@@ -4,6 +4,7 @@ from django.shortcuts import redirect, render
 
 from django_ws.decorators import accept_websocket
 from django_ws.groups import broadcast
+from django_ws.groups.envelopes import SINCE_PARAMETER
 
 from .models import ChatMessage
 
@@ -27,13 +28,23 @@ def chat(request, room):
     if not request.is_websocket():
         return render(request, "demo/chat.html", {"room": room})
     websocket = request.websocket
-    for line in ChatMessage.objects.filter(room=room).order_by("-created")[:HISTORY][::-1]:
-        websocket.send({"text": line.text, "history": True})
     group = f"chat.{room}"
-    websocket.join(group)  # left automatically when the connection closes
+    # A reconnecting DjangoWebSocket sends the last position it saw: what it
+    # missed meanwhile comes back from the group's history, once, in order.
+    resuming = SINCE_PARAMETER in request.GET
+    if not resuming:
+        send_history(websocket, room)
+    recovered = websocket.join(group, recover=True)  # left when the connection closes
+    if resuming and not recovered:
+        send_history(websocket, room)  # too much missed: the page starts again
     for text in websocket:
         if not isinstance(text, str) or not text.strip():
             continue
         text = text[:1000]
         ChatMessage.objects.create(room=room, text=text)
         broadcast(group, {"text": text})  # every member, in every server process
+
+
+def send_history(websocket, room):
+    for line in ChatMessage.objects.filter(room=room).order_by("-created")[:HISTORY][::-1]:
+        websocket.send({"text": line.text, "history": True})

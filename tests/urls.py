@@ -35,6 +35,8 @@ urlpatterns = [
     path("small/", views.small),
     path("rate-limited/", views.rate_limited),
     path("js-client/", views.js_client_page),
+    path("js-envelopes/", views.js_envelopes_page),
+    path("envelope-script/", views.envelope_script),
     path("group/<str:group>/member/", views.group_member),
     path("chat/", views.Chat.as_view()),
     path("detached/", views.DetachedEcho.as_view()),
@@ -48,6 +50,8 @@ urlpatterns = [
     path("private/", views.private),
     path("staff-only/", views.staff_only),
     path("group/<str:group>/broadcast/", views.group_broadcast),
+    path("group/<str:group>/envelope/", views.group_envelope_member),
+    path("group/<str:group>/state/", views.group_state),
     path("flagged/", views.flagged),
     path("dwebsocket-additions/", views.dwebsocket_additions),
 ]

@@ -301,8 +301,39 @@ def group_broadcast(request, group):
         groups.broadcast(group, request.GET["binary"].encode(), binary=True)
     else:
         repeat = int(request.GET.get("repeat", "1"))
-        groups.broadcast(group, request.GET.get("message", "") * repeat)
+        position = groups.broadcast(group, request.GET.get("message", "") * repeat)
+        return JsonResponse({"local_members": groups.count(group), "position": position})
     return JsonResponse({"local_members": groups.count(group)})
+
+
+@accept_websocket
+def group_envelope_member(request, group):
+    """Joins ``group`` for envelopes: ``?recover=1``, ``?since=P``, ``?presence=<name>``.
+
+    No "joined": the first envelope says it. "leave" leaves; echoes the rest.
+    """
+    websocket = request.websocket
+    presence = {"name": request.GET["presence"]} if "presence" in request.GET else None
+    websocket.join(group, recover="recover" in request.GET, since=request.GET.get("since"),
+                   presence=presence)
+    for message in websocket:
+        if message == "leave":
+            websocket.leave(group)
+            websocket.send("left")
+        else:
+            websocket.send(f"echo:{message}")
+
+
+def group_state(request, group):
+    """Plain HTTP view: the group's history (``?since=``, ``?limit=``) and presence."""
+    from django_ws import groups
+
+    limit = int(request.GET["limit"]) if "limit" in request.GET else None
+    history = groups.history(group, since=request.GET.get("since"), limit=limit)
+    return JsonResponse({
+        "history": [[position, message] for position, message in history],
+        "presence": groups.presence(group),
+    })
 
 
 # -- class views and auth ------------------------------------------------------
@@ -482,3 +513,59 @@ def token_inbox(request):
         request.websocket.close(1008, "authentication failed")
         return
     request.websocket.send(f"user {user_id}")
+
+
+@accept_websocket
+def envelope_script(request):
+    """Scripted envelopes for the JS client: duplicates, bytes, presence, a restart.
+
+    The first connection ends with 1012 (restart); the reconnection first says
+    which positions the client sent back (a plain message), then recovers.
+    """
+    websocket = request.websocket
+    since = request.GET.get("django_ws_since")
+    if since is None:
+        for frame in (
+            {"group": "g", "recovered": False, "position": "e-0"},
+            {"group": "g", "position": "e-1", "data": {"text": "one"}},
+            {"group": "g", "position": "e-1", "data": {"text": "one"}},
+            {"group": "g", "position": "e-2", "bytes": "AP8="},
+            {"group": "g", "presence": "join", "info": {"name": "alice"}},
+        ):
+            websocket.send(json.dumps(frame, separators=(",", ":")))
+        websocket.send("plain")
+        websocket.close(1012)
+        return
+    websocket.send(json.dumps({"since": json.loads(since)}))
+    for frame in (
+        {"group": "g", "recovered": True, "position": "e-3"},
+        {"group": "g", "position": "e-2", "bytes": "AP8="},
+        {"group": "g", "position": "e-3", "data": {"text": "three"}},
+    ):
+        websocket.send(json.dumps(frame, separators=(",", ":")))
+    for _ in websocket:
+        pass
+
+
+def js_envelopes_page(request):
+    """A page running django_ws/websocket.js with envelopes against ``envelope-script``."""
+    from pathlib import Path
+
+    import django_ws
+
+    script = (Path(django_ws.__file__).parent / "static" / "django_ws" / "websocket.js").read_text(
+        encoding="utf-8"
+    ).replace("</", "<\\/")  # inline: its comment's "</script>" would end the element
+    return HttpResponse(f"""<!doctype html><html><body><script>{script}</script><script>
+      window.events = [];
+      const socket = new DjangoWebSocket("/envelope-script/",
+                                         {{envelopes: true, minDelay: 50, maxDelay: 100}});
+      const show = (data) => data instanceof Uint8Array ? "bytes " + Array.from(data)
+                                                         : JSON.stringify(data);
+      socket.addEventListener("message", (e) => window.events.push(
+        "message " + e.group + " " + e.position + " " + show(e.data)));
+      socket.addEventListener("recovered", (e) => window.events.push(
+        "recovered " + e.group + " " + e.recovered + " " + e.position));
+      socket.addEventListener("presence", (e) => window.events.push(
+        "presence " + e.group + " " + e.presence + " " + e.info.name));
+    </script></body></html>""")

@@ -151,22 +151,33 @@ class WebSocket(Detached):
                 return
         self._flush(self._options.send_timeout if timeout is None else timeout)
 
-    def join(self, group: str, *, using: str = "default") -> None:
+    def join(self, group: str, *, using: str = "default", recover: bool = False,
+             since: str | None = None, presence: Any = None) -> bool | None:
         """Receive the messages broadcast to ``group`` (see ``django_ws.groups``).
 
         They go straight to the client, not through the view. The connection
-        leaves all its groups when it closes, however it closes.
+        leaves all its groups when it closes, however it closes. With
+        ``recover``, ``since`` or ``presence``, the client gets JSON envelopes
+        for this group (``django_ws.groups.envelopes``): first whether what
+        it missed after ``since`` (default with ``recover``: the position the
+        client sent in ``?django_ws_since=``) could be recovered, then those
+        messages, then the live ones, each with its position. ``presence``:
+        True lists the request's user in ``presence(group)``, a dict lists
+        that info. Returns None for a plain join, else whether the client
+        got everything after ``since`` (``recovered``).
         """
         from ..groups import get_backend
 
         if not self._accepted:
             self.accept()
-        get_backend(using).join(group, self)
+        recovered = get_backend(using).join(group, self, recover=recover, since=since,
+                                            presence=presence)
         if self._groups is None:
             self._groups = set()
             # The function, not a bound method: nothing more per member.
             self.add_cleanup(WebSocket._leave_groups)
         self._groups.add((using, group))
+        return recovered
 
     def leave(self, group: str, *, using: str = "default") -> None:
         """Stop receiving the messages broadcast to ``group``."""

@@ -25,11 +25,21 @@ from django.core.signals import setting_changed
 from django.dispatch import receiver
 from django.utils.module_loading import import_string
 
+from . import envelopes
+
 if TYPE_CHECKING:  # pragma: no cover
     from ..connection import WebSocket
     from .base import GroupBackend
 
-__all__ = ["DEFAULT_GROUPS", "broadcast", "count", "get_backend", "members"]
+__all__ = [
+    "DEFAULT_GROUPS",
+    "broadcast",
+    "count",
+    "get_backend",
+    "history",
+    "members",
+    "presence",
+]
 
 DEFAULT_GROUPS: dict[str, dict[str, Any]] = {
     "default": {"BACKEND": "django_ws.groups.memory.MemoryBackend"}
@@ -80,7 +90,9 @@ def _reset_backends(setting: str, **kwargs: Any) -> None:
             _backends.clear()
 
 
-def broadcast(group: str, message: Any, *, binary: bool = False, using: str = "default") -> None:
+def broadcast(
+    group: str, message: Any, *, binary: bool = False, using: str = "default"
+) -> str | None:
     """Send ``message`` to every connection in ``group``, in every process.
 
     Args:
@@ -90,13 +102,51 @@ def broadcast(group: str, message: Any, *, binary: bool = False, using: str = "d
         binary: send a ``str`` or JSON as a binary frame.
         using: the ``WEBSOCKET_GROUPS`` alias.
 
+    Returns:
+        The message's position in the group's history (an opaque string), or
+        None when the group keeps no history (``history_size`` 0).
+
     Messages from one sender arrive in the order it broadcast them. With the
     in-memory backend, only this process's connections are reached.
     """
     from ..encoding import encode_message
 
     data, text = encode_message(message, binary=binary)
-    get_backend(using).broadcast(group, bytes(data), text=text)
+    if isinstance(message, str):
+        kind = envelopes.STR
+    elif isinstance(message, (dict, list)):
+        kind = envelopes.JSON
+    else:
+        kind = envelopes.BYTES
+    return get_backend(using).broadcast(group, bytes(data), text=text, kind=kind)
+
+
+def history(
+    group: str, since: str | None = None, limit: int | None = None, *, using: str = "default"
+) -> list[tuple[str, Any]]:
+    """The messages the group's history keeps, oldest first.
+
+    Args:
+        group: the group's name.
+        since: a position: only the messages after it (all the kept ones
+            when it is None or of an earlier life of the stream).
+        limit: at most this many, the latest.
+        using: the ``WEBSOCKET_GROUPS`` alias.
+
+    Returns:
+        ``[(position, message)]``: ``str``, bytes, or the JSON value, as
+        broadcast.
+    """
+    return get_backend(using).history(group, since, limit)
+
+
+def presence(group: str, *, using: str = "default") -> list[dict[str, Any]]:
+    """The members of ``group`` joined with ``presence``, in every process.
+
+    Returns:
+        ``[{"connection": id, "info": {...}, "joined": timestamp}]``.
+    """
+    return get_backend(using).presence(group)
 
 
 def members(group: str, *, using: str = "default") -> list[WebSocket]:

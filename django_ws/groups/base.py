@@ -16,16 +16,34 @@ carries broadcasts to the processes that have members:
   members; what a backend calls when a broadcast reaches it.
 - ``close()``: release connections and greenlets.
 
+History, recovery and presence (the envelope members of
+``django_ws.groups.envelopes``; options in ``django_ws.groups.streams``):
+
+- ``broadcast()`` returns the message's position, or None when the group
+  keeps no history; ``kind`` says what the message was (str, JSON, bytes),
+  for envelopes and ``history()``.
+- ``read_history(group, since)``: ``(epoch, top, entries)`` as
+  :func:`~django_ws.groups.envelopes.recover` documents; may block.
+- ``deliver_envelopes(group, epoch, entry)``: hand a message with its
+  position to this process's envelope members.
+- ``presence_add()``, ``presence_remove()``, ``presence()``, ``announce()``:
+  members listed across processes, and their join/leave envelopes.
+
 Group names are non-empty strings of at most 200 characters.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from websockets.frames import Frame, Opcode
+
+from . import envelopes
+from .envelopes import Entry, EnvelopeMember
+from .streams import HistoryOptions
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..connection import WebSocket
@@ -62,11 +80,30 @@ class GroupBackend:
         self.options = options
         self._members: dict[str, dict[WebSocket, None]] = {}
         self._subscribing: dict[str, _Subscribing] = {}
+        self._envelopes: dict[str, dict[WebSocket, EnvelopeMember]] = {}
+        self.history_options = HistoryOptions.from_options(alias, options)
+        self._records: dict[str, dict[str, Any]] = {}  # presence of local members, by id
 
     # -- membership (this process) ---------------------------------------------
 
-    def join(self, group: str, websocket: WebSocket) -> None:
+    def join(
+        self,
+        group: str,
+        websocket: WebSocket,
+        *,
+        recover: bool = False,
+        since: str | None = None,
+        presence: Any = None,
+    ) -> bool | None:
+        """Make ``websocket`` a member; an envelope member with any keyword.
+
+        Returns:
+            None for a plain member; for an envelope member, whether what it
+            missed after ``since`` was recovered (the ``recovered`` it got).
+        """
         validate_group(group)
+        envelope = recover or since is not None or presence is not None
+        info = envelopes.presence_info(websocket, presence) if envelope else None
         while (members := self._members.get(group)) is None:
             pending = self._subscribing.get(group)
             if pending is None:
@@ -78,7 +115,49 @@ class GroupBackend:
             pending.done.wait()
             if pending.error is not None:
                 raise pending.error
-        members[websocket] = None
+        if not envelope:
+            members[websocket] = None
+            return None
+        if since is None and recover:
+            since = envelopes.since_from_path(getattr(websocket, "path", ""), group)
+        return self._join_envelope(group, websocket, since, info)
+
+    def _join_envelope(
+        self, group: str, websocket: WebSocket, since: str | None, info: dict[str, Any] | None
+    ) -> bool:
+        # Recorded (buffering live messages) before the history is read, so
+        # that nothing published meanwhile is missed, and so that the group
+        # stays subscribed while the read blocks.
+        member = EnvelopeMember(websocket, info)
+        group_envelopes = self._envelopes.setdefault(group, {})
+        previous = group_envelopes.pop(websocket, None)
+        group_envelopes[websocket] = member
+        try:
+            if previous is not None and previous.info is not None:
+                self.presence_remove(group, previous.id)
+            recovered = envelopes.recover(
+                member, group, since, lambda s: self.read_history(group, s), first=True
+            )
+            if info is not None:
+                record = {"connection": member.id, "info": info, "joined": time.time()}
+                self.presence_add(group, record)
+                self.announce(group, envelopes.presence_payload(group, "join", info))
+        except BaseException:
+            self._drop_envelope(group, websocket)
+            raise
+        return recovered
+
+    def _drop_envelope(self, group: str, websocket: WebSocket) -> EnvelopeMember | None:
+        group_envelopes = self._envelopes.get(group)
+        if group_envelopes is None:
+            return None
+        member = group_envelopes.pop(websocket, None)
+        if not group_envelopes:
+            del self._envelopes[group]
+            if not self._members.get(group) and group in self._members:
+                del self._members[group]
+                self.unsubscribe(group)
+        return member
 
     def _subscribe_first(self, group: str) -> None:
         # Recorded only once subscribed: a group recorded after a failed
@@ -102,12 +181,22 @@ class GroupBackend:
         if members is None:
             return
         members.pop(websocket, None)
+        if group in self._envelopes:
+            member = self._drop_envelope(group, websocket)
+            if member is not None and member.info is not None:
+                self.presence_remove(group, member.id)
+                self.announce(group, envelopes.presence_payload(group, "leave", member.info))
+            return
         if not members:
             del self._members[group]
             self.unsubscribe(group)
 
     def local_members(self, group: str) -> list[WebSocket]:
-        return list(self._members.get(group, ()))
+        members = list(self._members.get(group, ()))
+        group_envelopes = self._envelopes.get(group)
+        if group_envelopes:
+            members.extend(group_envelopes)
+        return members
 
     # -- delivery ------------------------------------------------------------
 
@@ -133,10 +222,90 @@ class GroupBackend:
                 logger.exception("error delivering a message of group %r to %r", group, websocket)
         return delivered
 
+    def deliver_envelopes(self, group: str, epoch: str | None, entry: Entry) -> int:
+        """Send a message with its position to this process's envelope members."""
+        group_envelopes = self._envelopes.get(group)
+        if not group_envelopes:
+            return 0
+        return envelopes.deliver(group_envelopes.values(), group, epoch, entry, self.resync)
+
+    def resync(self, group: str, member: EnvelopeMember) -> None:
+        """``member`` saw a gap (its live messages are buffered): fill it."""
+        if self._envelopes.get(group, {}).get(member.websocket) is not member:
+            return  # it left meanwhile
+        since = (
+            None if member.epoch is None else envelopes.format_position(member.epoch, member.offset)
+        )
+        envelopes.recover(member, group, since, lambda s: self.read_history(group, s), first=False)
+
+    def deliver_announcement(self, group: str, payload: bytes) -> None:
+        """A presence envelope to this process's envelope members."""
+        group_envelopes = self._envelopes.get(group)
+        if not group_envelopes:
+            return
+        frame = Frame(Opcode.TEXT, payload).serialize(mask=False, extensions=[])
+        for member in list(group_envelopes.values()):
+            try:
+                member.send(payload, frame)
+            except Exception:
+                logger.exception(
+                    "error delivering presence of group %r to %r", group, member.websocket
+                )
+
+    def history(
+        self, group: str, since: str | None = None, limit: int | None = None
+    ) -> list[tuple[str, Any]]:
+        """The kept messages after ``since`` (all if it is None or of another epoch)."""
+        validate_group(group)
+        epoch, _, entries = self.read_history(group, None, create=False)
+        if epoch is None or not entries:
+            return []
+        wanted = envelopes.parse_position(since)
+        if wanted is not None and wanted[0] == epoch:
+            entries = [entry for entry in entries if entry[0] > wanted[1]]
+        if limit is not None:
+            entries = entries[-limit:] if limit > 0 else []
+        return [
+            (envelopes.format_position(epoch, offset), envelopes.decode_message(data, kind))
+            for offset, data, kind in entries
+        ]
+
+    def local_presence(self, group: str) -> list[dict[str, Any]]:
+        """This process's members of ``group`` listed in presence."""
+        group_envelopes = self._envelopes.get(group, {})
+        return [self._records[m.id] for m in group_envelopes.values() if m.id in self._records]
+
     # -- what subclasses provide ---------------------------------------------
 
-    def broadcast(self, group: str, data: bytes, *, text: bool) -> None:
+    def broadcast(
+        self, group: str, data: bytes, *, text: bool, kind: str = envelopes.BYTES
+    ) -> str | None:
         raise NotImplementedError
+
+    def read_history(
+        self, group: str, since: str | None, *, create: bool = True
+    ) -> tuple[str | None, int, list[Entry] | None]:
+        """``(epoch, top, entries after since)``: no history here.
+
+        ``create``: give a group without a stream one (a join needs its
+        position); ``history()`` reads without.
+        """
+        return None, 0, None
+
+    def presence_add(self, group: str, record: dict[str, Any]) -> None:
+        self._records[record["connection"]] = record
+
+    def presence_remove(self, group: str, member_id: str) -> None:
+        self._records.pop(member_id, None)
+
+    def presence(self, group: str) -> list[dict[str, Any]]:
+        """Every member of ``group`` listed in presence (here: this process)."""
+        validate_group(group)
+        return self.local_presence(group)
+
+    def announce(self, group: str, payload: bytes) -> None:
+        """Send a presence envelope to the group's envelope members, everywhere."""
+        self.deliver_announcement(group, payload)
 
     def subscribe(self, group: str) -> None:
         """This process has its first member of ``group``."""

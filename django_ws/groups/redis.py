@@ -15,25 +15,48 @@ SUBSCRIBEs to the channels of the groups it has members in, on one
 connection read by one greenlet, and delivers what arrives to its members.
 Redis pub/sub delivers each message once to each subscribed process, in the
 order it was published by one connection. Messages published while a
-process is disconnected from Redis are lost for that process (pub/sub keeps
-nothing); the listener reconnects with back-off and subscribes again.
+process is disconnected from Redis are lost for its plain members (pub/sub
+keeps nothing); the listener reconnects with back-off and subscribes again.
+
+With history (``history_size`` > 0, the default), a broadcast is one Lua
+script instead (``redis_scripts.PUBLISH``): the next offset, XADD to the
+group's stream, the expiry, and the PUBLISH with the position. Envelope
+members are brought up to date from the stream at their join and after a
+reconnection of the listener (``envelopes.recover``), or told
+``recovered: false``. Presence lives in Redis too, each record refreshed by
+its process every ``presence_ttl / 3`` seconds: a killed process's members
+are gone from ``presence()`` within ``presence_ttl``.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 
+from . import envelopes, redis_scripts
 from .base import GroupBackend, validate_group
+from .envelopes import Entry, EnvelopeMember
+from .streams import new_epoch, select
 
 __all__ = ["RedisBackend"]
 
 logger = logging.getLogger(__name__)
 
 _TEXT, _BINARY = b"t", b"b"  # first byte of a published payload: the frame type
+# The first byte of a payload says the frame type and the message's kind:
+# "t"/"b" as before (str as text, bytes), and for envelopes and history
+# "j"/"J" JSON as text/binary, "S" a str as binary.
+_KIND_BYTE = {(envelopes.STR, True): b"t", (envelopes.BYTES, False): b"b",
+              (envelopes.JSON, True): b"j", (envelopes.JSON, False): b"J",
+              (envelopes.STR, False): b"S", (envelopes.BYTES, True): b"b"}
+_KINDS = {ord("t"): envelopes.STR, ord("b"): envelopes.BYTES, ord("j"): envelopes.JSON,
+          ord("J"): envelopes.JSON, ord("S"): envelopes.STR}
+_TEXT_KINDS = (ord("t"), ord("j"))
+_POSITION, _ANNOUNCE = ord("@"), ord("!")  # a payload with a position; a presence envelope
 
 
 def _import_redis() -> Any:
@@ -49,7 +72,11 @@ def _import_redis() -> Any:
 
 class RedisBackend(GroupBackend):
     """Options: ``url`` (required), ``prefix`` (default ``"django_ws:"``),
-    ``subscribe_timeout`` (seconds ``join()`` waits for Redis to confirm, 5)."""
+    ``subscribe_timeout`` (seconds ``join()`` waits for Redis to confirm, 5),
+    ``history_size`` (100), ``history_ttl`` (120 s), ``presence_ttl`` (30 s),
+    ``cluster`` (False: True for Redis Cluster, ``url`` naming any node),
+    ``max_connections`` (50 commands at once per process; more wait up to
+    ``pool_timeout``, 30 s)."""
 
     def __init__(self, alias: str, options: dict[str, Any]) -> None:
         super().__init__(alias, options)
@@ -63,23 +90,210 @@ class RedisBackend(GroupBackend):
             ) from None
         self.prefix: str = options.get("prefix", "django_ws:")
         self.subscribe_timeout: float = options.get("subscribe_timeout", 5.0)
+        #: Redis Cluster: sharded pub/sub (SPUBLISH/SSUBSCRIBE, Redis 7), the
+        #: channel hash-tagged like the group's keys, so that the publish
+        #: script runs on the one shard that holds them all.
+        self.cluster: bool = bool(options.get("cluster", False))
+        self.max_connections: int = options.get("max_connections", 50)
+        self.pool_timeout: float = options.get("pool_timeout", 30.0)
         self._publisher: Any = None
         self._subscriber: Any = None
         self._pubsub: Any = None
         self._listener: Any = None
         self._confirmed: dict[str, Any] = {}  # channel -> gevent Event
         self._subscribe_lock: Any = None
+        self._scripts: dict[str, Any] = {}
+        self._presence_groups: dict[str, set[str]] = {}  # group -> local member ids
+        self._refresher: Any = None
 
     def _channel(self, group: str) -> str:
+        if self.cluster:
+            return f"{self.prefix}{{{group}}}"
         return self.prefix + group
+
+    def _group(self, channel: str) -> str:
+        if self.cluster:
+            return channel[len(self.prefix) + 1 : -1]
+        return channel[len(self.prefix) :]
+
+    def _connect(self) -> Any:
+        if self.cluster:
+            import redis.cluster
+
+            return redis.cluster.RedisCluster.from_url(self.url)
+        return self._redis.Redis.from_url(self.url)
+
+    def _key(self, group: str, suffix: str) -> str:
+        # The hash tag puts a group's keys on one Redis Cluster slot.
+        return f"{self.prefix}{{{group}}}.{suffix}"
+
+    def _client(self) -> Any:
+        if self._publisher is None:
+            if self.cluster:
+                self._publisher = self._connect()
+            else:
+                # Blocking: a reconnect storm (every client reading its
+                # history at once) waits for a connection instead of failing
+                # with "Too many connections".
+                pool = self._redis.BlockingConnectionPool.from_url(
+                    self.url, max_connections=self.max_connections, timeout=self.pool_timeout
+                )
+                self._publisher = self._redis.Redis(connection_pool=pool)
+        return self._publisher
+
+    def _script(self, name: str) -> Any:
+        script = self._scripts.get(name)
+        if script is None:
+            # register_script runs EVALSHA, and loads the script again after
+            # a Redis restart emptied its script cache.
+            script = self._scripts[name] = self._client().register_script(
+                getattr(redis_scripts, name))
+        return script
 
     # -- publishing (any process) -----------------------------------------------
 
-    def broadcast(self, group: str, data: bytes, *, text: bool) -> None:
+    def broadcast(self, group: str, data: bytes, *, text: bool,
+                  kind: str = envelopes.BYTES) -> str | None:
         validate_group(group)
-        if self._publisher is None:
-            self._publisher = self._redis.Redis.from_url(self.url)
-        self._publisher.publish(self._channel(group), (_TEXT if text else _BINARY) + data)
+        payload = _KIND_BYTE[kind, text] + data
+        size, ttl = self.history_options.for_group(group)
+        if size == 0:
+            self._publish(group, payload)
+            return None
+        epoch, offset = self._script("PUBLISH")(
+            keys=[self._key(group, "meta"), self._key(group, "stream"), self._channel(group)],
+            args=[
+                "spublish" if self.cluster else "publish",
+                payload,
+                size,
+                max(1, round(ttl)),
+                new_epoch(),
+            ],
+        )
+        return envelopes.format_position(_str(epoch), int(offset))
+
+    def read_history(
+        self, group: str, since: str | None, *, create: bool = True
+    ) -> tuple[str | None, int, list[Entry] | None]:
+        size, ttl = self.history_options.for_group(group)
+        if size == 0:
+            return None, 0, None
+        wanted = envelopes.parse_position(since)
+        first = wanted[1] + 1 if wanted is not None else 0
+        epoch, top, now, raw = self._script("READ")(
+            keys=[self._key(group, "meta"), self._key(group, "stream")],
+            args=[first, max(1, round(ttl)), new_epoch() if create else ""],
+        )
+        if not epoch:
+            return None, 0, None  # no stream, and create=False
+        top, oldest = int(top), int(now) - ttl * 1000
+        kept: list[Entry] = []
+        for entry_id, fields in raw:
+            offset = int(_str(entry_id).partition("-")[0])
+            values = dict(zip(fields[::2], fields[1::2], strict=True))
+            # MAXLEN ~ trims in whole nodes: keep exactly the last
+            # history_size, younger than history_ttl.
+            if offset <= top - size or int(values[b"t"]) <= oldest:
+                continue
+            payload = values[b"d"]
+            kept.append((offset, payload[1:], _KINDS[payload[0]]))
+        return select(_str(epoch), top, kept, since)
+
+    # -- presence ------------------------------------------------------------------
+
+    def presence_add(self, group: str, record: dict[str, Any]) -> None:
+        super().presence_add(group, record)
+        self._presence_groups.setdefault(group, set()).add(record["connection"])
+        ttl = self.history_options.presence_ttl
+        pipe = self._client().pipeline(transaction=not self.cluster)
+        pipe.hset(self._key(group, "presence"), record["connection"], json.dumps(record))
+        pipe.zadd(self._key(group, "presence.exp"),
+                  {record["connection"]: int((time.time() + ttl) * 1000)})
+        pipe.expire(self._key(group, "presence"), max(1, round(ttl * 2)))
+        pipe.expire(self._key(group, "presence.exp"), max(1, round(ttl * 2)))
+        pipe.execute()
+        if self._refresher is None or self._refresher.dead:
+            import gevent
+
+            self._refresher = gevent.spawn(self._refresh_presence)
+
+    def presence_remove(self, group: str, member_id: str) -> None:
+        super().presence_remove(group, member_id)
+        ids = self._presence_groups.get(group)
+        if ids is not None:
+            ids.discard(member_id)
+            if not ids:
+                del self._presence_groups[group]
+        pipe = self._client().pipeline(transaction=not self.cluster)
+        pipe.hdel(self._key(group, "presence"), member_id)
+        pipe.zrem(self._key(group, "presence.exp"), member_id)
+        pipe.execute()
+
+    def presence(self, group: str) -> list[dict[str, Any]]:
+        validate_group(group)
+        flat = self._script("PRESENCE")(
+            keys=[self._key(group, "presence"), self._key(group, "presence.exp")],
+            args=[int(time.time() * 1000)],
+        )
+        records = [json.loads(value) for value in flat[1::2]]
+        return sorted(records, key=lambda record: record["joined"])
+
+    def _refresh_presence(self) -> None:
+        """Push the expiry of this process's presence records, while it has some."""
+        import gevent
+
+        ttl = self.history_options.presence_ttl
+        while self._presence_groups:
+            gevent.sleep(ttl / 3)
+            expires = int((time.time() + ttl) * 1000)
+            try:
+                pipe = self._client().pipeline(transaction=False)
+                for group, ids in list(self._presence_groups.items()):
+                    if ids:
+                        pipe.zadd(self._key(group, "presence.exp"), dict.fromkeys(ids, expires))
+                        for suffix in ("presence", "presence.exp"):
+                            pipe.expire(self._key(group, suffix), max(1, round(ttl * 2)))
+                        for member_id in ids:
+                            record = self._records.get(member_id)
+                            if record is not None:  # back after an outage or FLUSHALL
+                                pipe.hset(self._key(group, "presence"), member_id,
+                                          json.dumps(record))
+                pipe.execute()
+            except self._redis.RedisError as exc:
+                logger.warning("cannot refresh presence in Redis (%s); retrying in %.1fs",
+                               exc, ttl / 3)
+
+    def announce(self, group: str, payload: bytes) -> None:
+        self._publish(group, b"!" + payload)
+
+    def _publish(self, group: str, payload: bytes) -> None:
+        if self.cluster:
+            self._client().spublish(self._channel(group), payload)
+        else:
+            self._client().publish(self._channel(group), payload)
+
+    # -- recovery ------------------------------------------------------------------
+
+    def resync(self, group: str, member: EnvelopeMember) -> None:
+        # The read blocks on Redis: not in the listener, which buffers the
+        # member's live messages meanwhile.
+        import gevent
+
+        gevent.spawn(self._resync, group, member)
+
+    def _resync(self, group: str, member: EnvelopeMember) -> None:
+        import gevent
+
+        for attempt in range(5):
+            try:
+                super().resync(group, member)
+                return
+            except self._redis.RedisError as exc:
+                logger.warning("cannot read the history of group %r (%s); retrying", group, exc)
+                gevent.sleep(0.2 * 2**attempt)
+        # Out of tries: go on with the live messages; a gap is reported.
+        if member.buffer is not None:
+            envelopes.drain(member, group)
 
     # -- subscribing (server processes, under gevent) ---------------------------
 
@@ -91,14 +305,17 @@ class RedisBackend(GroupBackend):
         if self._pubsub is None:
             # Keep the client: when it is garbage-collected, redis-py closes
             # its pool, the pub/sub connection with it.
-            self._subscriber = self._redis.Redis.from_url(self.url)
+            self._subscriber = self._connect()
             self._pubsub = self._subscriber.pubsub(ignore_subscribe_messages=False)
             self._subscribe_lock = Semaphore()
         channel = self._channel(group)
         confirmed = self._confirmed[channel] = Event()
         try:
             with self._subscribe_lock:
-                self._pubsub.subscribe(channel)
+                if self.cluster:
+                    self._pubsub.ssubscribe(channel)
+                else:
+                    self._pubsub.subscribe(channel)
         except BaseException:
             self._confirmed.pop(channel, None)  # join() fails: nothing recorded
             raise
@@ -116,7 +333,10 @@ class RedisBackend(GroupBackend):
         channel = self._channel(group)
         self._confirmed.pop(channel, None)
         with self._subscribe_lock:
-            self._pubsub.unsubscribe(channel)
+            if self.cluster:
+                self._pubsub.sunsubscribe(channel)
+            else:
+                self._pubsub.unsubscribe(channel)
 
     def _listen(self) -> None:
         """Read the pub/sub connection while a group is subscribed; then end.
@@ -134,7 +354,10 @@ class RedisBackend(GroupBackend):
         down_since: float | None = None
         while (pubsub := self._pubsub) is not None and pubsub.subscribed:
             try:
-                message = pubsub.get_message(timeout=1.0)
+                if self.cluster:
+                    message = pubsub.get_sharded_message(timeout=1.0)
+                else:
+                    message = pubsub.get_message(timeout=1.0)
             except Exception as exc:
                 if down_since is None:
                     down_since = time.monotonic()
@@ -154,7 +377,8 @@ class RedisBackend(GroupBackend):
                 # Pub/sub keeps nothing: say which groups missed what, when.
                 logger.warning(
                     "Redis pub/sub is back after %.1fs; broadcasts to %s in that time "
-                    "were lost for this process", time.monotonic() - down_since,
+                    "were lost for this process's plain members (envelope members "
+                    "recover them from the history)", time.monotonic() - down_since,
                     ", ".join(sorted(repr(g) for g in self._members)) or "no group",
                 )
                 down_since = None
@@ -169,14 +393,40 @@ class RedisBackend(GroupBackend):
         if isinstance(channel, bytes):
             channel = channel.decode()
         kind = message["type"]
-        if kind == "message":
+        if isinstance(kind, bytes):
+            kind = kind.decode()
+        if kind in ("message", "smessage"):
             payload: bytes = message["data"]
-            group = channel[len(self.prefix):]
-            self.deliver_local(group, payload[1:], text=payload[:1] == _TEXT)
-        elif kind == "subscribe":
+            group = self._group(channel)
+            head = payload[0]
+            epoch: str | None = None
+            offset = 0
+            if head == _POSITION:
+                end = payload.index(b"\n")
+                position = envelopes.parse_position(payload[1:end].decode())
+                if position is not None:
+                    epoch, offset = position
+                payload = payload[end + 1:]
+                head = payload[0]
+            elif head == _ANNOUNCE:
+                self.deliver_announcement(group, payload[1:])
+                return
+            data = payload[1:]
+            self.deliver_local(group, data, text=head in _TEXT_KINDS)
+            if group in self._envelopes:
+                self.deliver_envelopes(group, epoch, (offset, data, _KINDS.get(head, "b")))
+        elif kind in ("subscribe", "ssubscribe"):
             confirmed = self._confirmed.get(channel)
             if confirmed is not None:
                 confirmed.set()
+            group = self._group(channel)
+            if self._envelopes.get(group):
+                # Subscribed again after a reconnection: what was published
+                # meanwhile is in the stream, not in pub/sub.
+                for member in list(self._envelopes[group].values()):
+                    if member.buffer is None:
+                        member.buffer = []
+                        self.resync(group, member)
 
     def close(self) -> None:
         pubsub, self._pubsub = self._pubsub, None
@@ -185,5 +435,11 @@ class RedisBackend(GroupBackend):
         if pubsub is not None:
             pubsub.close()
             self._subscriber.close()
+        if self._refresher is not None:
+            self._refresher.kill(block=False)
         if self._publisher is not None:
             self._publisher.close()
+
+
+def _str(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)

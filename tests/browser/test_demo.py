@@ -168,3 +168,73 @@ def test_js_client_retries_temporary_codes(browser, test_project, code):
     events = events_after(page, "window.events.filter(e => e === 'open').length >= 2")
     assert events[:3] == ["open", f"close {code} true", "open"]
     page.close()
+
+
+def test_chat_recovers_what_was_sent_while_its_server_restarted(browser, demo_db, tmp_path):
+    # Two demo servers on one Redis; the first restarts while the second's
+    # page sends: the first's page gets those messages once, in order.
+    from tests.live.test_redis_faults import RedisProcess
+
+    expect = sync_api.expect
+    redis = RedisProcess(tmp_path)
+    redis.start()
+    env = {"DJANGO_WS_DEMO_DB": demo_db, "DJANGO_WS_DEMO_REDIS": redis.url}
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    other = LiveServer(settings_module="demo_project.settings", env=env).start()
+    first = LiveServer(settings_module="demo_project.settings", port=port, env=env).start()
+    alice, bob = browser.new_page(), browser.new_page()
+    try:
+        alice.goto(first.http_url("/chat/recovery/"))
+        bob.goto(other.http_url("/chat/recovery/"))
+        for page in (alice, bob):
+            expect(page.locator("#status")).to_have_text("connected", timeout=EXPECT_MS)
+        bob.fill("#message", "before the restart")
+        bob.click("button[type=submit]")
+        expect(alice.locator("#log p.message")).to_have_text(["before the restart"],
+                                                             timeout=EXPECT_MS)
+        first.stop()
+        expect(alice.locator("#status")).to_contain_text("reconnecting", timeout=EXPECT_MS)
+        for n in range(3):
+            bob.fill("#message", f"while alice was away {n}")
+            bob.click("button[type=submit]")
+        expect(bob.locator("#log p.message")).to_have_count(4, timeout=EXPECT_MS)
+        again = LiveServer(settings_module="demo_project.settings", port=port, env=env).start()
+        try:
+            expect(alice.locator("#status")).to_have_text("connected", timeout=EXPECT_MS * 3)
+            expected = ["before the restart"] + [f"while alice was away {n}" for n in range(3)]
+            expect(alice.locator("#log p.message")).to_have_text(expected, timeout=EXPECT_MS)
+            assert alice.locator("#log p.history").count() == 0  # recovered: no reload
+            bob.fill("#message", "after")
+            bob.click("button[type=submit]")
+            expect(alice.locator("#log p.message")).to_have_text(expected + ["after"],
+                                                                 timeout=EXPECT_MS)
+        finally:
+            again.stop()
+    finally:
+        alice.close()
+        bob.close()
+        first.stop()
+        other.stop()
+        redis.stop()
+
+
+def test_js_client_envelopes(browser, test_project):
+    page = browser.new_page()
+    page.goto(test_project.http_url("/js-envelopes/"))
+    events = events_after(page, "window.events.some(e => e.includes('three'))")
+    assert events == [
+        "recovered g false e-0",
+        'message g e-1 {"text":"one"}',  # once: the duplicate is dropped
+        "message g e-2 bytes 0,255",
+        "presence g join alice",
+        'message undefined undefined "plain"',  # no envelope: as it came
+        # The reconnection sent the last position per group back...
+        'message undefined undefined "{\\"since\\": {\\"g\\": \\"e-2\\"}}"',
+        # ...and the replay's duplicate is dropped too.
+        "recovered g true e-3",
+        'message g e-3 {"text":"three"}',
+    ]
+    assert page.evaluate("socket.positions") == {"g": "e-3"}
+    page.close()

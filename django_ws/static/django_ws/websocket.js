@@ -15,6 +15,17 @@
  *
  * Events: "open", "message", "close" (each close, with .willRetry and
  * .delay), "reconnecting". The same event objects as the browser's WebSocket.
+ *
+ * Group envelopes (views that join(group, recover=True), see the README):
+ * with { envelopes: true }, the client keeps the last position of each
+ * group, sends them back on reconnect in the query string parameter
+ * django_ws_since (a JSON object {group: position}), drops the duplicates,
+ * and delivers each message's data as a "message" event (.data is the JSON
+ * value or string, a Uint8Array for bytes; .group and .position are set).
+ * A "recovered" event (.group, .recovered, .position) says per group whether
+ * what was missed came back (false: reload the state, e.g. from the page);
+ * "presence" events (.group, .presence "join"/"leave", .info) follow members.
+ * Other messages are delivered as they are.
  */
 (function (root) {
   "use strict";
@@ -37,6 +48,7 @@
      * @param {number} [options.maxDelay=30000]  longest retry delay, ms.
      * @param {number} [options.maxRetries=Infinity]  give up after this many.
      * @param {number} [options.maxQueue=1000]  messages kept while disconnected.
+     * @param {boolean} [options.envelopes=false]  understand group envelopes.
      */
     constructor(url, options = {}) {
       super();
@@ -46,6 +58,9 @@
       this.maxDelay = options.maxDelay ?? 30000;
       this.maxRetries = options.maxRetries ?? Infinity;
       this.maxQueue = options.maxQueue ?? 1000;
+      this.envelopes = options.envelopes ?? false;
+      /** Last position per group ({group: "epoch-offset"}), sent on reconnect. */
+      this.positions = {};
       this.retries = 0;
       this.queue = [];
       this.closedByUser = false;
@@ -76,7 +91,7 @@
     }
 
     _connect() {
-      const socket = new WebSocket(this.url, this.protocols);
+      const socket = new WebSocket(this._connectUrl(), this.protocols);
       socket.binaryType = "arraybuffer";
       this.socket = socket;
       let opened = false;
@@ -88,6 +103,7 @@
         this.dispatchEvent(new Event("open"));
       });
       socket.addEventListener("message", (event) => {
+        if (this.envelopes && typeof event.data === "string" && this._envelope(event)) return;
         this.dispatchEvent(new MessageEvent("message", { data: event.data, origin: event.origin }));
       });
       socket.addEventListener("close", (event) => {
@@ -116,6 +132,73 @@
           }, delay);
         }
       });
+    }
+
+    _connectUrl() {
+      const groups = Object.keys(this.positions);
+      if (!this.envelopes || groups.length === 0) return this.url;
+      const url = new URL(this.url);
+      url.searchParams.set("django_ws_since", JSON.stringify(this.positions));
+      return url.toString();
+    }
+
+    /** Handle a group envelope; false if the message is none. */
+    _envelope(event) {
+      if (!event.data.startsWith('{"group":')) return false;
+      let envelope;
+      try {
+        envelope = JSON.parse(event.data);
+      } catch (error) {
+        return false;
+      }
+      const group = envelope.group;
+      if (typeof group !== "string") return false;
+      if ("recovered" in envelope) {
+        // Recovered: the replay that follows moves the position on (P is
+        // where it will end). Not recovered, or a first join: start from P.
+        const known = group in this.positions;
+        if (envelope.position !== null && (!envelope.recovered || !known)) {
+          this.positions[group] = envelope.position;
+        }
+        const recovered = new Event("recovered");
+        recovered.group = group;
+        recovered.recovered = envelope.recovered;
+        recovered.position = envelope.position;
+        this.dispatchEvent(recovered);
+        return true;
+      }
+      if ("presence" in envelope) {
+        const presence = new Event("presence");
+        presence.group = group;
+        presence.presence = envelope.presence;
+        presence.info = envelope.info;
+        this.dispatchEvent(presence);
+        return true;
+      }
+      if (!("data" in envelope) && !("bytes" in envelope)) return false;
+      const position = envelope.position;
+      if (position !== null && position !== undefined) {
+        if (!this._isNew(group, position)) return true;  // a duplicate
+        this.positions[group] = position;
+      }
+      const data = "bytes" in envelope
+        ? Uint8Array.from(atob(envelope.bytes), (c) => c.charCodeAt(0))
+        : envelope.data;
+      const message = new MessageEvent("message", { data, origin: event.origin });
+      message.group = group;
+      message.position = position;
+      this.dispatchEvent(message);
+      return true;
+    }
+
+    _isNew(group, position) {
+      // A position is "<epoch>-<offset>": within one epoch, offsets grow.
+      const last = this.positions[group];
+      if (last === undefined) return true;
+      const split = (p) => [p.slice(0, p.lastIndexOf("-")), Number(p.slice(p.lastIndexOf("-") + 1))];
+      const [epoch, offset] = split(position);
+      const [lastEpoch, lastOffset] = split(last);
+      return epoch !== lastEpoch || offset > lastOffset;
     }
 
     _delay() {

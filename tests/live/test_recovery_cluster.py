@@ -1,0 +1,270 @@
+"""The recovery tests on a 3-master Redis Cluster (Debian's redis-server, 127.0.0.1).
+
+Sharded pub/sub (SPUBLISH/SSUBSCRIBE) with the ``{group}`` hash tag: a
+group's stream, meta key and channel live on one shard.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import threading
+import time
+
+import pytest
+import redis
+import redis.cluster
+
+from django_ws.groups.envelopes import parse_position
+from django_ws.groups.redis import RedisBackend
+from django_ws.testing import LiveServer
+from tests.conftest import TIMEOUT, free_port, wait_for, wait_for_port
+from tests.live.test_recovery import (
+    PREFIX,
+    assert_nothing_more,
+    broadcast,
+    member,
+    receive,
+    state,
+)
+
+
+def cluster_port() -> int:
+    """A free port whose cluster bus port (+10000) is a port too, and free."""
+    import socket
+
+    for _ in range(100):
+        port = free_port()
+        if port + 10000 < 65536:
+            with socket.socket() as probe:
+                try:
+                    probe.bind(("127.0.0.1", port + 10000))
+                except OSError:
+                    continue
+            return port
+    raise RuntimeError("no free port pair for a cluster node")
+
+
+@pytest.fixture(scope="module")
+def cluster_url(tmp_path_factory):
+    """Three masters, no replicas; stopped by PID."""
+    binary, cli = shutil.which("redis-server"), shutil.which("redis-cli")
+    if binary is None or cli is None:
+        if os.environ.get("CI"):
+            pytest.fail("redis-server is missing: .ci/run must install it")
+        pytest.skip("redis-server is not installed (apt-get install redis-server)")
+    folder = tmp_path_factory.mktemp("cluster")
+    ports = [cluster_port() for _ in range(3)]
+    processes = []
+    try:
+        for port in ports:
+            processes.append(
+                subprocess.Popen(
+                    [
+                        binary,
+                        "--port",
+                        str(port),
+                        "--bind",
+                        "127.0.0.1",
+                        "--save",
+                        "",
+                        "--appendonly",
+                        "no",
+                        "--dir",
+                        str(folder),
+                        "--cluster-enabled",
+                        "yes",
+                        "--cluster-config-file",
+                        f"nodes-{port}.conf",
+                    ],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
+            wait_for_port(port, processes[-1])
+        subprocess.run(
+            [
+                cli,
+                "--cluster",
+                "create",
+                *(f"127.0.0.1:{p}" for p in ports),
+                "--cluster-replicas",
+                "0",
+                "--cluster-yes",
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            timeout=TIMEOUT * 3,
+        )
+
+        def ready():
+            for port in ports:
+                info = redis.Redis(port=port).cluster("info")
+                if info.get("cluster_state") != "ok":
+                    return False
+            return True
+
+        wait_for(ready, timeout=TIMEOUT * 3)
+        yield f"redis://127.0.0.1:{ports[0]}/0"
+    finally:
+        for process in processes:
+            process.kill()
+            process.wait(TIMEOUT)
+
+
+def groups(url, **options):
+    return {
+        "default": {
+            "BACKEND": "django_ws.groups.redis.RedisBackend",
+            "OPTIONS": {
+                "url": url,
+                "prefix": PREFIX,
+                "cluster": True,
+                "subscribe_timeout": TIMEOUT,
+                **options,
+            },
+        }
+    }
+
+
+@pytest.fixture
+def servers(cluster_url, live_db):
+    settings = {"WEBSOCKET_GROUPS": groups(cluster_url)}
+    env = {"DJANGO_WS_TEST_DB": live_db}
+    with (
+        LiveServer(settings_module="tests.settings", settings=settings, env=env) as one,
+        LiveServer(settings_module="tests.settings", settings=settings, env=env) as two,
+    ):
+        yield one, two
+
+
+def group_name(label):
+    return f"{label}-{time.monotonic_ns()}"  # one module-wide cluster: fresh groups
+
+
+def test_the_groups_keys_and_channel_share_a_slot(cluster_url):
+    backend = RedisBackend("test", {"url": cluster_url, "prefix": PREFIX, "cluster": True})
+    client = redis.cluster.RedisCluster.from_url(cluster_url)
+    try:
+        group = group_name("slot")
+        backend.broadcast(group, b"x", text=True, kind="s")
+        names = [
+            backend._key(group, "meta"),
+            backend._key(group, "stream"),
+            backend._channel(group),
+        ]
+        assert len({client.keyslot(name) for name in names}) == 1
+        # Spread over the shards: groups land on different masters.
+        slots = {client.keyslot(backend._channel(f"g{n}")) // 5462 for n in range(30)}
+        assert len(slots) == 3
+    finally:
+        backend.close()
+        client.close()
+
+
+@pytest.mark.parametrize("where", ["same process", "other process"])
+def test_a_reconnecting_client_gets_exactly_what_it_missed(servers, where):
+    one, two = servers
+    group = group_name("room")
+    ws, first = member(one, group, recover=1)
+    since = first["position"]
+    ws.close()
+    positions = [broadcast(one, group, f"missed {n}") for n in range(20)]
+    back, first = member(one if where == "same process" else two, group, since=since)
+    assert first == {"group": group, "recovered": True, "position": positions[-1]}
+    assert receive(back, 20) == [
+        {"group": group, "position": p, "data": f"missed {n}"} for n, p in enumerate(positions)
+    ]
+    assert_nothing_more(back)
+    live = broadcast(two, group, "live")
+    assert json.loads(back.recv()) == {"group": group, "position": live, "data": "live"}
+    back.close()
+
+
+def test_past_the_window_recovered_false(cluster_url, live_db):
+    settings = {"WEBSOCKET_GROUPS": groups(cluster_url, history_size=5)}
+    with LiveServer(
+        settings_module="tests.settings", settings=settings, env={"DJANGO_WS_TEST_DB": live_db}
+    ) as server:
+        group = group_name("window")
+        since = broadcast(server, group, "seen")
+        positions = [broadcast(server, group, f"m{n}") for n in range(10)]
+        ws, first = member(server, group, since=since)
+        assert first == {"group": group, "recovered": False, "position": positions[-1]}
+        assert_nothing_more(ws)
+        ws.close()
+
+
+def test_live_messages_racing_the_replay(cluster_url, live_db):
+    settings = {"WEBSOCKET_GROUPS": groups(cluster_url, history_size=1000)}
+    group = group_name("race")
+    publisher = RedisBackend(
+        "test", {"url": cluster_url, "prefix": PREFIX, "cluster": True, "history_size": 1000}
+    )
+    with LiveServer(
+        settings_module="tests.settings", settings=settings, env={"DJANGO_WS_TEST_DB": live_db}
+    ) as server:
+        since = publisher.broadcast(group, b"0", text=True, kind="s")
+        total = 200
+        started = threading.Event()
+
+        def publish():
+            for n in range(1, total + 1):
+                publisher.broadcast(group, str(n).encode(), text=True, kind="s")
+                if n == 20:
+                    started.set()
+
+        thread = threading.Thread(target=publish)
+        thread.start()
+        try:
+            assert started.wait(TIMEOUT)
+            ws, first = member(server, group, since=since)
+            assert first["recovered"] is True
+            seen: dict[int, str] = {}
+            last = None
+            deadline = time.monotonic() + 3 * TIMEOUT
+            while last != str(total):
+                assert time.monotonic() < deadline
+                envelope = json.loads(ws.recv())
+                seen.setdefault(parse_position(envelope["position"])[1], envelope["data"])
+                last = envelope["data"]
+            assert [int(seen[k]) for k in sorted(seen)] == list(range(1, total + 1))
+            assert_nothing_more(ws)
+            ws.close()
+        finally:
+            thread.join(TIMEOUT)
+            publisher.close()
+
+
+def test_presence_across_two_processes(servers):
+    one, two = servers
+    group = group_name("presence")
+    watcher, _ = member(one, group, recover=1)
+    bob, _ = member(two, group, presence="bob")
+    assert json.loads(watcher.recv()) == {
+        "group": group,
+        "presence": "join",
+        "info": {"name": "bob"},
+    }
+    assert [r["info"]["name"] for r in state(one, group)["presence"]] == ["bob"]
+    bob.close()
+    assert json.loads(watcher.recv())["presence"] == "leave"
+    assert state(one, group)["presence"] == []
+    watcher.close()
+
+
+def test_after_flushall_recovered_false_and_no_replay(servers, cluster_url):
+    one, two = servers
+    group = group_name("flush")
+    since = broadcast(one, group, "seen")
+    client = redis.cluster.RedisCluster.from_url(cluster_url)
+    client.flushall(target_nodes=redis.cluster.RedisCluster.ALL_NODES)
+    client.close()
+    after = broadcast(one, group, "after the flush")
+    assert parse_position(after)[0] != parse_position(since)[0]  # a new epoch
+    ws, first = member(two, group, since=since)
+    assert first == {"group": group, "recovered": False, "position": after}
+    assert_nothing_more(ws)
+    ws.close()

@@ -1,0 +1,397 @@
+"""History, envelopes, recovery and presence on the memory backend, in-process.
+
+One test per sentence of the README's contract where it can be checked
+without a network; tests/live/test_recovery.py checks the rest against
+real redis-server and runws processes.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+
+from django_ws.groups import envelopes
+from django_ws.groups.envelopes import parse_position, since_from_path
+from django_ws.groups.memory import MemoryBackend
+from django_ws.groups.streams import HistoryOptions, MemoryHistory
+
+
+class Member:
+    """What a backend needs of a connection: deliver(), a path and a user."""
+
+    def __init__(self, path="/room/"):
+        self.path = path
+        self.user = None
+        self.frames = []
+
+    def deliver(self, frame, data, *, text):
+        self.frames.append((bytes(data), text))
+        return True
+
+    def envelopes(self):
+        return [json.loads(data) for data, text in self.frames]
+
+
+class Clock:
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self):
+        return self.now
+
+
+def backend(clock=None, **options):
+    memory = MemoryBackend("test", options)
+    if clock is not None:
+        memory._history.clock = clock
+    return memory
+
+
+def publish(memory, group, message):
+    from django_ws.encoding import encode_message
+
+    data, text = encode_message(message)
+    kind = (
+        envelopes.STR
+        if isinstance(message, str)
+        else envelopes.JSON
+        if isinstance(message, (dict, list))
+        else envelopes.BYTES
+    )
+    return memory.broadcast(group, bytes(data), text=text, kind=kind)
+
+
+# -- positions and broadcast ----------------------------------------------------
+
+
+def test_broadcast_returns_increasing_opaque_positions():
+    memory = backend()
+    positions = [publish(memory, "room", f"m{n}") for n in range(3)]
+    assert all(isinstance(p, str) for p in positions)
+    parsed = [parse_position(p) for p in positions]
+    assert len({epoch for epoch, _ in parsed}) == 1
+    assert [offset for _, offset in parsed] == [1, 2, 3]
+
+
+def test_broadcast_returns_none_when_the_group_keeps_no_history():
+    memory = backend(history_size=0)
+    assert publish(memory, "room", "hello") is None
+    assert memory.history("room") == []
+
+
+def test_plain_join_is_unchanged():
+    memory = backend()
+    member = Member()
+    memory.join("room", member)
+    publish(memory, "room", "hello")
+    publish(memory, "room", {"a": 1})
+    assert member.frames == [(b"hello", True), (b'{"a": 1}', True)]
+
+
+# -- the envelope protocol ----------------------------------------------------------
+
+
+def test_first_envelope_at_once_with_the_latest_position():
+    memory = backend()
+    publish(memory, "room", "before")
+    member = Member()
+    memory.join("room", member, recover=True)
+    [first] = member.envelopes()
+    assert first == {"group": "room", "recovered": False, "position": memory.history("room")[-1][0]}
+
+
+def test_a_group_with_no_message_still_has_a_position():
+    memory = backend()
+    member = Member()
+    memory.join("room", member, recover=True)
+    [first] = member.envelopes()
+    assert parse_position(first["position"])[1] == 0
+    position = publish(memory, "room", "one")
+    assert member.envelopes()[1] == {"group": "room", "position": position, "data": "one"}
+
+
+def test_data_envelopes_by_kind():
+    memory = backend()
+    member = Member()
+    memory.join("room", member, recover=True)
+    p1 = publish(memory, "room", {"text": "hi"})
+    p2 = publish(memory, "room", "a str")
+    p3 = publish(memory, "room", b"\x00\xff")
+    assert member.envelopes()[1:] == [
+        {"group": "room", "position": p1, "data": {"text": "hi"}},
+        {"group": "room", "position": p2, "data": "a str"},
+        {"group": "room", "position": p3, "bytes": base64.b64encode(b"\x00\xff").decode()},
+    ]
+    assert all(text for _, text in member.frames)  # JSON text frames
+
+
+def test_recover_after_since_exactly_what_was_missed_in_order():
+    memory = backend()
+    since = publish(memory, "room", "seen")
+    missed = [publish(memory, "room", f"missed {n}") for n in range(5)]
+    member = Member()
+    memory.join("room", member, since=since)
+    first, *replayed = member.envelopes()
+    assert first == {"group": "room", "recovered": True, "position": missed[-1]}
+    assert replayed == [
+        {"group": "room", "position": p, "data": f"missed {n}"} for n, p in enumerate(missed)
+    ]
+    live = publish(memory, "room", "live")
+    assert member.envelopes()[-1] == {"group": "room", "position": live, "data": "live"}
+
+
+def test_recover_reads_since_from_the_query_string():
+    memory = backend()
+    since = publish(memory, "room", "seen")
+    publish(memory, "room", "missed")
+    query = json.dumps({"room": since})
+    member = Member(path=f"/room/?django_ws_since={query}")
+    memory.join("room", member, recover=True)
+    assert [e.get("data") for e in member.envelopes()] == [None, "missed"]
+    assert member.envelopes()[0]["recovered"] is True
+
+
+def test_nothing_missed_is_recovered_with_no_replay():
+    memory = backend()
+    since = publish(memory, "room", "seen")
+    member = Member()
+    memory.join("room", member, since=since)
+    assert member.envelopes() == [{"group": "room", "recovered": True, "position": since}]
+
+
+def test_past_the_size_window_recovered_false_and_no_replay():
+    memory = backend(history_size=3)
+    since = publish(memory, "room", "seen")
+    for n in range(4):
+        publish(memory, "room", [n])
+    member = Member()
+    memory.join("room", member, since=since)
+    assert member.envelopes() == [
+        {"group": "room", "recovered": False, "position": memory.history("room")[-1][0]}
+    ]
+
+
+def test_past_the_age_window_recovered_false():
+    clock = Clock()
+    memory = backend(clock, history_ttl=10)
+    since = publish(memory, "room", "seen")
+    clock.now += 5
+    publish(memory, "room", "old")
+    clock.now += 6  # "old" is 6 s old, within the ttl, but "seen"+1 ... is too
+    publish(memory, "room", "new")
+    clock.now += 5  # now "old" is 11 s old: gone, so "since" cannot be served
+    member = Member()
+    memory.join("room", member, since=since)
+    assert member.envelopes()[0]["recovered"] is False
+    assert len(member.envelopes()) == 1
+
+
+def test_another_epoch_is_refused():
+    clock = Clock()
+    memory = backend(clock, history_ttl=10)
+    since = publish(memory, "room", "seen")
+    clock.now += 11  # nobody published for history_ttl: the stream is forgotten
+    publish(memory, "room", "after")
+    member = Member()
+    memory.join("room", member, since=since)
+    first = member.envelopes()[0]
+    assert first["recovered"] is False
+    assert parse_position(first["position"])[0] != parse_position(since)[0]
+
+
+def test_a_malformed_since_is_not_recovered():
+    memory = backend()
+    publish(memory, "room", "x")
+    member = Member()
+    memory.join("room", member, since="not a position")
+    assert member.envelopes()[0]["recovered"] is False
+
+
+def test_a_group_nobody_publishes_to_costs_nothing():
+    clock = Clock()
+    memory = backend(clock, history_ttl=10)
+    publish(memory, "quiet", "once")
+    clock.now += 11
+    publish(memory, "busy", "sweeps")
+    assert "quiet" not in memory._history._streams
+    assert set(memory._history._streams) == {"busy"}
+
+
+def test_history_is_bounded_by_size():
+    memory = backend(history_size=5)
+    for n in range(20):
+        publish(memory, "room", [n])
+    assert [m for _, m in memory.history("room")] == [[15], [16], [17], [18], [19]]
+
+
+def test_per_group_overrides_by_pattern():
+    memory = backend(history={"chat.*": {"history_size": 2}, "quiet.*": {"history_size": 0}})
+    for n in range(5):
+        publish(memory, "chat.lobby", [n])
+        publish(memory, "other", [n])
+    assert [m for _, m in memory.history("chat.lobby")] == [[3], [4]]
+    assert len(memory.history("other")) == 5
+    assert publish(memory, "quiet.room", "x") is None
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{"history_size": -1}, {"history_ttl": "120"}, {"presence_ttl": True}, {"history": []}],
+)
+def test_bad_options_are_refused_clearly(options):
+    with pytest.raises(ImproperlyConfigured, match="WEBSOCKET_GROUPS"):
+        MemoryBackend("test", options)
+
+
+def test_history_since_and_limit():
+    memory = backend()
+    positions = [publish(memory, "room", {"n": n}) for n in range(10)]
+    assert memory.history("room", limit=3) == [(positions[n], {"n": n}) for n in (7, 8, 9)]
+    assert memory.history("room", since=positions[7]) == [(positions[n], {"n": n}) for n in (8, 9)]
+    assert memory.history("room", limit=0) == []
+    assert memory.history("nothing") == []
+
+
+def test_the_public_history_and_presence_functions(settings):
+    from django_ws import groups
+
+    settings.WEBSOCKET_GROUPS = {"default": {"BACKEND": "django_ws.groups.memory.MemoryBackend"}}
+    position = groups.broadcast("public", {"text": "hi"})
+    assert groups.history("public") == [(position, {"text": "hi"})]
+    assert groups.presence("public") == []
+
+
+# -- live delivery: duplicates, gaps ------------------------------------------------
+
+
+def test_a_live_duplicate_is_dropped_and_a_gap_is_filled_from_the_history():
+    memory = backend()
+    member = Member()
+    memory.join("room", member, recover=True)
+    p1 = publish(memory, "room", "one")
+    epoch, _ = parse_position(p1)
+    # As a Redis listener would see them: "one" again, then "three" without "two".
+    memory.deliver_envelopes("room", epoch, (1, b"one", envelopes.STR))
+    memory._history.append("room", b"two", envelopes.STR)
+    memory._history.append("room", b"three", envelopes.STR)
+    memory.deliver_envelopes("room", epoch, (3, b"three", envelopes.STR))
+    assert [e.get("data") for e in member.envelopes()] == [None, "one", "two", "three"]
+
+
+def test_an_unfillable_gap_says_recovered_false():
+    memory = backend(history_size=1)
+    member = Member()
+    memory.join("room", member, recover=True)
+    p1 = publish(memory, "room", "one")
+    epoch, _ = parse_position(p1)
+    for word in ("two", "three", "four"):
+        memory._history.append("room", word.encode(), envelopes.STR)
+    memory.deliver_envelopes("room", epoch, (4, b"four", envelopes.STR))
+    got = member.envelopes()
+    # Told plainly, with the latest position: what came before it is the
+    # state the client reloads (history() has "four"); live ones follow.
+    assert got[2] == {
+        "group": "room",
+        "recovered": False,
+        "position": envelopes.format_position(epoch, 4),
+    }
+    assert [e.get("data") for e in got] == [None, "one", None]
+    five = publish(memory, "room", "five")
+    assert member.envelopes()[-1] == {"group": "room", "position": five, "data": "five"}
+
+
+# -- presence --------------------------------------------------------------------
+
+
+def test_presence_join_and_leave_envelopes():
+    memory = backend()
+    watcher, alice = Member(), Member()
+    memory.join("room", watcher, recover=True)
+    before = time.time()
+    memory.join("room", alice, presence={"name": "alice"})
+    [record] = memory.presence("room")
+    assert record["info"] == {"name": "alice"}
+    assert before <= record["joined"] <= time.time()
+    assert isinstance(record["connection"], str)
+    assert watcher.envelopes()[-1] == {
+        "group": "room",
+        "presence": "join",
+        "info": {"name": "alice"},
+    }
+    memory.leave("room", alice)
+    assert watcher.envelopes()[-1] == {
+        "group": "room",
+        "presence": "leave",
+        "info": {"name": "alice"},
+    }
+    assert memory.presence("room") == []
+
+
+def test_presence_true_uses_the_request_user():
+    class User:
+        is_authenticated = True
+        pk = 7
+
+        def get_username(self):
+            return "ada"
+
+    memory = backend()
+    member = Member()
+    member.user = User()
+    memory.join("room", member, presence=True)
+    assert memory.presence("room")[0]["info"] == {"id": 7, "username": "ada"}
+    anonymous = Member()
+    memory.join("room", anonymous, presence=True)
+    assert memory.presence("room")[1]["info"] == {"id": None, "username": ""}
+
+
+def test_a_bad_presence_is_refused():
+    with pytest.raises(TypeError, match="presence must be"):
+        backend().join("room", Member(), presence="alice")
+
+
+def test_leaving_removes_envelope_members_and_unsubscribes():
+    memory = backend()
+    plain, envelope = Member(), Member()
+    memory.join("room", plain)
+    memory.join("room", envelope, recover=True)
+    assert set(memory.local_members("room")) == {plain, envelope}
+    memory.leave("room", plain)
+    assert memory.local_members("room") == [envelope]
+    memory.leave("room", envelope)
+    assert memory.local_members("room") == []
+    assert "room" not in memory._members and "room" not in memory._envelopes
+
+
+def test_since_from_path_ignores_what_is_not_a_position_map():
+    assert since_from_path("/x/?django_ws_since=oops", "room") is None
+    assert since_from_path('/x/?django_ws_since={"room": 3}', "room") is None
+    assert since_from_path('/x/?django_ws_since={"room": "e-3"}', "room") == "e-3"
+    assert since_from_path("/x/", "room") is None
+
+
+def test_memory_history_read_of_an_unknown_position():
+    history = MemoryHistory(HistoryOptions())
+    epoch, top, entries = history.read("room", "abc-5")
+    assert (top, entries) == (0, None) and epoch != "abc"
+
+
+def test_envelopes_without_history_carry_no_position_and_never_recover():
+    memory = backend(history_size=0)
+    member = Member()
+    memory.join("room", member, since="abc-1")
+    publish(memory, "room", "live")
+    assert member.envelopes() == [
+        {"group": "room", "recovered": False, "position": None},
+        {"group": "room", "position": None, "data": "live"},
+    ]
+
+
+def test_reading_the_history_of_an_unknown_group_creates_nothing():
+    memory = backend()
+    assert memory.history("nobody") == []
+    assert memory._history._streams == {}
