@@ -53,6 +53,12 @@ DEFAULTS: dict[str, Any] = {
         "signature", "sig", "session", "sessionid", "jwt", "ticket", "credential",
         "credentials",
     ],
+    # The bearer token that opens django_ws.metrics.metrics_view to a scraper
+    # (Authorization: Bearer <token>); None: staff users only.
+    "WEBSOCKET_METRICS_TOKEN": None,
+    # Seconds between a server process's copies of its counts into
+    # PROMETHEUS_MULTIPROC_DIR (multiprocess mode only).
+    "WEBSOCKET_METRICS_INTERVAL": 5.0,
     # permessage-deflate (RFC 7692): a dict of options for websockets'
     # ServerPerMessageDeflateFactory; None turns compression off. The default
     # is the websockets library's own: small windows, so memory per
@@ -186,6 +192,15 @@ class Settings:
             names = self._cache["redact"] = frozenset(
                 name.lower() for name in self._get("WEBSOCKET_REDACT_QUERY_PARAMS") or ())
             return names
+
+    @property
+    def METRICS_TOKEN(self) -> str | None:
+        """The bearer token of the metrics view; None: staff only."""
+        return self._get("WEBSOCKET_METRICS_TOKEN")  # type: ignore[no-any-return]
+
+    @property
+    def METRICS_INTERVAL(self) -> float:
+        return float(self._get("WEBSOCKET_METRICS_INTERVAL"))
 
     @property
     def COMPRESSION(self) -> Mapping[str, Any] | None:

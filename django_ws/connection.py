@@ -43,6 +43,7 @@ from websockets.typing import Subprotocol
 from .bursts import run_burst
 from .conf import ConnectionOptions
 from .exceptions import ConnectionClosed, WebSocketUsageError
+from .metrics import counters
 from .protocol import Message, WebSocketProtocol, offered_subprotocols
 from .redact import redact_target
 
@@ -60,7 +61,7 @@ logger = logging.getLogger(__name__)
 protocol_logger = logging.getLogger("websockets.server")
 
 _OPEN, _CLOSED = State.OPEN, State.CLOSED
-_CLOSE = Opcode.CLOSE
+_CLOSE, _PONG = Opcode.CLOSE, Opcode.PONG
 _READ_SIZE = 65536
 #: Payloads from this size on are written beside their frame header
 #: (sendmsg) rather than copied into one bytes object with it.
@@ -260,6 +261,7 @@ class WebSocket:
         "_initial",
         "_sock", "_write_lock", "closed_by_client", "messages_in", "messages_out", "opened_at",
         "protocol", "user", "__dict__", "__weakref__",
+        "_ping_sent", "binary_in", "binary_out", "bytes_in", "bytes_out", "view_name",
     )
 
     def __init__(
@@ -330,6 +332,12 @@ class WebSocket:
         self.opened_at: float | None = None
         self.messages_in = 0
         self.messages_out = 0
+        # For the metrics (django_ws.metrics): binary messages among those,
+        # bytes of frames read and written, the view's URL name (set by the
+        # Django layer), the monotonic_ns of the unanswered keepalive ping.
+        self.binary_in = self.binary_out = self.bytes_in = self.bytes_out = 0
+        self.view_name = "-"
+        self._ping_sent: int | None = None
         #: True when the client sent the first close frame, False when we did.
         self.closed_by_client: bool | None = None
         #: ``request.user`` (lazy), set by the Django layer for the log line.
@@ -505,6 +513,7 @@ class WebSocket:
             self._flush(self._options.send_timeout)
         except (ConnectionClosed, TimeoutError):
             pass  # _sendall() dropped the connection
+        self.bytes_out = 0  # the 101 is not a frame
         self._view_busy()  # until the view first waits
 
     def wait(self, timeout: float | None = None) -> Message | None:
@@ -576,6 +585,8 @@ class WebSocket:
             self._send_before_close(data, text, timeout)
             return
         self.messages_out += 1
+        if not text:
+            self.binary_out += 1
         head = protocol.frame_head(len(data), text=text)
         if head is None:  # compressed, or logged: websockets frames it
             if text:
@@ -599,6 +610,7 @@ class WebSocket:
             except OSError as exc:
                 self._abort(exc)
                 raise self._closed_error() from None
+            self.bytes_out += sent
             if sent < len(head):
                 self._queue_output(head[sent:] + data)
             elif sent - len(head) < len(data):
@@ -879,6 +891,8 @@ class WebSocket:
             if greenlet is not None and not greenlet.dead:
                 greenlet.kill(block=False)
         self._queue.close()
+        if self in open_connections:  # once: its counts join the process's totals
+            counters.fold(self)
         open_connections.discard(self)
 
     def _leave_group(self, using: str, group: str) -> None:
@@ -1008,6 +1022,8 @@ class WebSocket:
         else:
             self._queue_output(frame)
         self.messages_out += 1
+        if not text:
+            self.binary_out += 1
         return self._send_nowait()
 
     def _send_nowait(self) -> bool:
@@ -1029,6 +1045,7 @@ class WebSocket:
                     "dropped slow WebSocket client %s: %d bytes unsent "
                     "(WEBSOCKET_MAX_SEND_BUFFER)", self._describe(), self._out_bytes,
                 )
+                counters.slow_members_dropped += 1
                 self._abort()
                 return False
             if self._flusher is None or self._flusher.dead:
@@ -1052,6 +1069,7 @@ class WebSocket:
                 self._abort(exc)
                 return
             self._out_bytes -= sent
+            self.bytes_out += sent
             if sent < len(data):
                 out[0] = memoryview(data)[sent:]
                 return
@@ -1064,6 +1082,7 @@ class WebSocket:
             pass  # _sendall() dropped the connection and logged nothing worth more
 
     def _sendall(self, data: bytes | memoryview, timeout: float | None) -> None:
+        self.bytes_out += len(data)
         sock = self._sock
         raw = sock._sock  # the non-blocking stdlib socket under gevent's
         try:
@@ -1212,6 +1231,7 @@ class WebSocket:
         if data is None:
             return False  # nothing yet
         self._received = True  # for the keepalive: the peer is alive
+        self.bytes_in += len(data)
         if data:
             protocol.receive_data(data)
         else:
@@ -1231,7 +1251,11 @@ class WebSocket:
         for event in events:
             if type(event) is str or type(event) is bytes:
                 self.messages_in += 1
+                if type(event) is bytes:
+                    self.binary_in += 1
                 queue.put(event, block=backpressure)
+            elif event.opcode is _PONG and self._ping_sent is not None:
+                self._match_pong(event.data)
             elif event.opcode is _CLOSE:
                 if self.closed_by_client is None:
                     self.closed_by_client = True
@@ -1291,6 +1315,8 @@ class WebSocket:
         frame = Frame(Opcode.TEXT if text else Opcode.BINARY, bytes(data))
         self._queue_output(frame.serialize(mask=False, extensions=[]))
         self.messages_out += 1
+        if not text:
+            self.binary_out += 1
         self._flush(self._options.send_timeout if timeout is None else timeout)
 
     def _end_of_input(self) -> None:
@@ -1397,7 +1423,10 @@ class WebSocket:
             self._ping_pending = False
             self._arm_keepalive(options.ping_interval)
         elif not self._ping_pending:
-            self.protocol.send_ping(b"")
+            # The payload tells its pong from others (RFC 6455 5.5.3: a pong
+            # echoes its ping's), for django_ws_ping_rtt_seconds.
+            sent = self._ping_sent = time.monotonic_ns()
+            self.protocol.send_ping(sent.to_bytes(8, "big"))
             self._ping_pending = True
             if self._send_nowait():
                 self._arm_keepalive(options.ping_timeout or options.ping_interval)
@@ -1405,6 +1434,13 @@ class WebSocket:
             gevent.spawn(self._fail, CloseCode.INTERNAL_ERROR, "keepalive ping timeout")
         else:
             self._arm_keepalive(options.ping_interval)
+
+    def _match_pong(self, data: bytes) -> None:
+        # An unsolicited pong (RFC 6455 5.5.3 allows them) matches nothing.
+        sent = self._ping_sent
+        if sent is not None and data == sent.to_bytes(8, "big"):
+            self._ping_sent = None
+            counters.ping_rtt.observe((time.monotonic_ns() - sent) / 1e9)
 
     def _fail(self, code: int, reason: str) -> None:
         """Fail the connection (RFC 6455 7.1.7): close frame, then drop TCP."""

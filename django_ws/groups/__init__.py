@@ -94,9 +94,11 @@ def broadcast(group: str, message: Any, *, binary: bool = False, using: str = "d
     in-memory backend, only this process's connections are reached.
     """
     from ..connection import encode_message
+    from ..metrics import counters
 
     data, text = encode_message(message, binary=binary)
     get_backend(using).broadcast(group, bytes(data), text=text)
+    counters.broadcasts += 1
 
 
 def members(group: str, *, using: str = "default") -> list[WebSocket]:

@@ -27,6 +27,8 @@ from typing import TYPE_CHECKING, Any
 
 from websockets.frames import Frame, Opcode
 
+from ..metrics import counters
+
 if TYPE_CHECKING:  # pragma: no cover
     from ..connection import WebSocket
 
@@ -131,6 +133,7 @@ class GroupBackend:
                 # One member's fault must not cost the others the message
                 # (nor kill the Redis listener that delivers it).
                 logger.exception("error delivering a message of group %r to %r", group, websocket)
+        counters.broadcast_deliveries += delivered
         return delivered
 
     # -- what subclasses provide ---------------------------------------------

@@ -27,6 +27,7 @@ from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 
+from ..metrics import counters
 from .base import GroupBackend, validate_group
 
 __all__ = ["RedisBackend"]
@@ -158,6 +159,7 @@ class RedisBackend(GroupBackend):
                     ", ".join(sorted(repr(g) for g in self._members)) or "no group",
                 )
                 down_since = None
+                counters.redis_reconnects += 1
             if message is not None:
                 try:
                     self._handle(message)
