@@ -23,13 +23,16 @@ from typing import Any
 
 from .views import metrics_view
 
-__all__ = ["collector", "metrics_view", "register"]
+__all__ = ["make_collector", "metrics_view", "register"]
 
 _registered: set[int] = set()
 
 
-def collector() -> Any:
-    """A new :class:`~django_ws.metrics.collector.DjangoWsCollector`, for a registry."""
+def make_collector() -> Any:
+    """A new :class:`~django_ws.metrics.collector.DjangoWsCollector`, for a registry.
+
+    (Not named ``collector``: that is the submodule's name.)
+    """
     from .collector import DjangoWsCollector
 
     return DjangoWsCollector()
@@ -54,5 +57,5 @@ def register(registry: Any = None) -> None:
 
         registry = REGISTRY
     if id(registry) not in _registered:
-        registry.register(collector())
+        registry.register(make_collector())
         _registered.add(id(registry))
