@@ -315,6 +315,47 @@ def test_dead_workers_leave_the_gauge_and_keep_their_counts(gunicorn_factory, tm
         ws.close()
 
 
+def test_refusals_by_the_server_are_counted_by_status(server_factory):
+    from tests.conftest import handshake, raw_request
+
+    server = server_factory(WEBSOCKET_MAX_CONNECTIONS=1)
+    ws = connect(server, "/echo/")
+    with pytest.raises(websocket.WebSocketBadStatusException) as info:
+        connect(server, "/echo/")  # full
+    assert info.value.status_code == 503
+    assert raw_request(server, handshake(key=None))[0] == 400  # no Sec-WebSocket-Key
+    assert raw_request(server, handshake(version="8"))[0] == 426
+    samples = scrape(server)
+    assert {
+        status: value(samples, "django_ws_handshakes_refused_total", status=status)
+        for status in ("400", "426", "503")
+    } == {"400": 1, "426": 1, "503": 1}
+    assert value(samples, "django_ws_connections_opened_total") == 1
+    ws.close()
+
+
+def test_a_slow_member_dropped_is_counted(server_factory):
+    from tests.conftest import RawClient
+
+    server = server_factory(WEBSOCKET_MAX_SEND_BUFFER=65536)
+    slow = RawClient(server, "/group/slow/member/")  # reads nothing from now on
+    url = server.http_url("/group/slow/broadcast/?message=x&repeat=1000000")
+    for _ in range(40):  # bounded: the kernel's buffers fill after a few MiB
+        with urllib.request.urlopen(url, timeout=TIMEOUT) as response:
+            response.read()
+        if value(scrape(server), "django_ws_slow_members_dropped_total"):
+            break
+    samples = wait_for(
+        lambda: (
+            (s := scrape(server))
+            and s[("django_ws_connections_closed_total", (("by", "client"), ("code", "1006")))]
+            and s
+        )
+    )
+    assert value(samples, "django_ws_slow_members_dropped_total") == 1
+    slow.close()
+
+
 # -- who may scrape ----------------------------------------------------------------
 
 
