@@ -38,7 +38,6 @@ def child(trips: int) -> None:
     # pays for a bigger heap in its garbage collections (a server has all of
     # Django imported anyway).
     import django.http  # noqa: F401
-
     from gevent import socket as gsocket
 
     from django_ws.conf import ConnectionOptions

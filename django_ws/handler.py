@@ -230,7 +230,7 @@ class WebSocketHandler(pywsgi.WSGIHandler):  # type: ignore[misc]  # gevent has 
             finally:
                 if not websocket.accepted:
                     # The view answered in HTTP (or raised: pywsgi sends 500).
-                    counters.refused(self.code or 500)
+                    counters.refused(getattr(self, "code", None) or 500)
                 else:
                     self.status = b"101 Switching Protocols"
                     self._orig_status = "101 Switching Protocols"

@@ -55,7 +55,8 @@ DOCS = {
 
 def _buckets(bounds: tuple[float, ...], counts: list[int]) -> list[tuple[str, float]]:
     # The exposition format's buckets are cumulative; ours are not.
-    cumulative, running = [], 0
+    cumulative: list[tuple[str, float]] = []
+    running = 0
     for bound, count in zip((*bounds, float("inf")), counts, strict=True):
         running += count
         cumulative.append(("+Inf" if bound == float("inf") else repr(bound), running))

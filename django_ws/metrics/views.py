@@ -62,7 +62,7 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
         from prometheus_client.multiprocess import MultiProcessCollector
 
         multiprocess.sync()  # this process's part, fresh
-        MultiProcessCollector(registry)
+        MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
     else:
         from .collector import DjangoWsCollector
 
