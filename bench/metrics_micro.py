@@ -12,6 +12,11 @@ child process, alternately with this checkout's django_ws (on) and with the
 django_ws of ``--base`` (off, ``git archive`` first on ``PYTHONPATH``);
 ``time.process_time()`` over ``--trips`` round trips. Bounded in count;
 nothing asserts.
+
+``--instructions`` counts instead of timing, which no other job on the
+machine can disturb: each build runs under valgrind's callgrind twice, with
+``--trips`` and ``--trips`` + 10,000 (same hash seed), and the difference of
+the instructions executed, over 10,000, is one round trip's (a few minutes).
 """
 
 from __future__ import annotations
@@ -97,6 +102,11 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=6, help="on/off pairs (ABBA order)")
     parser.add_argument("--trips", type=int, default=50_000)
     parser.add_argument("--base", default=BASE)
+    parser.add_argument(
+        "--instructions",
+        action="store_true",
+        help="count instructions under callgrind instead of timing",
+    )
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -111,6 +121,9 @@ def main() -> None:
     ).stdout
     subprocess.run(["tar", "-x", "-C", str(base)], input=archive, check=True, timeout=60)
     roots = {"on": REPO, "off": base}
+    if args.instructions:
+        instructions(roots, args.trips)
+        return
     figures: dict[str, list[float]] = {"on": [], "off": []}
     order = []
     for pair in range(args.rounds):
@@ -134,6 +147,48 @@ def main() -> None:
     print(
         f"median on {on:.3f} µs, off {off:.3f} µs: on/off {on / off:.4f} "
         f"(+{(on - off) * 1000:.0f} ns); per pair {', '.join(f'{r:.3f}' for r in pairs)}"
+    )
+
+
+def instructions(roots: dict[str, Path], trips: int) -> None:
+    """Instructions per round trip of each build, from two callgrind runs."""
+    import re
+    from concurrent.futures import ThreadPoolExecutor
+
+    extra = 10_000
+
+    def collected(build: str, n: int) -> int:
+        env = {**os.environ, "PYTHONPATH": str(roots[build]), "PYTHONHASHSEED": "0"}
+        out = subprocess.run(
+            [
+                "valgrind",
+                "--tool=callgrind",
+                "--callgrind-out-file=/dev/null",
+                sys.executable,
+                __file__,
+                "--child",
+                "--trips",
+                str(n),
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=900,
+            check=True,
+        )
+        return int(re.search(r"Collected : (\d+)", out.stderr).group(1))
+
+    jobs = [(build, n) for build in ("on", "off") for n in (trips, trips + extra)]
+    with ThreadPoolExecutor(2) as pool:  # two at a time: the machine has two cores
+        counts = dict(zip(jobs, pool.map(lambda job: collected(*job), jobs), strict=True))
+    per_trip = {
+        build: (counts[build, trips + extra] - counts[build, trips]) / extra
+        for build in ("on", "off")
+    }
+    on, off = per_trip["on"], per_trip["off"]
+    print(
+        f"instructions per round trip: on {on:,.0f}, off {off:,.0f}: "
+        f"+{on - off:,.0f} ({(on / off - 1) * 100:+.2f} %)"
     )
 
 
