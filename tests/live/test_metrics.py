@@ -266,17 +266,30 @@ def multiprocess_env(tmp_path, redis_url):
     return {"PROMETHEUS_MULTIPROC_DIR": str(folder), "DJANGO_WS_TEST_REDIS": redis_url}
 
 
+def booted(server, folder):
+    """Wait until every worker has loaded the application: its first copy of
+    the counts (WEBSOCKET_METRICS_INTERVAL after it started serving) made its file."""
+    wait_for(
+        lambda: (
+            {f"counter_{pid}.db" for pid in server.worker_pids()}
+            <= {path.name for path in folder.iterdir()}
+        ),
+        timeout=TIMEOUT * 3,
+    )
+
+
 def test_exact_totals_under_gunicorn_two_workers(gunicorn_factory, tmp_path, redis_url):
     server = gunicorn_factory(
         workers=2, env=multiprocess_env(tmp_path, redis_url), settings="tests.redis_settings"
     )
+    booted(server, tmp_path / "prometheus")
     expected = run_script(server)
     assert_totals(server, expected)
-    # The total is the sum of what each worker wrote into its own file.
+    # The total is the sum of what each worker process wrote into its own
+    # file (how the kernel spread the connections over them varies).
     shares = opened_per_worker(tmp_path / "prometheus")
-    assert set(shares) == set(server.worker_pids())
-    assert sum(shares.values()) == expected[("django_ws_connections_opened_total", ())]
-    print("connections opened per worker:", shares)
+    assert sum(shares.values()) == expected[("django_ws_connections_opened_total", ())], shares
+    assert set(shares) >= set(server.worker_pids()), (shares, server.worker_pids())
 
 
 def opened_per_worker(folder):
@@ -297,6 +310,7 @@ def test_dead_workers_leave_the_gauge_and_keep_their_counts(gunicorn_factory, tm
     server = gunicorn_factory(
         workers=2, env=multiprocess_env(tmp_path, redis_url), settings="tests.redis_settings"
     )
+    booted(server, tmp_path / "prometheus")
     sockets = [connect(server, "/echo/") for _ in range(6)]
     for ws in sockets:
         ws.send("x")
