@@ -54,7 +54,7 @@ SDIST_MUST_HOLD = ("tests/conftest.py", "tests/settings.py", "tests/urls.py", "t
                    "demo_project/settings.py", "manage.py", "compliance/autobahn.py", "LICENSE")
 
 LINT_REQUIREMENTS = ("ruff==0.17.6", "mypy==2.4.1", "django-stubs==6.1.2", "pytest", "redis",
-                     "gunicorn")
+                     "gunicorn", "prometheus_client")
 
 
 def _pyenv_interpreters() -> None:

@@ -31,8 +31,9 @@ _NUMBERS: dict[str, tuple[type[int] | type[float], ...]] = {
     "WEBSOCKET_MESSAGE_BURST": (int,),
     "WEBSOCKET_MAX_CONNECTIONS": (int,),
     "WEBSOCKET_RETRY_AFTER": (int,),
+    "WEBSOCKET_METRICS_INTERVAL": (int, float),
 }
-_NOT_NULLABLE = {"WEBSOCKET_MAX_QUEUE", "WEBSOCKET_RETRY_AFTER"}
+_NOT_NULLABLE = {"WEBSOCKET_MAX_QUEUE", "WEBSOCKET_RETRY_AFTER", "WEBSOCKET_METRICS_INTERVAL"}
 
 
 @register(Tags.compatibility)
@@ -106,7 +107,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
         errors.append(Error(
             f"WEBSOCKET_RATE_LIMIT_CLOSE is {rate_limit_close!r}; expected True (close with "
             f"1008 past WEBSOCKET_MESSAGE_RATE) or False (read more slowly).",
-            id="django_ws.E013",
+            id="django_ws.E015",
         ))
     tune_malloc = getattr(django_settings, "WEBSOCKET_TUNE_MALLOC", True)
     if not isinstance(tune_malloc, bool):
@@ -217,6 +218,56 @@ def check_groups(app_configs: Any = None, **kwargs: Any) -> list[Any]:
                     id="django_ws.E008",
                 ))
     return errors
+
+
+#: Below this length a bearer token is too easy to guess.
+MIN_METRICS_TOKEN = 16
+
+
+@register(Tags.compatibility)
+def check_metrics(app_configs: Any = None, **kwargs: Any) -> list[Any]:
+    """E013: ``WEBSOCKET_METRICS_TOKEN`` is no usable token; E014: the metrics
+    view is in the URLconf but prometheus_client is not installed."""
+    errors: list[Any] = []
+    token = getattr(django_settings, "WEBSOCKET_METRICS_TOKEN", None)
+    if token is not None and (not isinstance(token, str) or len(token) < MIN_METRICS_TOKEN
+                              or token != token.strip()):
+        shown = f"a str of {len(token)} characters" if isinstance(token, str) else repr(token)
+        errors.append(Error(
+            f"WEBSOCKET_METRICS_TOKEN is {shown}; expected None or a str of at least "
+            f"{MIN_METRICS_TOKEN} characters without surrounding spaces.",
+            hint="e.g. WEBSOCKET_METRICS_TOKEN = os.environ['METRICS_TOKEN'], made with "
+                 "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`.",
+            id="django_ws.E013",
+        ))
+    if _metrics_view_mounted():
+        try:
+            import prometheus_client  # noqa: F401
+        except ImportError:
+            errors.append(Error(
+                "django_ws.metrics.metrics_view is in the URLconf, but the prometheus_client "
+                "package is not installed.",
+                hint="pip install 'django-websocket-views[metrics]'",
+                id="django_ws.E014",
+            ))
+    return errors
+
+
+def _metrics_view_mounted() -> bool:
+    from django.urls import URLPattern, URLResolver, get_resolver
+
+    from .metrics import metrics_view
+
+    if not getattr(django_settings, "ROOT_URLCONF", None):
+        return False
+    pending: list[Any] = list(get_resolver().url_patterns)
+    while pending:  # bounded by the URLconf's size
+        entry = pending.pop()
+        if isinstance(entry, URLResolver):
+            pending.extend(entry.url_patterns)
+        elif isinstance(entry, URLPattern) and entry.callback is metrics_view:
+            return True
+    return False
 
 
 def check_gevent_patched() -> list[Any]:

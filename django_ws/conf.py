@@ -113,6 +113,15 @@ class Settings:
             return names
 
     @property
+    def METRICS_TOKEN(self) -> str | None:
+        """The bearer token of the metrics view; None: staff only."""
+        return self._get("WEBSOCKET_METRICS_TOKEN")  # type: ignore[no-any-return]
+
+    @property
+    def METRICS_INTERVAL(self) -> float:
+        return float(self._get("WEBSOCKET_METRICS_INTERVAL"))
+
+    @property
     def COMPRESSION(self) -> Mapping[str, Any] | None:
         return self._get("WEBSOCKET_COMPRESSION")  # type: ignore[no-any-return]
 

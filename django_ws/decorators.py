@@ -66,6 +66,11 @@ def run_websocket_view(
     """
     # For the connection's log line; a lazy object, evaluated when logged.
     websocket.user = getattr(request, "user", None)
+    # The metrics' view label: the URL's name ("namespace:name"), else the
+    # view's dotted path; never the path itself, whose ids are unbounded.
+    match = getattr(request, "resolver_match", None)
+    if match is not None:
+        websocket.view_name = match.view_name
     if options:
         websocket.configure(**options)
     websocket.on_idle(release_idle_connections)

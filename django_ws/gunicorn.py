@@ -17,6 +17,14 @@ unconfigured ``django.conf.settings`` among them fails it.)
 
 Do not combine with ``--preload``: the application would be imported before
 the worker patches, as with any gevent worker.
+
+Metrics with several workers (prometheus_client's multiprocess mode): set
+``PROMETHEUS_MULTIPROC_DIR`` to an empty directory before starting gunicorn,
+and name :func:`child_exit` in the gunicorn configuration file, so that the
+open-connections gauge of a worker that died drops out of the total::
+
+    # gunicorn.conf.py
+    from django_ws.gunicorn import child_exit  # noqa: F401
 """
 
 from __future__ import annotations
@@ -31,7 +39,7 @@ import gevent
 from gunicorn.workers.ggevent import GeventPyWSGIWorker, PyWSGIHandler
 from websockets.frames import CloseCode
 
-__all__ = ["GeventWebSocketWorker"]
+__all__ = ["GeventWebSocketWorker", "child_exit"]
 
 logger = logging.getLogger("django_ws.server")
 
@@ -102,11 +110,14 @@ class GeventWebSocketWorker(GeventPyWSGIWorker):  # type: ignore[misc]
 
     def run(self) -> None:
         from .connection import wait_for_detached
+        from .metrics import multiprocess
 
+        multiprocess.start()  # with PROMETHEUS_MULTIPROC_DIR only
         super().run()  # returns once the server's pool of requests is empty
         # Detached WebSocketView connections are in no pool: their close,
         # started by handle_exit(), ends within the graceful timeout too.
         wait_for_detached(self.cfg.graceful_timeout)
+        multiprocess.stop()  # the last copy: every connection's counts are in
 
     def handle_exit(self, sig: Any, frame: Any) -> None:
         super().handle_exit(sig, frame)  # gunicorn stops accepting within a second
@@ -128,3 +139,21 @@ class GeventWebSocketWorker(GeventPyWSGIWorker):  # type: ignore[misc]
         while True:
             close_open_connections(CloseCode.GOING_AWAY, "server shutting down", started=started)
             gevent.sleep(0.5)
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    """gunicorn's ``child_exit`` hook: forget a dead worker's live gauges.
+
+    prometheus_client's ``mark_process_dead``: the worker's
+    ``django_ws_connections`` no longer counts (its connections are gone);
+    its counters stay in the totals. Runs in the arbiter: no Django here.
+    """
+    import os
+
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return
+    try:
+        from prometheus_client import multiprocess
+    except ImportError:
+        return
+    multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]

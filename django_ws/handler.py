@@ -26,6 +26,7 @@ from gevent import pywsgi
 from . import ENVIRON_KEY
 from .conf import settings
 from .connection import WebSocket, open_connections, open_handshake
+from .metrics import counters
 from .protocol import build_request
 from .redact import redact_requestline, redact_target
 
@@ -233,7 +234,10 @@ class WebSocketHandler(pywsgi.WSGIHandler):  # type: ignore[misc]  # gevent has 
                 if close is not None:
                     close()  # Django's request_finished: closes DB connections
             finally:
-                if websocket.accepted:
+                if not websocket.accepted:
+                    # The view answered in HTTP (or raised: pywsgi sends 500).
+                    counters.refused(getattr(self, "code", None) or 500)
+                else:
                     self.status = b"101 Switching Protocols"
                     self._orig_status = "101 Switching Protocols"
                     if websocket.detached and not failed:
@@ -317,6 +321,7 @@ class WebSocketHandler(pywsgi.WSGIHandler):  # type: ignore[misc]  # gevent has 
         self.status = f"{response.status_code} {response.reason_phrase}".encode("latin-1")
         self._orig_status = self.status.decode("latin-1")
         self.code = response.status_code
+        counters.refused(response.status_code)
         logger.info("WebSocket handshake refused for %s: %s %s (%s)", redact_target(self.path),
                     response.status_code, response.reason_phrase,
                     reason or response.body.decode(errors="replace").strip())

@@ -9,7 +9,8 @@ the websockets library below its next major version, and
 installed version that changed one fails loudly, naming it, instead of
 breaking connections at run time.
 
-This module imports gevent and gunicorn only inside :func:`missing_internals`.
+This module imports gevent, gunicorn and prometheus_client only inside
+:func:`missing_internals`.
 """
 
 from __future__ import annotations
@@ -206,18 +207,26 @@ INTERNALS: tuple[Internal, ...] = (
     Internal("gevent", "gevent.pywsgi.WSGIHandler._write",
              "the body half of the above: it must write through self._sendall()",
              _in_source("gevent.pywsgi:WSGIHandler._write", "self._sendall(")),
+    Internal("prometheus_client", "prometheus_client.Histogram._buckets",
+             "metrics/multiprocess.py copies per-bucket counts (not cumulative, +Inf "
+             "last) into them: observe() takes one value at a time",
+             _in_source("prometheus_client:Histogram.observe", "self._buckets[i].inc(")),
+    Internal("prometheus_client", "prometheus_client.Histogram._sum",
+             "metrics/multiprocess.py adds the sum of the copied observations",
+             _in_source("prometheus_client:Histogram.observe", "self._sum.inc(")),
     Internal("gunicorn", "gunicorn.workers.ggevent.GeventPyWSGIWorker.wsgi_handler",
              "gunicorn.py gives gunicorn's server our handler class",
              _class_attribute("gunicorn.workers.ggevent:GeventPyWSGIWorker", "wsgi_handler")),
 )
 
 
-def missing_internals(*, libraries: tuple[str, ...] = ("websockets", "gevent", "gunicorn")
-                      ) -> list[Internal]:
+def missing_internals(*, libraries: tuple[str, ...] = (
+        "websockets", "gevent", "gunicorn", "prometheus_client")) -> list[Internal]:
     """The internals in :data:`INTERNALS` that the installed libraries no longer have.
 
     Args:
-        libraries: check only these; gunicorn is an optional dependency.
+        libraries: check only these; gunicorn and prometheus_client are
+            optional dependencies.
     """
     missing = []
     for internal in INTERNALS:

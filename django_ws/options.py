@@ -59,6 +59,12 @@ DEFAULTS: dict[str, Any] = {
     "WEBSOCKET_MESSAGE_RATE": None,
     "WEBSOCKET_MESSAGE_BURST": None,
     "WEBSOCKET_RATE_LIMIT_CLOSE": False,
+    # The bearer token that opens django_ws.metrics.metrics_view to a scraper
+    # (Authorization: Bearer <token>); None: staff users only.
+    "WEBSOCKET_METRICS_TOKEN": None,
+    # Seconds between a server process's copies of its counts into
+    # PROMETHEUS_MULTIPROC_DIR (multiprocess mode only).
+    "WEBSOCKET_METRICS_INTERVAL": 5.0,
     # permessage-deflate (RFC 7692): a dict of options for websockets'
     # ServerPerMessageDeflateFactory; None turns compression off. The default
     # is the websockets library's own: small windows, so memory per

@@ -22,6 +22,7 @@ from websockets.frames import CloseCode
 from .callchain import shallow_application
 from .connection import close_open_connections, wait_for_detached
 from .handler import WebSocketHandler, close_idle_connections
+from .metrics import multiprocess as metrics_multiprocess
 
 __all__ = ["WebSocketServer", "close_all"]
 
@@ -83,8 +84,10 @@ def serve(server: WebSocketServer, *, drain_timeout: float = 10.0) -> None:
     handlers = [gevent.signal_handler(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)]
     try:
         server.start()
+        metrics_multiprocess.start()  # with PROMETHEUS_MULTIPROC_DIR only
         stopping.wait()
         server.shutdown(code=CloseCode.GOING_AWAY, drain_timeout=drain_timeout)
     finally:
+        metrics_multiprocess.stop()  # the last copy of the counts
         for handler in handlers:
             handler.cancel()

@@ -32,6 +32,10 @@ DATABASES = {
 }
 DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
 USE_TZ = True
+# The scrape token of django_ws.metrics.metrics_view (tests/live/test_metrics.py),
+# and a short copy interval for its multiprocess mode.
+WEBSOCKET_METRICS_TOKEN = "metrics-token-of-the-tests-0123"
+WEBSOCKET_METRICS_INTERVAL = 0.2
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

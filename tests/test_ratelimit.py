@@ -164,7 +164,7 @@ def test_the_limit_is_a_per_view_option():
         ("WEBSOCKET_MESSAGE_RATE", 0, "django_ws.E002"),
         ("WEBSOCKET_MESSAGE_RATE", "fast", "django_ws.E002"),
         ("WEBSOCKET_MESSAGE_BURST", 2.5, "django_ws.E002"),
-        ("WEBSOCKET_RATE_LIMIT_CLOSE", "yes", "django_ws.E013"),
+        ("WEBSOCKET_RATE_LIMIT_CLOSE", "yes", "django_ws.E015"),
     ],
 )
 def test_a_bad_rate_limit_setting_fails_the_check_naming_it(name, value, check_id):

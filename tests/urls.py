@@ -1,5 +1,6 @@
 from django.urls import path
 
+from django_ws.metrics import metrics_view
 from django_ws.views import connections_view
 
 from . import views
@@ -47,6 +48,7 @@ urlpatterns = [
     path("picky-origin/", views.PickyOrigin.as_view()),
     path("test-login/", views.test_login),
     path("admin/websockets/", connections_view),
+    path("metrics/", metrics_view),
     path("private/", views.private),
     path("staff-only/", views.staff_only),
     path("group/<str:group>/broadcast/", views.group_broadcast),

@@ -54,6 +54,7 @@ class Connection:
         "_accepted", "_cleanups", "_close_seen", "_close_waiter", "_handler", "_held",
         "_initial", "_lost", "_options", "_path", "_peer", "_queue", "_sock", "closed_by_client",
         "messages_in", "messages_out", "opened_at", "protocol", "user",
+        "binary_in", "binary_out", "bytes_in", "bytes_out", "view_name",
     )
 
     def __init__(
@@ -98,6 +99,11 @@ class Connection:
         self.opened_at: float | None = None
         self.messages_in = 0
         self.messages_out = 0
+        # For the metrics (django_ws.metrics): binary messages among those,
+        # bytes of frames read and written, the view's URL name (set by the
+        # Django layer).
+        self.binary_in = self.binary_out = self.bytes_in = self.bytes_out = 0
+        self.view_name = "-"
         #: True when the client sent the first close frame, False when we did.
         self.closed_by_client: bool | None = None
         #: ``request.user`` (lazy), set by the Django layer for the log line.

@@ -5,6 +5,7 @@ from __future__ import annotations
 from websockets.frames import CloseCode
 
 from ..exceptions import ConnectionClosed
+from ..metrics import counters
 from .base import _OPEN, logger
 from .handshake import Handshake
 from .registry import open_connections
@@ -94,4 +95,6 @@ class Closing(Handshake):
             if greenlet is not None and not greenlet.dead:
                 greenlet.kill(block=False)
         self._queue.close()
+        if self in open_connections:  # once: its counts join the process's totals
+            counters.fold(self)  # type: ignore[arg-type]  # see handshake.py
         open_connections.discard(self)  # type: ignore[arg-type]  # see handshake.py

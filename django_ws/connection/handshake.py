@@ -163,4 +163,5 @@ class Handshake(Reading):
             self._flush(self._options.send_timeout)
         except (ConnectionClosed, TimeoutError):
             pass  # _sendall() dropped the connection
+        self.bytes_out = 0  # the 101 is not a frame
         self._view_busy()  # until the view first waits

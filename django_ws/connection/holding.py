@@ -72,4 +72,6 @@ class Holding(Writing):
         frame = Frame(Opcode.TEXT if text else Opcode.BINARY, bytes(data))
         self._queue_output(frame.serialize(mask=False, extensions=[]))
         self.messages_out += 1
+        if not text:
+            self.binary_out += 1
         self._flush(self._options.send_timeout if timeout is None else timeout)

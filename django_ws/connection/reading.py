@@ -35,7 +35,7 @@ from .ratelimit import RateLimit
 
 __all__ = ["Reading"]
 
-_CLOSE = Opcode.CLOSE
+_CLOSE, _PONG = Opcode.CLOSE, Opcode.PONG
 _READ_SIZE = 65536
 #: How long the view may stay out of ``wait()`` before a reader greenlet
 #: reads for it (answers pings, sees the close, queues messages).
@@ -188,6 +188,7 @@ class Reading(RateLimit):
         if data is None:
             return False  # nothing yet
         self._received = True  # for the keepalive: the peer is alive
+        self.bytes_in += len(data)
         if data:
             protocol.receive_data(data)
         else:
@@ -209,7 +210,11 @@ class Reading(RateLimit):
         for event in events:
             if type(event) is str or type(event) is bytes:
                 self.messages_in += 1
+                if type(event) is bytes:
+                    self.binary_in += 1
                 queue.put(event, block=backpressure)
+            elif event.opcode is _PONG and self._ping_sent is not None:
+                self._match_pong(event.data)
             elif event.opcode is _CLOSE:
                 if self.closed_by_client is None:
                     self.closed_by_client = True

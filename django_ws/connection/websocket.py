@@ -126,6 +126,8 @@ class WebSocket(Detached):
             self._send_before_close(data, text, timeout)
             return
         self.messages_out += 1
+        if not text:
+            self.binary_out += 1
         head = protocol.frame_head(len(data), text=text)
         if head is None:  # compressed, or logged: websockets frames it
             if text:

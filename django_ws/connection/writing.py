@@ -20,6 +20,7 @@ import gevent
 from gevent.lock import Semaphore
 
 from ..exceptions import ConnectionClosed
+from ..metrics import counters
 from .base import _OPEN, Connection, logger
 
 __all__ = ["Writing"]
@@ -58,6 +59,7 @@ class Writing(Connection):
         raw = self._sock._sock  # the non-blocking stdlib socket under gevent's
         try:
             sent: int = raw.sendmsg((data, more)) if more else raw.send(data)
+            self.bytes_out += sent
             return sent
         except BlockingIOError:
             return 0
@@ -154,6 +156,8 @@ class Writing(Connection):
         else:
             self._queue_output(frame)
         self.messages_out += 1
+        if not text:
+            self.binary_out += 1
         return self._send_nowait()
 
     def _send_nowait(self) -> bool:
@@ -175,6 +179,7 @@ class Writing(Connection):
                     "dropped slow WebSocket client %s: %d bytes unsent "
                     "(WEBSOCKET_MAX_SEND_BUFFER)", self._describe(), self._out_bytes,
                 )
+                counters.slow_members_dropped += 1
                 self._abort()
                 return False
             if self._flusher is None or self._flusher.dead:
@@ -220,9 +225,11 @@ class Writing(Connection):
             with gevent.Timeout(timeout, _SendTimeout):
                 while view:
                     try:
-                        view = view[sock.send(view):]
+                        written = sock.send(view)
                     except TimeoutError:
-                        pass
+                        continue
+                    self.bytes_out += written
+                    view = view[written:]
         except _SendTimeout:
             self._abort(f"the client did not read {len(data)} bytes within {timeout}s "
                         f"(WEBSOCKET_SEND_TIMEOUT)")

@@ -110,6 +110,7 @@ def broadcast(
     in-memory backend, only this process's connections are reached.
     """
     from ..encoding import encode_message
+    from ..metrics import counters
 
     data, text = encode_message(message, binary=binary)
     if isinstance(message, str):
@@ -118,7 +119,9 @@ def broadcast(
         kind = envelopes.JSON
     else:
         kind = envelopes.BYTES
-    return get_backend(using).broadcast(group, bytes(data), text=text, kind=kind)
+    position = get_backend(using).broadcast(group, bytes(data), text=text, kind=kind)
+    counters.broadcasts += 1
+    return position
 
 
 def history(

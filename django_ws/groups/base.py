@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 
 from websockets.frames import Frame, Opcode
 
+from ..metrics import counters
 from . import envelopes
 from .envelopes import Entry, EnvelopeMember
 from .streams import HistoryOptions
@@ -220,6 +221,7 @@ class GroupBackend:
                 # One member's fault must not cost the others the message
                 # (nor kill the Redis listener that delivers it).
                 logger.exception("error delivering a message of group %r to %r", group, websocket)
+        counters.broadcast_deliveries += delivered
         return delivered
 
     def deliver_envelopes(self, group: str, epoch: str | None, entry: Entry) -> int:

@@ -37,6 +37,7 @@ from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 
+from ..metrics import counters
 from . import envelopes, redis_scripts
 from .base import GroupBackend, validate_group
 from .envelopes import Entry, EnvelopeMember
@@ -382,6 +383,7 @@ class RedisBackend(GroupBackend):
                     ", ".join(sorted(repr(g) for g in self._members)) or "no group",
                 )
                 down_since = None
+                counters.redis_reconnects += 1
             if message is not None:
                 try:
                     self._handle(message)

@@ -132,3 +132,15 @@ def test_redis_killed_mid_broadcast_then_restarted(server, redis_process):
     member.send("still here")
     assert member.recv() == "echo:still here"  # the connection itself never noticed
     member.close()
+    assert redis_reconnects(server) == 1  # django_ws_redis_reconnects_total
+
+
+def redis_reconnects(server) -> float:
+    import re
+
+    pytest.importorskip("prometheus_client")
+    request = urllib.request.Request(server.http_url("/metrics/"), headers={
+        "Authorization": "Bearer metrics-token-of-the-tests-0123"})  # tests/settings.py
+    with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
+        text = response.read().decode()
+    return float(re.search(r"^django_ws_redis_reconnects_total (\S+)$", text, re.M).group(1))

@@ -15,3 +15,9 @@ urlpatterns = [
     path("ws/bcast/", bcast),
     path("broadcast/", views.broadcast),
 ]
+
+# BENCH_DJWS_METRICS=<token> (bench/metrics_cost.py): the Prometheus view too.
+if os.environ.get("BENCH_DJWS_METRICS"):
+    from django_ws.metrics import metrics_view
+
+    urlpatterns.append(path("metrics/", metrics_view))

@@ -1,0 +1,156 @@
+"""django_ws.metrics without a server: the view's access rule, the collector,
+the checks. The totals after real traffic are in tests/live/test_metrics.py."""
+
+from __future__ import annotations
+
+import sys
+from types import SimpleNamespace
+
+import pytest
+from django.contrib.auth.models import AnonymousUser
+from django.core import checks
+from django.test import RequestFactory, override_settings
+
+from django_ws.checks import check_metrics
+from django_ws.metrics import counters, metrics_view
+
+pytest.importorskip("prometheus_client")
+
+TOKEN = "metrics-token-of-the-tests-0123"  # tests/settings.py
+
+
+def get(*, token=None, user=None):
+    headers = {"HTTP_AUTHORIZATION": f"Bearer {token}"} if token is not None else {}
+    request = RequestFactory().get("/metrics/", **headers)
+    request.user = user or AnonymousUser()
+    return metrics_view(request)
+
+
+def user(*, staff):
+    return SimpleNamespace(is_authenticated=True, is_staff=staff)
+
+
+def test_the_token_opens_the_view():
+    response = get(token=TOKEN)
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/plain; version=")
+    assert b"# TYPE django_ws_connections_opened_total counter" in response.content
+
+
+@pytest.mark.parametrize("token", [None, "", TOKEN[:-1], TOKEN + "x", TOKEN.upper()])
+def test_anonymous_without_the_token_gets_401_with_a_challenge(token):
+    response = get(token=token)
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"] == 'Bearer realm="django_ws metrics"'
+
+
+def test_staff_get_200_other_users_403():
+    assert get(user=user(staff=True)).status_code == 200
+    assert get(user=user(staff=False)).status_code == 403
+
+
+@override_settings(WEBSOCKET_METRICS_TOKEN=None)
+def test_no_token_configured_means_staff_only():
+    assert get(token="None").status_code == 401
+    assert get(token="").status_code == 401
+    assert get(user=user(staff=True)).status_code == 200
+
+
+def test_every_metric_name_of_the_contract_is_exposed():
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = get(token=TOKEN).content.decode()
+    names = {family.name: family.type for family in text_string_to_metric_families(text)}
+    assert names == {
+        "django_ws_connections": "gauge",
+        "django_ws_connections_opened": "counter",
+        "django_ws_connections_closed": "counter",
+        "django_ws_handshakes_refused": "counter",
+        "django_ws_messages_received": "counter",
+        "django_ws_messages_sent": "counter",
+        "django_ws_received_bytes": "counter",
+        "django_ws_sent_bytes": "counter",
+        "django_ws_connection_duration_seconds": "histogram",
+        "django_ws_broadcasts": "counter",
+        "django_ws_broadcast_deliveries": "counter",
+        "django_ws_slow_members_dropped": "counter",
+        "django_ws_ping_rtt_seconds": "histogram",
+        "django_ws_redis_reconnects": "counter",
+    }
+
+
+def test_histogram_buckets_are_upper_bounds_inclusive():
+    histogram = counters.Histogram((0.1, 1.0))
+    for value in (0.1, 0.5, 1.0, 1.5):
+        histogram.observe(value)
+    assert histogram.counts == [1, 2, 1] and histogram.sum == pytest.approx(3.1)
+
+
+@pytest.mark.parametrize(
+    ("by_client", "close_sent", "expected"),
+    [
+        (True, "a close", "client"),
+        (False, "a close", "server"),
+        (None, "a close", "server"),  # the server failed the connection (1002, 1011...)
+        (None, None, "client"),  # lost without any close frame: 1006
+    ],
+)
+def test_who_closed(by_client, close_sent, expected):
+    websocket = SimpleNamespace(
+        closed_by_client=by_client, protocol=SimpleNamespace(close_sent=close_sent)
+    )
+    assert counters.closed_by(websocket) == expected
+
+
+def test_register_adds_the_collector_once():
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from django_ws.metrics import register
+
+    registry = CollectorRegistry()
+    register(registry)
+    register(registry)  # a second ready(), say: no duplicate
+    assert generate_latest(registry).count(b"# TYPE django_ws_broadcasts_total counter") == 1
+
+
+# -- checks -----------------------------------------------------------------------
+
+
+def test_the_metrics_check_is_registered():
+    assert check_metrics in checks.registry.registry.get_checks()
+
+
+def test_default_settings_pass_the_metrics_check():
+    assert check_metrics() == []
+
+
+@pytest.mark.parametrize(
+    "token",
+    [12345678901234567890, b"metrics-token-of-the-tests", "short", " metrics-token-of-the-tests "],
+)
+def test_a_bad_token_is_e013_naming_the_setting(token):
+    with override_settings(WEBSOCKET_METRICS_TOKEN=token):
+        [error] = check_metrics()
+    assert error.id == "django_ws.E013" and "WEBSOCKET_METRICS_TOKEN" in error.msg
+    if isinstance(token, str):
+        assert token.strip() not in error.msg  # a check's output must not show the secret
+
+
+def test_the_view_mounted_without_prometheus_client_is_e014(monkeypatch):
+    monkeypatch.setitem(sys.modules, "prometheus_client", None)  # import fails
+    [error] = check_metrics()
+    assert error.id == "django_ws.E014"
+    assert "pip install 'django-websocket-views[metrics]'" in error.hint
+
+
+@override_settings(ROOT_URLCONF="tests.compat_example.urls")
+def test_without_the_view_prometheus_client_is_not_needed(monkeypatch):
+    monkeypatch.setitem(sys.modules, "prometheus_client", None)
+    assert check_metrics() == []
+
+
+def test_interval_is_checked_as_a_number():
+    from django_ws.checks import check_settings
+
+    with override_settings(WEBSOCKET_METRICS_INTERVAL="5"):
+        assert [e.id for e in check_settings()] == ["django_ws.E002"]
