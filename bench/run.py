@@ -354,7 +354,19 @@ def write_results_md(run: dict[str, Any], trials: list[dict[str, Any]]) -> None:
             parts.append(report.scale_md(table, goals, notes, scale_run, scale_run["machine"],
                                          scale_run.get("command", "python3 bench/run.py --scenarios S6"),
                                          plot_name if plotted else None))
+    # The figures of the scripts that measure one change beside run.py (each
+    # writes its own page): kept in RESULTS.md too, a level down.
+    for name in REPORTS:
+        page = BENCH / name
+        if page.exists():
+            text = page.read_text()
+            parts.append("#" + text if text.startswith("# ") else text)
     (BENCH / "RESULTS.md").write_text("\n".join(parts))
+
+
+#: Pages written by hand or by bench scripts other than run.py, in the order
+#: RESULTS.md shows them.
+REPORTS = ("CORE.md", "RECOVERY.md")
 
 
 def rerender(run_id: str | None) -> int:

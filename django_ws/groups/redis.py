@@ -26,21 +26,23 @@ reconnection of the listener (``envelopes.recover``), or told
 ``recovered: false``. Presence lives in Redis too, each record refreshed by
 its process every ``presence_ttl / 3`` seconds: a killed process's members
 are gone from ``presence()`` within ``presence_ttl``.
+
+The backend is three layers, one module each: ``redis_client.py`` (options,
+the client, keys, channels, scripts), ``redis_presence.py``, and this one
+(publishing, history, the subscriptions and their listener).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from typing import Any
 
-from django.core.exceptions import ImproperlyConfigured
-
 from ..metrics import counters
-from . import envelopes, redis_scripts
-from .base import GroupBackend, validate_group
+from . import envelopes
+from .base import validate_group
 from .envelopes import Entry, EnvelopeMember
+from .redis_presence import RedisPresence
 from .streams import new_epoch, select
 
 __all__ = ["RedisBackend"]
@@ -60,18 +62,7 @@ _TEXT_KINDS = (ord("t"), ord("j"))
 _POSITION, _ANNOUNCE = ord("@"), ord("!")  # a payload with a position; a presence envelope
 
 
-def _import_redis() -> Any:
-    try:
-        import redis
-    except ImportError as exc:
-        raise ImproperlyConfigured(
-            "django_ws.groups.redis.RedisBackend needs the redis package: "
-            "pip install 'django-websocket-views[redis]'"
-        ) from exc
-    return redis
-
-
-class RedisBackend(GroupBackend):
+class RedisBackend(RedisPresence):
     """Options: ``url`` (required), ``prefix`` (default ``"django_ws:"``),
     ``subscribe_timeout`` (seconds ``join()`` waits for Redis to confirm, 5),
     ``history_size`` (100), ``history_ttl`` (120 s), ``presence_ttl`` (30 s),
@@ -81,75 +72,11 @@ class RedisBackend(GroupBackend):
 
     def __init__(self, alias: str, options: dict[str, Any]) -> None:
         super().__init__(alias, options)
-        self._redis = _import_redis()
-        try:
-            self.url: str = options["url"]
-        except KeyError:
-            raise ImproperlyConfigured(
-                f"WEBSOCKET_GROUPS[{alias!r}]['OPTIONS'] needs a 'url', "
-                f"e.g. 'redis://127.0.0.1:6379/0'"
-            ) from None
-        self.prefix: str = options.get("prefix", "django_ws:")
-        self.subscribe_timeout: float = options.get("subscribe_timeout", 5.0)
-        #: Redis Cluster: sharded pub/sub (SPUBLISH/SSUBSCRIBE, Redis 7), the
-        #: channel hash-tagged like the group's keys, so that the publish
-        #: script runs on the one shard that holds them all.
-        self.cluster: bool = bool(options.get("cluster", False))
-        self.max_connections: int = options.get("max_connections", 50)
-        self.pool_timeout: float = options.get("pool_timeout", 30.0)
-        self._publisher: Any = None
         self._subscriber: Any = None
         self._pubsub: Any = None
         self._listener: Any = None
         self._confirmed: dict[str, Any] = {}  # channel -> gevent Event
         self._subscribe_lock: Any = None
-        self._scripts: dict[str, Any] = {}
-        self._presence_groups: dict[str, set[str]] = {}  # group -> local member ids
-        self._refresher: Any = None
-
-    def _channel(self, group: str) -> str:
-        if self.cluster:
-            return f"{self.prefix}{{{group}}}"
-        return self.prefix + group
-
-    def _group(self, channel: str) -> str:
-        if self.cluster:
-            return channel[len(self.prefix) + 1 : -1]
-        return channel[len(self.prefix) :]
-
-    def _connect(self) -> Any:
-        if self.cluster:
-            import redis.cluster
-
-            return redis.cluster.RedisCluster.from_url(self.url)
-        return self._redis.Redis.from_url(self.url)
-
-    def _key(self, group: str, suffix: str) -> str:
-        # The hash tag puts a group's keys on one Redis Cluster slot.
-        return f"{self.prefix}{{{group}}}.{suffix}"
-
-    def _client(self) -> Any:
-        if self._publisher is None:
-            if self.cluster:
-                self._publisher = self._connect()
-            else:
-                # Blocking: a reconnect storm (every client reading its
-                # history at once) waits for a connection instead of failing
-                # with "Too many connections".
-                pool = self._redis.BlockingConnectionPool.from_url(
-                    self.url, max_connections=self.max_connections, timeout=self.pool_timeout
-                )
-                self._publisher = self._redis.Redis(connection_pool=pool)
-        return self._publisher
-
-    def _script(self, name: str) -> Any:
-        script = self._scripts.get(name)
-        if script is None:
-            # register_script runs EVALSHA, and loads the script again after
-            # a Redis restart emptied its script cache.
-            script = self._scripts[name] = self._client().register_script(
-                getattr(redis_scripts, name))
-        return script
 
     # -- publishing (any process) -----------------------------------------------
 
@@ -199,70 +126,6 @@ class RedisBackend(GroupBackend):
             payload = values[b"d"]
             kept.append((offset, payload[1:], _KINDS[payload[0]]))
         return select(_str(epoch), top, kept, since)
-
-    # -- presence ------------------------------------------------------------------
-
-    def presence_add(self, group: str, record: dict[str, Any]) -> None:
-        super().presence_add(group, record)
-        self._presence_groups.setdefault(group, set()).add(record["connection"])
-        ttl = self.history_options.presence_ttl
-        pipe = self._client().pipeline(transaction=not self.cluster)
-        pipe.hset(self._key(group, "presence"), record["connection"], json.dumps(record))
-        pipe.zadd(self._key(group, "presence.exp"),
-                  {record["connection"]: int((time.time() + ttl) * 1000)})
-        pipe.expire(self._key(group, "presence"), max(1, round(ttl * 2)))
-        pipe.expire(self._key(group, "presence.exp"), max(1, round(ttl * 2)))
-        pipe.execute()
-        if self._refresher is None or self._refresher.dead:
-            import gevent
-
-            self._refresher = gevent.spawn(self._refresh_presence)
-
-    def presence_remove(self, group: str, member_id: str) -> None:
-        super().presence_remove(group, member_id)
-        ids = self._presence_groups.get(group)
-        if ids is not None:
-            ids.discard(member_id)
-            if not ids:
-                del self._presence_groups[group]
-        pipe = self._client().pipeline(transaction=not self.cluster)
-        pipe.hdel(self._key(group, "presence"), member_id)
-        pipe.zrem(self._key(group, "presence.exp"), member_id)
-        pipe.execute()
-
-    def presence(self, group: str) -> list[dict[str, Any]]:
-        validate_group(group)
-        flat = self._script("PRESENCE")(
-            keys=[self._key(group, "presence"), self._key(group, "presence.exp")],
-            args=[int(time.time() * 1000)],
-        )
-        records = [json.loads(value) for value in flat[1::2]]
-        return sorted(records, key=lambda record: record["joined"])
-
-    def _refresh_presence(self) -> None:
-        """Push the expiry of this process's presence records, while it has some."""
-        import gevent
-
-        ttl = self.history_options.presence_ttl
-        while self._presence_groups:
-            gevent.sleep(ttl / 3)
-            expires = int((time.time() + ttl) * 1000)
-            try:
-                pipe = self._client().pipeline(transaction=False)
-                for group, ids in list(self._presence_groups.items()):
-                    if ids:
-                        pipe.zadd(self._key(group, "presence.exp"), dict.fromkeys(ids, expires))
-                        for suffix in ("presence", "presence.exp"):
-                            pipe.expire(self._key(group, suffix), max(1, round(ttl * 2)))
-                        for member_id in ids:
-                            record = self._records.get(member_id)
-                            if record is not None:  # back after an outage or FLUSHALL
-                                pipe.hset(self._key(group, "presence"), member_id,
-                                          json.dumps(record))
-                pipe.execute()
-            except self._redis.RedisError as exc:
-                logger.warning("cannot refresh presence in Redis (%s); retrying in %.1fs",
-                               exc, ttl / 3)
 
     def announce(self, group: str, payload: bytes) -> None:
         self._publish(group, b"!" + payload)
