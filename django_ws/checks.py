@@ -77,6 +77,13 @@ def check_dwebsocket_settings() -> list[Any]:
     )]
 
 
+def _check_bool(name: str, check_id: str, expected: str) -> list[Any]:
+    value = getattr(django_settings, name, DEFAULTS[name])
+    if isinstance(value, bool):
+        return []
+    return [Error(f"{name} is {value!r}; expected {expected}.", id=check_id)]
+
+
 @register(Tags.compatibility)
 def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
     errors: list[Any] = check_dwebsocket_settings()
@@ -102,19 +109,11 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
             f"'https://app.example.com', or ['*'] to allow every origin.",
             id="django_ws.E003",
         ))
-    rate_limit_close = getattr(django_settings, "WEBSOCKET_RATE_LIMIT_CLOSE", False)
-    if not isinstance(rate_limit_close, bool):
-        errors.append(Error(
-            f"WEBSOCKET_RATE_LIMIT_CLOSE is {rate_limit_close!r}; expected True (close with "
-            f"1008 past WEBSOCKET_MESSAGE_RATE) or False (read more slowly).",
-            id="django_ws.E015",
-        ))
-    tune_malloc = getattr(django_settings, "WEBSOCKET_TUNE_MALLOC", True)
-    if not isinstance(tune_malloc, bool):
-        errors.append(Error(
-            f"WEBSOCKET_TUNE_MALLOC is {tune_malloc!r}; expected True or False.",
-            id="django_ws.E010",
-        ))
+    errors.extend(_check_bool(
+        "WEBSOCKET_RATE_LIMIT_CLOSE", "django_ws.E015",
+        "True (close with 1008 past WEBSOCKET_MESSAGE_RATE) or False (read more slowly)",
+    ))
+    errors.extend(_check_bool("WEBSOCKET_TUNE_MALLOC", "django_ws.E010", "True or False"))
     redact = getattr(django_settings, "WEBSOCKET_REDACT_QUERY_PARAMS",
                      DEFAULTS["WEBSOCKET_REDACT_QUERY_PARAMS"])
     if isinstance(redact, str) or not isinstance(redact, list | tuple | set | frozenset) or not all(

@@ -169,7 +169,8 @@ class Reading(RateLimit):
     def _receive(self, block: bool, timeout: float | None, backpressure: bool) -> bool:
         """Read once, feed the protocol, queue messages, send its answers.
 
-        The caller holds the read lock.
+        The caller holds the read lock. One function, on purpose: it is on
+        the blocking path under a waiting view (see the module docstring).
 
         Returns:
             False when nothing more will come: no data without ``block``, the
