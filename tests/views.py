@@ -324,6 +324,17 @@ def group_envelope_member(request, group):
             websocket.send(f"echo:{message}")
 
 
+@accept_websocket
+def group_recover_member(request, group):
+    """Joins ``group`` with ``recover=True``, reading no query string: the
+    plain member's twin in bench/recovery.py's memory figure (B4), where
+    parsing ``request.GET`` alone would cost each member about 0.75 KiB."""
+    websocket = request.websocket
+    websocket.join(group, recover=True)
+    for message in websocket:
+        websocket.send(f"echo:{message}")
+
+
 def group_state(request, group):
     """Plain HTTP view: the group's history (``?since=``, ``?limit=``) and presence."""
     from django_ws import groups
@@ -343,6 +354,21 @@ from django.contrib.auth.models import Permission, User  # noqa: E402
 
 from django_ws.decorators import login_required, permission_required  # noqa: E402
 from django_ws.views import WebSocketView  # noqa: E402
+
+
+class GroupMemberView(WebSocketView):
+    """A detached group member, plain (``recover = False``) or for envelopes:
+    bench/recovery.py's memory figure (B4) for class views."""
+
+    recover = False
+
+    def open(self):
+        group = self.kwargs["group"]
+        if self.recover:
+            self.websocket.join(group, recover=True)  # the first envelope says it
+        else:
+            self.websocket.join(group)
+            self.write_message("joined")
 
 
 class Chat(WebSocketView):

@@ -275,7 +275,8 @@ class GroupBackend:
     def local_presence(self, group: str) -> list[dict[str, Any]]:
         """This process's members of ``group`` listed in presence."""
         group_envelopes = self._envelopes.get(group, {})
-        return [self._records[m.id] for m in group_envelopes.values() if m.id in self._records]
+        return [self._records[m.id] for m in group_envelopes.values()
+                if m.info is not None and m.id in self._records]
 
     # -- what subclasses provide ---------------------------------------------
 

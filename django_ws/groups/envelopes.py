@@ -148,16 +148,24 @@ def presence_info(websocket: WebSocket, presence: Any) -> dict[str, Any] | None:
 class EnvelopeMember:
     """One envelope member's state in one group."""
 
-    __slots__ = ("buffer", "epoch", "id", "info", "offset", "websocket")
+    __slots__ = ("_id", "buffer", "epoch", "info", "offset", "websocket")
 
     def __init__(self, websocket: WebSocket, info: dict[str, Any] | None) -> None:
         self.websocket = websocket
-        self.id = uuid.uuid4().hex
+        self._id: str | None = None  # made when presence needs it
         self.info = info
         self.epoch: str | None = None
         self.offset = 0
         #: Live messages held while the history is read; None when not reading.
         self.buffer: list[tuple[str | None, Entry]] | None = []
+
+    @property
+    def id(self) -> str:
+        """The member's id in presence records: made when first asked for,
+        so that a member without presence pays for no UUID."""
+        if self._id is None:
+            self._id = uuid.uuid4().hex
+        return self._id
 
     def send(self, payload: bytes, frame: bytes | None = None) -> None:
         self.websocket.deliver(frame, payload, text=True)
