@@ -3,7 +3,10 @@ the checks. The totals after real traffic are in tests/live/test_metrics.py."""
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
+import textwrap
 from types import SimpleNamespace
 
 import pytest
@@ -13,6 +16,7 @@ from django.test import RequestFactory, override_settings
 
 from django_ws.checks import check_metrics
 from django_ws.metrics import counters, metrics_view
+from tests.conftest import TIMEOUT
 
 pytest.importorskip("prometheus_client")
 
@@ -154,3 +158,35 @@ def test_interval_is_checked_as_a_number():
 
     with override_settings(WEBSOCKET_METRICS_INTERVAL="5"):
         assert [e.id for e in check_settings()] == ["django_ws.E002"]
+
+
+def test_the_servers_start_without_prometheus_client(tmp_path):
+    # The [metrics] extra is optional: runws, the gunicorn worker and the
+    # connection must import, and the multiprocess copy must decline with a
+    # warning, where prometheus_client cannot be imported.
+    script = textwrap.dedent(
+        """
+        import importlib.abc, logging, os, sys
+
+        class NoPrometheus(importlib.abc.MetaPathFinder):
+            def find_spec(self, name, path=None, target=None):
+                if name == "prometheus_client" or name.startswith("prometheus_client."):
+                    raise ImportError("No module named 'prometheus_client'")
+                return None
+
+        sys.meta_path.insert(0, NoPrometheus())
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = sys.argv[1]
+        logging.basicConfig(level=logging.WARNING)
+        import django_ws.connection, django_ws.handler, django_ws.server, django_ws.gunicorn
+        from django_ws.metrics import multiprocess
+        assert multiprocess.start() is False
+        multiprocess.stop()
+        print("OK")
+        """
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
+    result = subprocess.run([sys.executable, "-c", script, str(tmp_path)], env=env,
+                            capture_output=True, text=True, timeout=TIMEOUT * 3)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "OK"
+    assert "prometheus_client is not installed" in result.stderr

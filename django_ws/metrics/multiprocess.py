@@ -30,7 +30,6 @@ import os
 from typing import Any
 
 from . import counters
-from .collector import DOCS
 from .snapshot import Snapshot, take
 
 __all__ = ["enabled", "start", "stop", "sync"]
@@ -55,7 +54,11 @@ def enabled() -> bool:
 
 
 def _make() -> dict[str, Any]:
+    # Here, not at the top: runws and the gunicorn worker import this module
+    # whether or not the [metrics] extra is installed.
     from prometheus_client import Counter, Gauge, Histogram
+
+    from .collector import DOCS
 
     def counter(name: str, labels: tuple[str, ...] = ()) -> Any:
         return Counter(name, DOCS[name], labels, registry=None)
