@@ -1,7 +1,9 @@
 """The per-connection message rate limit, in-process over a socketpair.
 
-Times are lower bounds (a slow machine only makes them longer) in units of
-the scaled timeout; counts are exact.
+No test measures how long a wait took (a speed belongs in bench/): the
+throttle is seen in the connection's state (the time its next read may
+happen, the timer a detached connection waits on), and what the client
+sent arrives whole, in order, once it is over. Counts are exact.
 """
 
 from __future__ import annotations
@@ -25,27 +27,24 @@ from tests.core import (
 
 
 def test_past_the_rate_the_next_read_waits_and_nothing_is_lost(before):
-    # Burst 3, then 10 per unit: after 6 at once the client owes 3 messages,
-    # 0.3 units, before the server reads again.
-    rate = 10 / UNIT
-    websocket, sock, peer = connection(message_rate=rate, message_burst=3)
+    # Burst 3, then 1 per unit: after 6 at once the client owes 3 messages,
+    # 3 units, before the server reads again.
+    websocket, sock, peer = connection(message_rate=1 / UNIT, message_burst=3)
     received = []
 
     def view(ws):
         for message in ws:
-            received.append((message, time.monotonic()))
+            received.append(message)
             ws.send(message)
 
     served = serve_view(websocket, sock, view)
     for i in range(6):
         peer.send_text(f"m{i}")
     assert [peer.recv() for _ in range(6)] == [f"m{i}" for i in range(6)]
-    sent_at = time.monotonic()
+    assert websocket._read_after > time.monotonic(), "no wait before the next read"
     peer.send_text("later")
     assert peer.recv() == "later"
-    assert [m for m, _ in received] == [f"m{i}" for i in range(6)] + ["later"]
-    read_at = received[-1][1]
-    assert read_at - sent_at >= 0.8 * 3 / rate, "read before the client was back within its rate"
+    assert received == [f"m{i}" for i in range(6)] + ["later"]
     peer.send_close()
     assert peer.recv_close() == (1000, "")
     served.get(timeout=TIMEOUT)
@@ -74,31 +73,31 @@ def test_with_rate_limit_close_the_view_gets_the_burst_then_1008(before):
 
 
 def test_a_throttled_detached_connection_waits_on_a_timer_and_ends_clean(before):
-    rate = 10 / UNIT
-    websocket, sock, peer = connection(message_rate=rate, message_burst=2)
+    # Burst 2, then 1 per unit: after 5 at once the client owes 3 units.
+    websocket, sock, peer = connection(message_rate=1 / UNIT, message_burst=2)
     messages = []
 
     class Handler:
         def on_message(self, message):
-            messages.append((message, time.monotonic()))
+            messages.append(message)
             websocket.send(message)
 
         def on_close(self):
-            messages.append(("closed", time.monotonic()))
+            messages.append("closed")
 
     serve_view(websocket, sock, lambda ws: ws.detach(Handler()))
     for i in range(5):
         peer.send_text(f"m{i}")
     assert [peer.recv() for _ in range(5)] == [f"m{i}" for i in range(5)]
-    sent_at = time.monotonic()
+    # Not watching the socket: a timer restarts the reading once it is over.
+    assert websocket._rate_timer is not None and websocket._rate_timer.active
     peer.send_text("later")
     assert peer.recv() == "later"
-    assert messages[-1][1] - sent_at >= 0.8 * 3 / rate
     peer.send_close()
     assert peer.recv_close() == (1000, "")
     peer.close()
     assert_nothing_left(before)
-    assert [m for m, _ in messages][-1] == "closed"
+    assert messages == [f"m{i}" for i in range(5)] + ["later", "closed"]
     assert ended_connections == [websocket]
 
 
