@@ -13,7 +13,7 @@ old positions are refused.
 
 from __future__ import annotations
 
-__all__ = ["PRESENCE", "PUBLISH", "READ"]
+__all__ = ["PRESENCE", "PUBLISH", "READ", "SWEEP"]
 
 #: KEYS: meta, stream, channel. ARGV: "publish" or "spublish" (Redis
 #: Cluster's sharded pub/sub), payload, history_size, history_ttl (s), a new
@@ -61,14 +61,27 @@ local entries = redis.call("xrange", KEYS[2], ARGV[1] .. "-0", "+")
 return {epoch, top, ms, entries}
 """
 
-#: KEYS: presence, presence.exp. ARGV: now (Unix ms). Drops the members
-#: whose process stopped refreshing them; returns the rest, flat
-#: (id, record, id, record...).
-PRESENCE = """
+# Drops the members whose process stopped refreshing them (their expiry in
+# presence.exp is past ARGV[1], Unix ms) and keeps their records in `gone`:
+# removed here, in one step, so that exactly one process announces each
+# one's leave.
+_SWEEP = """
 local expired = redis.call("zrangebyscore", KEYS[2], "-inf", ARGV[1])
+local gone = {}
 for _, id in ipairs(expired) do
+  local record = redis.call("hget", KEYS[1], id)
+  if record then
+    gone[#gone + 1] = record
+  end
   redis.call("hdel", KEYS[1], id)
   redis.call("zrem", KEYS[2], id)
 end
-return redis.call("hgetall", KEYS[1])
 """
+
+#: KEYS: presence, presence.exp. ARGV: now (Unix ms). Returns {the expired
+#: records, how many members are left}.
+SWEEP = _SWEEP + 'return {gone, redis.call("zcard", KEYS[2])}\n'
+
+#: KEYS: presence, presence.exp. ARGV: now (Unix ms). Returns {the expired
+#: records, the rest flat (id, record, id, record...)}.
+PRESENCE = _SWEEP + 'return {gone, redis.call("hgetall", KEYS[1])}\n'

@@ -331,6 +331,7 @@ def test_a_killed_servers_members_leave_presence_within_the_ttl(redis_process, l
     ):
         alice, _ = member(one, "room", presence="alice")
         bob, _ = member(two, "room", presence="bob")
+        assert [e["info"]["name"] for e in receive(alice, 2)] == ["alice", "bob"]
         time.sleep(2 * ttl)  # refreshed meanwhile: both still listed
         assert [r["info"]["name"] for r in state(one, "room")["presence"]] == ["alice", "bob"]
         two.process.kill()  # SIGKILL: no leave, no cleanup
@@ -345,6 +346,14 @@ def test_a_killed_servers_members_leave_presence_within_the_ttl(redis_process, l
             f"{PREFIX}{{room}}.presence.exp", 0, -1, withscores=True)]
         client.close()
         assert len(expiries) == 2 and max(expiries) <= now_ms + ttl * 1000
+        # The live process sweeps bob out (every TTL / 3) and announces his
+        # leave, once: nobody else did.
+        alice.settimeout(2 * ttl + TIMEOUT)
+        assert json.loads(alice.recv()) == {
+            "group": "room", "presence": "leave", "info": {"name": "bob"}
+        }
+        alice.settimeout(TIMEOUT)
+        assert_nothing_more(alice)
         wait_for(
             lambda: [r["info"]["name"] for r in state(one, "room")["presence"]] == ["alice"],
             timeout=ttl + TIMEOUT,
@@ -354,6 +363,35 @@ def test_a_killed_servers_members_leave_presence_within_the_ttl(redis_process, l
             bob.close()
         except (OSError, websocket.WebSocketException):
             pass
+
+
+def test_presence_that_redis_lost_is_listed_again_and_announced(redis_process, live_db):
+    ttl = 1.0 * UNIT
+    settings = {"WEBSOCKET_GROUPS": groups(redis_process.url, presence_ttl=ttl)}
+    env = {"DJANGO_WS_TEST_DB": live_db}
+    with (
+        LiveServer(settings_module="tests.settings", settings=settings, env=env) as one,
+        LiveServer(settings_module="tests.settings", settings=settings, env=env) as two,
+    ):
+        alice, _ = member(one, "room", presence="alice")
+        assert receive(alice, 1)[0]["presence"] == "join"
+        watcher, _ = member(two, "room", recover=1)
+        redis.Redis.from_url(redis_process.url).flushall()
+        # The next refresh (every TTL / 3) writes alice's record again, and
+        # tells every envelope member, which may have reloaded its state
+        # without her meanwhile.
+        watcher.settimeout(ttl + TIMEOUT)
+        rejoined = {"group": "room", "presence": "join", "info": {"name": "alice"}}
+        assert json.loads(watcher.recv()) == rejoined
+        assert [r["info"]["name"] for r in state(two, "room")["presence"]] == ["alice"]
+        alice.settimeout(TIMEOUT)
+        assert json.loads(alice.recv()) == rejoined
+        time.sleep(ttl)  # more refreshes: she is announced once
+        watcher.settimeout(TIMEOUT)
+        assert_nothing_more(watcher)
+        alice.close()
+        assert json.loads(watcher.recv())["presence"] == "leave"
+        watcher.close()
 
 
 def test_a_quiet_group_costs_nothing_in_redis(redis_process):
