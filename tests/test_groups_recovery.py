@@ -18,6 +18,7 @@ from django_ws.groups import envelopes
 from django_ws.groups.envelopes import parse_position, since_from_path
 from django_ws.groups.memory import MemoryBackend
 from django_ws.groups.streams import HistoryOptions, MemoryHistory
+from django_ws.metrics import counters
 
 
 class Member:
@@ -395,3 +396,79 @@ def test_reading_the_history_of_an_unknown_group_creates_nothing():
     memory = backend()
     assert memory.history("nobody") == []
     assert memory._history._streams == {}
+
+
+# -- django_ws_recoveries_total ----------------------------------------------------
+
+
+class Recoveries:
+    """What ``counters.recoveries`` gained since made: ``(recovered, not recovered)``."""
+
+    def __init__(self):
+        self.start = list(counters.recoveries)
+
+    def gained(self):
+        return (
+            counters.recoveries[True] - self.start[True],
+            counters.recoveries[False] - self.start[False],
+        )
+
+
+def test_a_recovered_join_counts_recovered_true():
+    memory = backend()
+    since = publish(memory, "room", "seen")
+    publish(memory, "room", "missed")
+    recoveries = Recoveries()
+    assert memory.join("room", Member(), since=since) is True
+    query = json.dumps({"room": since})  # the JS client's way: recover=True, ?django_ws_since=
+    assert memory.join("room", Member(path=f"/room/?django_ws_since={query}"), recover=True)
+    assert recoveries.gained() == (2, 0)
+
+
+def test_a_join_past_the_window_counts_recovered_false():
+    memory = backend(history_size=3)
+    since = publish(memory, "room", "seen")
+    for n in range(4):
+        publish(memory, "room", [n])
+    recoveries = Recoveries()
+    assert memory.join("room", Member(), since=since) is False
+    assert memory.join("room", Member(), since="not a position") is False
+    assert recoveries.gained() == (0, 2)
+
+
+def test_joins_with_nothing_to_recover_count_nothing():
+    memory = backend()
+    publish(memory, "room", "before")
+    recoveries = Recoveries()
+    memory.join("room", Member())  # plain
+    memory.join("room", Member(), recover=True)  # a fresh client: no position to recover from
+    memory.join("room", Member(), presence={"name": "ada"})
+    publish(memory, "room", "live")
+    assert recoveries.gained() == (0, 0)
+
+
+def test_each_resync_counts_by_its_outcome():
+    memory = backend(history_size=1)
+    member = Member()
+    memory.join("room", member, recover=True)
+    epoch, _ = parse_position(publish(memory, "room", "one"))
+    recoveries = Recoveries()
+    # As a Redis listener would see them: "two" missed, then filled from the history.
+    memory._history.append("room", b"two", envelopes.STR)
+    memory.deliver_envelopes("room", epoch, (2, b"two", envelopes.STR))  # in step: no resync
+    memory._history.append("room", b"three", envelopes.STR)
+    memory._history.append("room", b"four", envelopes.STR)
+    memory.deliver_envelopes("room", epoch, (4, b"four", envelopes.STR))  # "three" is gone
+    assert member.envelopes()[-1]["recovered"] is False
+    memory._history.append("room", b"five", envelopes.STR)
+    memory.deliver_envelopes("room", epoch, (5, b"five", envelopes.STR))
+    assert recoveries.gained() == (0, 1)
+    memory = backend()
+    member = Member()
+    memory.join("room", member, recover=True)
+    epoch, _ = parse_position(publish(memory, "room", "one"))
+    memory._history.append("room", b"two", envelopes.STR)
+    memory._history.append("room", b"three", envelopes.STR)
+    memory.deliver_envelopes("room", epoch, (3, b"three", envelopes.STR))
+    assert [e.get("data") for e in member.envelopes()] == [None, "one", "two", "three"]
+    assert recoveries.gained() == (1, 1)

@@ -80,7 +80,34 @@ def test_every_metric_name_of_the_contract_is_exposed():
         "django_ws_slow_members_dropped": "counter",
         "django_ws_ping_rtt_seconds": "histogram",
         "django_ws_redis_reconnects": "counter",
+        "django_ws_recoveries": "counter",
     }
+
+
+def recoveries_scraped():
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = get(token=TOKEN).content.decode()
+    [family] = [f for f in text_string_to_metric_families(text) if f.name == "django_ws_recoveries"]
+    return {sample.labels["recovered"]: sample.value for sample in family.samples}
+
+
+def test_recoveries_are_exported_by_outcome():
+    from django_ws.groups.memory import MemoryBackend
+    from tests.test_groups_recovery import Member, publish
+
+    before = recoveries_scraped()
+    assert set(before) == {"true", "false"}  # both series, from the start
+    memory = MemoryBackend("test", {"history_size": 2})
+    since = publish(memory, "room", "seen")
+    memory.join("room", Member(), since=since)  # recovered
+    for n in range(3):
+        publish(memory, "room", [n])
+    memory.join("room", Member(), since=since)  # past the window
+    memory.join("room", Member(), since="other-1")  # another epoch
+    memory.join("room", Member(), recover=True)  # nothing to recover: no attempt
+    after = recoveries_scraped()
+    assert {k: after[k] - before[k] for k in after} == {"true": 1, "false": 2}
 
 
 def test_histogram_buckets_are_upper_bounds_inclusive():

@@ -33,6 +33,8 @@ from typing import TYPE_CHECKING, Any
 
 from websockets.frames import Frame, Opcode
 
+from ..metrics import counters
+
 if TYPE_CHECKING:  # pragma: no cover
     from ..connection import WebSocket
 
@@ -224,6 +226,13 @@ def recover(
         and wanted[0] == epoch
         and wanted[1] <= top
     )
+    if since is not None or not first:
+        # django_ws_recoveries_total: a join that gave a position and every
+        # resync count; a join without one (recover=True for a fresh client,
+        # presence only) has nothing to recover, and its "false" would bury
+        # the real losses under every first page load. After read(): a read
+        # that raised (Redis down; the resync retries) had no outcome.
+        counters.recoveries[recovered] += 1
     if recovered:
         assert wanted is not None  # for mypy: recovered implies it
         member.epoch, member.offset = wanted

@@ -50,6 +50,8 @@ DOCS = {
     "WEBSOCKET_MAX_SEND_BUFFER bytes unread.",
     "django_ws_ping_rtt_seconds": "Round trip of keepalive pings: each pong matched to its ping.",
     "django_ws_redis_reconnects": "Times the Redis pub/sub listener came back after a failure.",
+    "django_ws_recoveries": "Recoveries of group messages missed by an envelope member (a "
+    "join given a position, a resync), by whether all were delivered.",
 }
 
 
@@ -113,6 +115,12 @@ def families(snapshot: Snapshot) -> Iterator[Metric]:
         ("django_ws_redis_reconnects", snapshot.redis_reconnects),
     ):
         yield CounterMetricFamily(name, DOCS[name], value=value)
+    recoveries = CounterMetricFamily(
+        "django_ws_recoveries", DOCS["django_ws_recoveries"], labels=["recovered"]
+    )
+    recoveries.add_metric(["true"], snapshot.recoveries[True])
+    recoveries.add_metric(["false"], snapshot.recoveries[False])
+    yield recoveries
 
 
 class DjangoWsCollector(Collector):

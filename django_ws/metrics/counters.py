@@ -4,10 +4,11 @@ Counting costs one integer addition where it happens: a connection counts
 its own messages and bytes in attributes of its own (``messages_in``,
 ``binary_in``, ``bytes_in``, ... on :class:`~django_ws.connection.WebSocket`),
 and what belongs to no connection (broadcasts, refused handshakes, Redis
-reconnects) is counted in this module's globals. When a connection ends,
-:func:`fold` adds its counts to this process's totals; a scrape adds the
-totals and the open connections' counts (see ``collector.py``). Nothing here
-imports prometheus_client: this module is imported by the connection.
+reconnects, groups' recoveries) is counted in this module's globals. When a
+connection ends, :func:`fold` adds its counts to this process's totals; a
+scrape adds the totals and the open connections' counts (see
+``collector.py``). Nothing here imports prometheus_client: this module is
+imported by the connection.
 
 No lock: under gevent the increments run on one thread and never switch in
 the middle. In a process with real threads (a broadcast from a threaded
@@ -72,8 +73,12 @@ broadcasts = 0  # groups.broadcast() calls in this process
 broadcast_deliveries = 0  # group messages handed to a member of this process
 slow_members_dropped = 0  # members disconnected past WEBSOCKET_MAX_SEND_BUFFER
 redis_reconnects = 0  # times the Redis pub/sub listener came back after a failure
-# django_ws_recoveries_total (label recovered) comes with the groups'
-# history and recovery (issue 14): count it here, export it in collector.py.
+#: Recovery attempts of envelope members, indexed by their outcome:
+#: [not recovered, recovered] (``recoveries[recovered] += 1``). Counted by
+#: ``groups.envelopes.recover()``: a join given a ``since`` position, and
+#: every resync (a gap in the live messages, the Redis listener back after
+#: an outage); not a join with nothing to recover (see there).
+recoveries = [0, 0]
 
 
 def closed_by(websocket: WebSocket) -> str:

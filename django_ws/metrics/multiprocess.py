@@ -94,6 +94,7 @@ def _make() -> dict[str, Any]:
         "django_ws_broadcast_deliveries": counter("django_ws_broadcast_deliveries"),
         "django_ws_slow_members_dropped": counter("django_ws_slow_members_dropped"),
         "django_ws_redis_reconnects": counter("django_ws_redis_reconnects"),
+        "django_ws_recoveries": counter("django_ws_recoveries", ("recovered",)),
     }
 
 
@@ -151,6 +152,13 @@ def sync(snapshot: Snapshot | None = None) -> None:
         ("django_ws_redis_reconnects", snapshot.redis_reconnects),
     ):
         _add(metrics[name], name, (), value)
+    for recovered in (True, False):
+        _add(
+            metrics["django_ws_recoveries"],
+            "django_ws_recoveries",
+            (str(recovered).lower(),),
+            snapshot.recoveries[recovered],
+        )
     _add_histogram(metrics["django_ws_connection_duration_seconds"], "duration", *snapshot.duration)
     _add_histogram(metrics["django_ws_ping_rtt_seconds"], "ping_rtt", *snapshot.ping_rtt)
 

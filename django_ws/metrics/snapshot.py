@@ -32,6 +32,7 @@ class Snapshot:
     broadcast_deliveries: int
     slow_members_dropped: int
     redis_reconnects: int
+    recoveries: list[int]  # [not recovered, recovered]
 
 
 def take() -> Snapshot:
@@ -72,4 +73,5 @@ def take() -> Snapshot:
         broadcast_deliveries=counters.broadcast_deliveries,
         slow_members_dropped=counters.slow_members_dropped,
         redis_reconnects=counters.redis_reconnects,
+        recoveries=list(counters.recoveries),
     )

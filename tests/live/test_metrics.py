@@ -9,6 +9,7 @@ bytes each), the server's are not.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -32,6 +33,7 @@ N, M, K = 4, 3, 2
 TEXT, BINARY = "ten bytes!", b"\x00five"
 SERVER_CLOSES = 2  # /close-with/ connections, closed by the server with 4002 "bye"
 MEMBERS = 2  # group members, one broadcast
+RECOVERING = "metrics-recovery"  # a group joined for envelopes after two broadcasts
 
 
 def scrape(server, token=TOKEN):
@@ -91,8 +93,24 @@ def run_script(server, *, members_path="/group/metrics/member/"):
     for ws in members:
         assert ws.recv() == "hello"
         ws.close()
+    # Envelope members (django_ws_recoveries_total): one since a kept position
+    # (recovered, "two" replayed), one since a position of another epoch (not
+    # recovered), one with nothing to recover (recover=1 and no position: no attempt).
+    seen = broadcast(server, RECOVERING, "one")
+    broadcast(server, RECOVERING, "two")
+    recovering = [
+        connect(server, f"/group/{RECOVERING}/envelope/?{query}")
+        for query in (f"since={seen}", "since=gone-1", "recover=1")
+    ]
+    envelopes = [recovering[0].recv(), recovering[0].recv(), recovering[1].recv()]
+    envelopes.append(recovering[2].recv())
+    decoded = [json.loads(envelope) for envelope in envelopes]
+    assert [envelope.get("recovered") for envelope in decoded] == [True, None, False, False]
+    assert decoded[1]["data"] == "two"
+    for ws in recovering:
+        ws.close()
 
-    opened = N + SERVER_CLOSES + MEMBERS
+    opened = N + SERVER_CLOSES + MEMBERS + len(recovering)
     client_close = frame_bytes(2, masked=True)  # websocket-client: code 1000 or 4001, no reason
     received = (
         N * M * frame_bytes(len(TEXT), masked=True)
@@ -105,11 +123,13 @@ def run_script(server, *, members_path="/group/metrics/member/"):
         + MEMBERS * (frame_bytes(len("joined"), masked=False) + frame_bytes(5, masked=False))
         + (N + MEMBERS) * frame_bytes(2, masked=False)  # the echoed close frames
         + SERVER_CLOSES * frame_bytes(2 + len("bye"), masked=False)
+        + sum(frame_bytes(len(e.encode()), masked=False) for e in envelopes)
+        + len(recovering) * frame_bytes(2, masked=False)
     )
     return {
         ("django_ws_connections_opened_total", ()): opened,
         ("django_ws_connections_closed_total", (("by", "client"), ("code", "1000"))): (
-            N - 1 + MEMBERS
+            N - 1 + MEMBERS + len(recovering)
         ),
         ("django_ws_connections_closed_total", (("by", "client"), ("code", "4001"))): 1,
         ("django_ws_connections_closed_total", (("by", "server"), ("code", "4002"))): (
@@ -119,16 +139,27 @@ def run_script(server, *, members_path="/group/metrics/member/"):
         ("django_ws_handshakes_refused_total", (("status", "404"),)): 1,
         ("django_ws_messages_received_total", (("kind", "text"),)): N * M,
         ("django_ws_messages_received_total", (("kind", "binary"),)): N * K,
-        ("django_ws_messages_sent_total", (("kind", "text"),)): N * M + 2 * MEMBERS,
+        ("django_ws_messages_sent_total", (("kind", "text"),)): (
+            N * M + 2 * MEMBERS + len(envelopes)
+        ),
         ("django_ws_messages_sent_total", (("kind", "binary"),)): N * K,
         ("django_ws_received_bytes_total", ()): received,
         ("django_ws_sent_bytes_total", ()): sent,
         ("django_ws_connection_duration_seconds_count", ()): opened,
-        ("django_ws_broadcasts_total", ()): 1,
+        ("django_ws_broadcasts_total", ()): 3,
         ("django_ws_broadcast_deliveries_total", ()): MEMBERS,
         ("django_ws_slow_members_dropped_total", ()): 0,
         ("django_ws_redis_reconnects_total", ()): 0,
+        ("django_ws_recoveries_total", (("recovered", "true"),)): 1,
+        ("django_ws_recoveries_total", (("recovered", "false"),)): 1,
     }
+
+
+def broadcast(server, group, message):
+    """A broadcast through a server's HTTP view; its position."""
+    url = server.http_url(f"/group/{group}/broadcast/?message={message}")
+    with urllib.request.urlopen(url, timeout=TIMEOUT) as response:
+        return json.loads(response.read())["position"]
 
 
 def assert_totals(server, expected):
@@ -293,8 +324,6 @@ def test_exact_totals_under_gunicorn_two_workers(gunicorn_factory, tmp_path, red
 
 
 def opened_per_worker(folder):
-    import json
-
     from prometheus_client.mmap_dict import MmapedDict
 
     shares = {}
