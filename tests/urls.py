@@ -59,4 +59,5 @@ urlpatterns = [
     path("group/<str:group>/state/", views.group_state),
     path("flagged/", views.flagged),
     path("dwebsocket-additions/", views.dwebsocket_additions),
+    path("resolver-tried/", views.resolver_tried),  # last: every other pattern is tried first
 ]

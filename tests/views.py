@@ -595,3 +595,9 @@ def js_envelopes_page(request):
       socket.addEventListener("presence", (e) => window.events.push(
         "presence " + e.group + " " + e.presence + " " + e.info.name));
     </script></body></html>""")
+
+
+@accept_websocket
+def resolver_tried(request):
+    """Says how many URL patterns Django's match still lists as tried."""
+    request.websocket.send(str(len(request.resolver_match.tried)))

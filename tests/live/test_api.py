@@ -307,3 +307,15 @@ def test_middleware_honours_the_accept_websocket_attribute(server):
     ws = connect(server, "/flagged/")
     assert ws.recv() == "flagged"
     assert receive_close(ws)[0] == 1000
+
+
+def test_a_connection_does_not_keep_the_url_patterns_tried_before_its_own(server):
+    # Django lists them in request.resolver_match for its 404 page, about 80
+    # bytes each, and a waiting view keeps its request for the connection's
+    # life: the last of these patterns cost each connection 5 KiB.
+    from tests.urls import urlpatterns
+
+    assert len(urlpatterns) > 50
+    ws = connect(server, "/resolver-tried/")
+    assert ws.recv() == "0"
+    ws.close()
