@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import threading
 import time
+import urllib.error
 
 import pytest
 import redis
@@ -20,7 +21,7 @@ import redis.cluster
 from django_ws.groups.envelopes import parse_position
 from django_ws.groups.redis import RedisBackend
 from django_ws.testing import LiveServer
-from tests.conftest import TIMEOUT, free_port, wait_for, wait_for_port
+from tests.conftest import TIMEOUT, UNIT, free_port, wait_for, wait_for_port
 from tests.live.test_recovery import (
     PREFIX,
     assert_nothing_more,
@@ -308,3 +309,93 @@ def test_after_flushall_recovered_false_and_no_replay(servers, cluster_url):
     assert first == {"group": group, "recovered": False, "position": after}
     assert_nothing_more(ws)
     ws.close()
+
+
+
+def owner(cluster, group):
+    """The port of the master that holds ``group``'s slot."""
+    client = redis.cluster.RedisCluster.from_url(cluster.url)
+    try:
+        return client.get_node_from_key(f"{PREFIX}{{{group}}}").port
+    finally:
+        client.close()
+
+
+def subscribers(port, group) -> int:
+    """How many connections of the node at ``port`` SSUBSCRIBEd to ``group``."""
+    client = redis.Redis(port=port, socket_timeout=TIMEOUT)
+    try:
+        return int(client.execute_command("PUBSUB", "SHARDNUMSUB", f"{PREFIX}{{{group}}}")[1])
+    except redis.RedisError:
+        return 0
+    finally:
+        client.close()
+
+
+def killed_shard(servers, cluster, label):
+    """Two envelope members of a group in two processes, and one of a group
+    on another shard; "before" delivered. Returns what the tests need."""
+    one, two = servers
+    group = group_name(label)
+    port = owner(cluster, group)
+    other = group_name("other")
+    while owner(cluster, other) == port:
+        other = group_name("other")
+    members = [member(one, group, recover=1)[0], member(two, group, recover=1)[0]]
+    bystander, _ = member(one, other, recover=1)
+    before = broadcast(one, group, "before")
+    for ws in members:
+        assert json.loads(ws.recv())["position"] == before
+    return group, port, other, members, bystander, before
+
+
+def while_down(servers, group, other, bystander):
+    """Broadcasts while the group's shard is down: each fails, and says so
+    (a 500 from the view, the backend's error), rather than being lost
+    quietly; the other shard's group goes on, in the same listeners."""
+    for server in servers:
+        with pytest.raises(urllib.error.HTTPError) as failed:
+            broadcast(server, group, "while down")
+        assert failed.value.code == 500
+    during = broadcast(servers[1], other, "while the other is down")
+    assert json.loads(bystander.recv()) == {
+        "group": other, "position": during, "data": "while the other is down"}
+
+
+def test_a_shard_killed_and_restarted_while_connected_nothing_lost(servers, cluster):
+    one, _ = servers
+    group, port, other, members, bystander, before = killed_shard(servers, cluster, "killed")
+    cluster.kill(port)
+    try:
+        while_down(servers, group, other, bystander)
+    finally:
+        cluster.start(port)  # same port, folder, nodes.conf (id, slots) and AOF
+    positions = []
+    deadline = time.monotonic() + 3 * TIMEOUT
+    while len(positions) < 5:  # as soon as the shard takes writes again
+        assert time.monotonic() < deadline
+        try:
+            positions.append(broadcast(one, group, f"after {len(positions)}"))
+        except urllib.error.HTTPError:
+            time.sleep(0.05 * UNIT)
+    # The stream survived the SIGKILL: the same epoch, and the offsets go on
+    # right after "before" (the failed broadcasts wrote nothing).
+    epoch, offset = parse_position(before)
+    assert [parse_position(p) for p in positions] == [(epoch, offset + n) for n in range(1, 6)]
+    # Both processes' listeners subscribed again on the restarted node.
+    wait_for(lambda: subscribers(port, group) == 2, timeout=3 * TIMEOUT)
+    wait_for(cluster.ok, timeout=3 * TIMEOUT)
+    for ws in members:
+        ws.settimeout(3 * TIMEOUT)  # the listener's back-off is at most 5 s
+        seen: dict[str, dict] = {}
+        while len(seen) < 5:
+            envelope = json.loads(ws.recv())
+            assert "recovered" not in envelope, envelope  # recovered, not given up
+            seen.setdefault(envelope["position"], envelope)  # the client's de-duplication
+        assert list(seen.values()) == [
+            {"group": group, "position": p, "data": f"after {n}"} for n, p in enumerate(positions)
+        ]
+        ws.settimeout(TIMEOUT)
+        assert_nothing_more(ws)
+        ws.close()
+    bystander.close()
