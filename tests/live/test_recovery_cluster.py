@@ -399,3 +399,31 @@ def test_a_shard_killed_and_restarted_while_connected_nothing_lost(servers, clus
         assert_nothing_more(ws)
         ws.close()
     bystander.close()
+
+
+def test_a_shard_restarted_without_its_data_recovered_false_and_no_replay(servers, cluster):
+    one, two = servers
+    group, port, other, members, bystander, before = killed_shard(servers, cluster, "amnesia")
+    cluster.kill(port)
+    try:
+        while_down(servers, group, other, bystander)
+        cluster.forget_data(port)
+    finally:
+        cluster.start(port)  # nodes.conf kept (id, slots), the AOF gone: an empty shard
+    wait_for(cluster.ok, timeout=3 * TIMEOUT)
+    # Subscribed again, each listener reads the history from the member's
+    # last position: the stream is gone, so each member is told, without a
+    # replay of "before".
+    for ws in members:
+        ws.settimeout(3 * TIMEOUT)  # the listener's back-off is at most 5 s
+        first = json.loads(ws.recv())
+        assert first["group"] == group and first["recovered"] is False, first
+        assert parse_position(first["position"])[0] != parse_position(before)[0]  # a new epoch
+        ws.settimeout(TIMEOUT)
+    wait_for(lambda: subscribers(port, group) == 2, timeout=3 * TIMEOUT)
+    after = broadcast(two, group, "after")
+    for ws in members:
+        assert json.loads(ws.recv()) == {"group": group, "position": after, "data": "after"}
+        assert_nothing_more(ws)
+        ws.close()
+    bystander.close()
