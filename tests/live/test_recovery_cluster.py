@@ -368,6 +368,14 @@ def test_a_shard_killed_and_restarted_while_connected_nothing_lost(servers, clus
     cluster.kill(port)
     try:
         while_down(servers, group, other, bystander)
+        # A message from a shard that is up, once one's listener failed on
+        # the down one, is not the end of the outage: when the listener
+        # failed again, it has said nothing of being back.
+        failures = wait_for(lambda: one.log().count("Redis pub/sub failed"))
+        during = broadcast(one, other, "still down")
+        assert json.loads(bystander.recv())["position"] == during
+        wait_for(lambda: one.log().count("Redis pub/sub failed") > failures)
+        assert "Redis pub/sub is back" not in one.log()
     finally:
         cluster.start(port)  # same port, folder, nodes.conf (id, slots) and AOF
     positions = []
@@ -385,6 +393,8 @@ def test_a_shard_killed_and_restarted_while_connected_nothing_lost(servers, clus
     # Both processes' listeners subscribed again on the restarted node.
     wait_for(lambda: subscribers(port, group) == 2, timeout=3 * TIMEOUT)
     wait_for(cluster.ok, timeout=3 * TIMEOUT)
+    for server in servers:  # and now they say so
+        wait_for(lambda server=server: "Redis pub/sub is back" in server.log())
     for ws in members:
         ws.settimeout(3 * TIMEOUT)  # the listener's back-off is at most 5 s
         seen: dict[str, dict] = {}
