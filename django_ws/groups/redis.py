@@ -237,7 +237,7 @@ class RedisBackend(RedisPresence):
                 backoff = min(backoff * 2, 5.0)
                 continue
             backoff = 0.1
-            if down_since is not None:
+            if down_since is not None and not self._a_shard_is_down(pubsub):
                 # Pub/sub keeps nothing: say which groups missed what, when.
                 logger.warning(
                     "Redis pub/sub is back after %.1fs; broadcasts to %s in that time "
@@ -252,6 +252,22 @@ class RedisBackend(RedisPresence):
                     self._handle(message)
                 except Exception:
                     logger.exception("error delivering a Redis pub/sub message %r", message)
+
+    def _a_shard_is_down(self, pubsub: Any) -> bool:
+        """Cluster only: whether a shard's pub/sub connection is still down.
+
+        redis-py's ClusterPubSub reads one PubSub per node in turn and returns
+        the first message: one from a shard that is up says nothing of the
+        shard that failed (else each such message would log "back" and count
+        a reconnection, and the next read fail again). redis-py dropped the
+        failed connection; it connects, and subscribes again, at its next read.
+        """
+        if not self.cluster:
+            return False
+        return any(
+            node.connection is not None and not node.connection.is_connected
+            for node in pubsub.node_pubsub_mapping.values()
+        )
 
     def _handle(self, message: dict[str, Any]) -> None:
         channel = message["channel"]

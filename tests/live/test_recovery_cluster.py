@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import threading
 import time
+import urllib.error
 
 import pytest
 import redis
@@ -20,7 +21,7 @@ import redis.cluster
 from django_ws.groups.envelopes import parse_position
 from django_ws.groups.redis import RedisBackend
 from django_ws.testing import LiveServer
-from tests.conftest import TIMEOUT, free_port, wait_for, wait_for_port
+from tests.conftest import TIMEOUT, UNIT, free_port, wait_for, wait_for_port
 from tests.live.test_recovery import (
     PREFIX,
     assert_nothing_more,
@@ -47,49 +48,94 @@ def cluster_port() -> int:
     raise RuntimeError("no free port pair for a cluster node")
 
 
+class Cluster:
+    """Three masters, no replicas, each in its own folder with AOF (fsync
+    always): a node killed by PID and started again on the same port keeps
+    its node id and slots (nodes.conf) and its data (the AOF)."""
+
+    def __init__(self, folder, binary: str) -> None:
+        self.binary = binary
+        self.folder = folder
+        self.ports = [cluster_port() for _ in range(3)]
+        self.url = f"redis://127.0.0.1:{self.ports[0]}/0"
+        self.processes: dict[int, subprocess.Popen[bytes]] = {}
+
+    def start(self, port: int) -> None:
+        folder = self.folder / str(port)
+        folder.mkdir(exist_ok=True)
+        self.processes[port] = subprocess.Popen(
+            [
+                self.binary,
+                "--port",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+                "--dir",
+                str(folder),
+                "--cluster-enabled",
+                "yes",
+                "--cluster-config-file",
+                "nodes.conf",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_for_port(port, self.processes[port])
+
+    def kill(self, port: int) -> None:
+        """SIGKILL, as a crash: no shutdown, no last write."""
+        process = self.processes.pop(port)
+        process.kill()
+        process.wait(TIMEOUT)
+
+    def forget_data(self, port: int) -> None:
+        """Remove a stopped node's AOF, keeping its nodes.conf (id and slots)."""
+        assert port not in self.processes
+        shutil.rmtree(self.folder / str(port) / "appendonlydir")
+
+    def ok(self) -> bool:
+        """Every node says the cluster is ok and knows all three masters."""
+        for port in self.ports:
+            client = redis.Redis(port=port, socket_timeout=TIMEOUT)
+            try:
+                info = client.cluster("info")
+            except redis.RedisError:
+                return False
+            finally:
+                client.close()
+            if info.get("cluster_state") != "ok" or int(info["cluster_known_nodes"]) != 3:
+                return False
+        return True
+
+    def stop(self) -> None:
+        for port in list(self.processes):
+            self.kill(port)
+
+
 @pytest.fixture(scope="module")
-def cluster_url(tmp_path_factory):
-    """Three masters, no replicas; stopped by PID."""
+def cluster(tmp_path_factory):
+    """The module's cluster; stopped by PID."""
     binary, cli = shutil.which("redis-server"), shutil.which("redis-cli")
     if binary is None or cli is None:
         if os.environ.get("CI"):
             pytest.fail("redis-server is missing: .ci/run must install it")
         pytest.skip("redis-server is not installed (apt-get install redis-server)")
-    folder = tmp_path_factory.mktemp("cluster")
-    ports = [cluster_port() for _ in range(3)]
-    processes = []
+    nodes = Cluster(tmp_path_factory.mktemp("cluster"), binary)
     try:
-        for port in ports:
-            processes.append(
-                subprocess.Popen(
-                    [
-                        binary,
-                        "--port",
-                        str(port),
-                        "--bind",
-                        "127.0.0.1",
-                        "--save",
-                        "",
-                        "--appendonly",
-                        "no",
-                        "--dir",
-                        str(folder),
-                        "--cluster-enabled",
-                        "yes",
-                        "--cluster-config-file",
-                        f"nodes-{port}.conf",
-                    ],
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                )
-            )
-            wait_for_port(port, processes[-1])
+        for port in nodes.ports:
+            nodes.start(port)
         subprocess.run(
             [
                 cli,
                 "--cluster",
                 "create",
-                *(f"127.0.0.1:{p}" for p in ports),
+                *(f"127.0.0.1:{p}" for p in nodes.ports),
                 "--cluster-replicas",
                 "0",
                 "--cluster-yes",
@@ -98,20 +144,15 @@ def cluster_url(tmp_path_factory):
             stdout=subprocess.DEVNULL,
             timeout=TIMEOUT * 3,
         )
-
-        def ready():
-            for port in ports:
-                info = redis.Redis(port=port).cluster("info")
-                if info.get("cluster_state") != "ok":
-                    return False
-            return True
-
-        wait_for(ready, timeout=TIMEOUT * 3)
-        yield f"redis://127.0.0.1:{ports[0]}/0"
+        wait_for(nodes.ok, timeout=TIMEOUT * 3)
+        yield nodes
     finally:
-        for process in processes:
-            process.kill()
-            process.wait(TIMEOUT)
+        nodes.stop()
+
+
+@pytest.fixture(scope="module")
+def cluster_url(cluster):
+    return cluster.url
 
 
 def groups(url, **options):
@@ -268,3 +309,131 @@ def test_after_flushall_recovered_false_and_no_replay(servers, cluster_url):
     assert first == {"group": group, "recovered": False, "position": after}
     assert_nothing_more(ws)
     ws.close()
+
+
+
+def owner(cluster, group):
+    """The port of the master that holds ``group``'s slot."""
+    client = redis.cluster.RedisCluster.from_url(cluster.url)
+    try:
+        return client.get_node_from_key(f"{PREFIX}{{{group}}}").port
+    finally:
+        client.close()
+
+
+def subscribers(port, group) -> int:
+    """How many connections of the node at ``port`` SSUBSCRIBEd to ``group``."""
+    client = redis.Redis(port=port, socket_timeout=TIMEOUT)
+    try:
+        return int(client.execute_command("PUBSUB", "SHARDNUMSUB", f"{PREFIX}{{{group}}}")[1])
+    except redis.RedisError:
+        return 0
+    finally:
+        client.close()
+
+
+def killed_shard(servers, cluster, label):
+    """Two envelope members of a group in two processes, and one of a group
+    on another shard; "before" delivered. Returns what the tests need."""
+    one, two = servers
+    group = group_name(label)
+    port = owner(cluster, group)
+    other = group_name("other")
+    while owner(cluster, other) == port:
+        other = group_name("other")
+    members = [member(one, group, recover=1)[0], member(two, group, recover=1)[0]]
+    bystander, _ = member(one, other, recover=1)
+    before = broadcast(one, group, "before")
+    for ws in members:
+        assert json.loads(ws.recv())["position"] == before
+    return group, port, other, members, bystander, before
+
+
+def while_down(servers, group, other, bystander):
+    """Broadcasts while the group's shard is down: each fails, and says so
+    (a 500 from the view, the backend's error), rather than being lost
+    quietly; the other shard's group goes on, in the same listeners."""
+    for server in servers:
+        with pytest.raises(urllib.error.HTTPError) as failed:
+            broadcast(server, group, "while down")
+        assert failed.value.code == 500
+    during = broadcast(servers[1], other, "while the other is down")
+    assert json.loads(bystander.recv()) == {
+        "group": other, "position": during, "data": "while the other is down"}
+
+
+def test_a_shard_killed_and_restarted_while_connected_nothing_lost(servers, cluster):
+    one, _ = servers
+    group, port, other, members, bystander, before = killed_shard(servers, cluster, "killed")
+    cluster.kill(port)
+    try:
+        while_down(servers, group, other, bystander)
+        # A message from a shard that is up, once one's listener failed on
+        # the down one, is not the end of the outage: when the listener
+        # failed again, it has said nothing of being back.
+        failures = wait_for(lambda: one.log().count("Redis pub/sub failed"))
+        during = broadcast(one, other, "still down")
+        assert json.loads(bystander.recv())["position"] == during
+        wait_for(lambda: one.log().count("Redis pub/sub failed") > failures)
+        assert "Redis pub/sub is back" not in one.log()
+    finally:
+        cluster.start(port)  # same port, folder, nodes.conf (id, slots) and AOF
+    positions = []
+    deadline = time.monotonic() + 3 * TIMEOUT
+    while len(positions) < 5:  # as soon as the shard takes writes again
+        assert time.monotonic() < deadline
+        try:
+            positions.append(broadcast(one, group, f"after {len(positions)}"))
+        except urllib.error.HTTPError:
+            time.sleep(0.05 * UNIT)
+    # The stream survived the SIGKILL: the same epoch, and the offsets go on
+    # right after "before" (the failed broadcasts wrote nothing).
+    epoch, offset = parse_position(before)
+    assert [parse_position(p) for p in positions] == [(epoch, offset + n) for n in range(1, 6)]
+    # Both processes' listeners subscribed again on the restarted node.
+    wait_for(lambda: subscribers(port, group) == 2, timeout=3 * TIMEOUT)
+    wait_for(cluster.ok, timeout=3 * TIMEOUT)
+    for server in servers:  # and now they say so
+        wait_for(lambda server=server: "Redis pub/sub is back" in server.log())
+    for ws in members:
+        ws.settimeout(3 * TIMEOUT)  # the listener's back-off is at most 5 s
+        seen: dict[str, dict] = {}
+        while len(seen) < 5:
+            envelope = json.loads(ws.recv())
+            assert "recovered" not in envelope, envelope  # recovered, not given up
+            seen.setdefault(envelope["position"], envelope)  # the client's de-duplication
+        assert list(seen.values()) == [
+            {"group": group, "position": p, "data": f"after {n}"} for n, p in enumerate(positions)
+        ]
+        ws.settimeout(TIMEOUT)
+        assert_nothing_more(ws)
+        ws.close()
+    bystander.close()
+
+
+def test_a_shard_restarted_without_its_data_recovered_false_and_no_replay(servers, cluster):
+    one, two = servers
+    group, port, other, members, bystander, before = killed_shard(servers, cluster, "amnesia")
+    cluster.kill(port)
+    try:
+        while_down(servers, group, other, bystander)
+        cluster.forget_data(port)
+    finally:
+        cluster.start(port)  # nodes.conf kept (id, slots), the AOF gone: an empty shard
+    wait_for(cluster.ok, timeout=3 * TIMEOUT)
+    # Subscribed again, each listener reads the history from the member's
+    # last position: the stream is gone, so each member is told, without a
+    # replay of "before".
+    for ws in members:
+        ws.settimeout(3 * TIMEOUT)  # the listener's back-off is at most 5 s
+        first = json.loads(ws.recv())
+        assert first["group"] == group and first["recovered"] is False, first
+        assert parse_position(first["position"])[0] != parse_position(before)[0]  # a new epoch
+        ws.settimeout(TIMEOUT)
+    wait_for(lambda: subscribers(port, group) == 2, timeout=3 * TIMEOUT)
+    after = broadcast(two, group, "after")
+    for ws in members:
+        assert json.loads(ws.recv()) == {"group": group, "position": after, "data": "after"}
+        assert_nothing_more(ws)
+        ws.close()
+    bystander.close()
