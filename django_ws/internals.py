@@ -1,15 +1,15 @@
 """The private internals of other libraries that django_ws relies on, in one place.
 
 django_ws uses a few undocumented parts of the websockets library's sans-I/O
-core, of gevent and of gunicorn, each for a measured reason given where it
-is used. Nothing promises that they stay: a new release may rename or drop
+core, of gevent, gunicorn, prometheus_client and redis-py, each for a
+measured reason given where it is used. Nothing promises that they stay: a new release may rename or drop
 one. So each is listed here with where it is used, ``pyproject.toml`` bounds
 the websockets library below its next major version, and
 ``tests/test_internals.py`` runs :func:`missing_internals` so that an
 installed version that changed one fails loudly, naming it, instead of
 breaking connections at run time.
 
-This module imports gevent, gunicorn and prometheus_client only inside
+This module imports gevent, gunicorn, prometheus_client and redis only inside
 :func:`missing_internals`.
 """
 
@@ -214,6 +214,13 @@ INTERNALS: tuple[Internal, ...] = (
     Internal("prometheus_client", "prometheus_client.Histogram._sum",
              "metrics/multiprocess.py adds the sum of the copied observations",
              _in_source("prometheus_client:Histogram.observe", "self._sum.inc(")),
+    Internal("redis", "redis.cluster.ClusterPubSub.node_pubsub_mapping",
+             "groups/redis.py's listener tells whether a shard's pub/sub connection "
+             "is still down before it reports Redis back (cluster only)",
+             _in_source("redis.cluster:ClusterPubSub.__init__", "self.node_pubsub_mapping")),
+    Internal("redis", "redis.connection.AbstractConnection.is_connected",
+             "the same: whether that shard's connection is up",
+             _class_attribute("redis.connection:AbstractConnection", "is_connected")),
     Internal("gunicorn", "gunicorn.workers.ggevent.GeventPyWSGIWorker.wsgi_handler",
              "gunicorn.py gives gunicorn's server our handler class",
              _class_attribute("gunicorn.workers.ggevent:GeventPyWSGIWorker", "wsgi_handler")),
@@ -221,12 +228,12 @@ INTERNALS: tuple[Internal, ...] = (
 
 
 def missing_internals(*, libraries: tuple[str, ...] = (
-        "websockets", "gevent", "gunicorn", "prometheus_client")) -> list[Internal]:
+        "websockets", "gevent", "gunicorn", "prometheus_client", "redis")) -> list[Internal]:
     """The internals in :data:`INTERNALS` that the installed libraries no longer have.
 
     Args:
-        libraries: check only these; gunicorn and prometheus_client are
-            optional dependencies.
+        libraries: check only these; gunicorn, prometheus_client and redis
+            are optional dependencies.
     """
     missing = []
     for internal in INTERNALS:

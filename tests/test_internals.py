@@ -14,7 +14,7 @@ from django_ws.internals import INTERNALS, Internal, missing_internals
 def test_every_internal_is_present_in_the_installed_versions():
     missing = missing_internals()
     versions = {name: importlib.metadata.version(name)
-                for name in ("websockets", "gevent", "gunicorn", "prometheus_client")}
+                for name in ("websockets", "gevent", "gunicorn", "prometheus_client", "redis")}
     assert not missing, "\n".join(
         f"{internal.name} (used for: {internal.used_for}) is gone from "
         f"{internal.library} {versions[internal.library]}"
