@@ -8,6 +8,7 @@ process (no gevent: what a management command or a task does).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -87,16 +88,22 @@ def groups(url, **options):
     }
 
 
-@pytest.fixture
-def servers(redis_process, live_db):
-    """Two runws processes on the same Redis."""
-    settings = {"WEBSOCKET_GROUPS": groups(redis_process.url)}
+@contextlib.contextmanager
+def two_servers(redis_url, live_db, **options):
+    """Two runws processes on the same Redis, with these backend options."""
+    settings = {"WEBSOCKET_GROUPS": groups(redis_url, **options)}
     env = {"DJANGO_WS_TEST_DB": live_db}
     with (
         LiveServer(settings_module="tests.settings", settings=settings, env=env) as one,
         LiveServer(settings_module="tests.settings", settings=settings, env=env) as two,
     ):
         yield one, two
+
+
+@pytest.fixture
+def servers(redis_process, live_db):
+    with two_servers(redis_process.url, live_db) as both:
+        yield both
 
 
 def member(server, group, **query):
@@ -323,12 +330,7 @@ def test_presence_across_two_processes(servers):
 
 def test_a_killed_servers_members_leave_presence_within_the_ttl(redis_process, live_db):
     ttl = 1.0 * UNIT
-    settings = {"WEBSOCKET_GROUPS": groups(redis_process.url, presence_ttl=ttl)}
-    env = {"DJANGO_WS_TEST_DB": live_db}
-    with (
-        LiveServer(settings_module="tests.settings", settings=settings, env=env) as one,
-        LiveServer(settings_module="tests.settings", settings=settings, env=env) as two,
-    ):
+    with two_servers(redis_process.url, live_db, presence_ttl=ttl) as (one, two):
         alice, _ = member(one, "room", presence="alice")
         bob, _ = member(two, "room", presence="bob")
         assert [e["info"]["name"] for e in receive(alice, 2)] == ["alice", "bob"]
@@ -367,12 +369,7 @@ def test_a_killed_servers_members_leave_presence_within_the_ttl(redis_process, l
 
 def test_presence_that_redis_lost_is_listed_again_and_announced(redis_process, live_db):
     ttl = 1.0 * UNIT
-    settings = {"WEBSOCKET_GROUPS": groups(redis_process.url, presence_ttl=ttl)}
-    env = {"DJANGO_WS_TEST_DB": live_db}
-    with (
-        LiveServer(settings_module="tests.settings", settings=settings, env=env) as one,
-        LiveServer(settings_module="tests.settings", settings=settings, env=env) as two,
-    ):
+    with two_servers(redis_process.url, live_db, presence_ttl=ttl) as (one, two):
         alice, _ = member(one, "room", presence="alice")
         assert receive(alice, 1)[0]["presence"] == "join"
         watcher, _ = member(two, "room", recover=1)
