@@ -137,6 +137,34 @@ def assert_nothing_more(ws):
     assert ws.recv() == "echo:ping"
 
 
+def broadcast_when_up(server, group, messages, timeout=3 * TIMEOUT):
+    """Broadcast ``messages`` in order, each as soon as Redis takes it (the
+    view answers 500 while it cannot); returns their positions."""
+    positions = []
+
+    def next_one():
+        try:
+            positions.append(broadcast(server, group, messages[len(positions)]))
+        except urllib.error.HTTPError:
+            pass
+        return len(positions) == len(messages)
+
+    wait_for(next_one, timeout=timeout, interval=0.05 * UNIT)
+    return positions
+
+
+def read_until(ws, last, at_most):
+    """The envelopes' data by offset, de-duplicated as the client does, up to
+    the one whose data is ``last``, within ``at_most`` envelopes."""
+    seen: dict[int, str] = {}
+    for _ in range(at_most):
+        envelope = json.loads(ws.recv())
+        seen.setdefault(parse_position(envelope["position"])[1], envelope["data"])
+        if envelope["data"] == last:
+            return seen
+    raise AssertionError(f"no {last!r} in {at_most} envelopes: {seen}")
+
+
 @pytest.mark.parametrize("where", ["same process", "other process"])
 def test_a_reconnecting_client_gets_exactly_what_it_missed(servers, where):
     one, two = servers
@@ -198,14 +226,8 @@ def test_after_a_restart_without_persistence_recovered_false(servers, redis_proc
     redis_process.stop()
     redis_process.persistent = False
     redis_process.start()  # no AOF loaded: an empty Redis on the same port
-    deadline = time.monotonic() + TIMEOUT
-    while True:  # the server's publisher reconnects at its next command
-        try:
-            after = broadcast(one, "room", "after the restart")
-            break
-        except urllib.error.HTTPError:
-            assert time.monotonic() < deadline
-            time.sleep(0.1 * UNIT)
+    # The server's publisher reconnects at its next command.
+    (after,) = broadcast_when_up(one, "room", ["after the restart"], timeout=TIMEOUT)
     ws, first = member(one, "room", since=since)
     assert first == {"group": "room", "recovered": False, "position": after}
     assert_nothing_more(ws)
@@ -242,15 +264,9 @@ def race(two, redis_process):
         assert started.wait(TIMEOUT)
         ws, first = member(two, "race", since=since)  # joins while messages pour in
         assert first["recovered"] is True
-        seen: dict[int, str] = {}
-        last = None
-        deadline = time.monotonic() + 3 * TIMEOUT
-        while last != str(total):
-            assert time.monotonic() < deadline
-            envelope = json.loads(ws.recv())
-            offset = parse_position(envelope["position"])[1]
-            seen.setdefault(offset, envelope["data"])  # the client's de-duplication
-            last = envelope["data"]
+        # Each message at most twice (replayed, and live), each read within
+        # the socket's timeout.
+        seen = read_until(ws, str(total), at_most=2 * total)
         # No gap, in order: every message from the one after since, once.
         assert [int(seen[k]) for k in sorted(seen)] == list(range(1, total + 1))
         assert list(seen) == sorted(seen)
@@ -269,14 +285,8 @@ def test_redis_killed_and_restarted_while_connected_nothing_lost(servers, redis_
         assert json.loads(ws.recv())["position"] == before
     redis_process.stop()
     redis_process.start()  # AOF: the stream survives
-    positions = []
-    deadline = time.monotonic() + 3 * TIMEOUT
-    while len(positions) < 5:  # published before the listeners are back
-        assert time.monotonic() < deadline
-        try:
-            positions.append(broadcast(one, "room", f"during {len(positions)}"))
-        except urllib.error.HTTPError:
-            time.sleep(0.05 * UNIT)
+    # Published before the listeners are back.
+    positions = broadcast_when_up(one, "room", [f"during {n}" for n in range(5)])
     for ws in members:
         ws.settimeout(3 * TIMEOUT)  # the listener's back-off is at most 5 s
         got = []

@@ -21,12 +21,14 @@ import redis.cluster
 from django_ws.groups.envelopes import parse_position
 from django_ws.groups.redis import RedisBackend
 from django_ws.testing import LiveServer
-from tests.conftest import TIMEOUT, UNIT, free_port, wait_for, wait_for_port
+from tests.conftest import TIMEOUT, free_port, wait_for, wait_for_port
 from tests.live.test_recovery import (
     PREFIX,
     assert_nothing_more,
     broadcast,
+    broadcast_when_up,
     member,
+    read_until,
     receive,
     state,
 )
@@ -263,14 +265,7 @@ def test_live_messages_racing_the_replay(cluster_url, live_db):
             assert started.wait(TIMEOUT)
             ws, first = member(server, group, since=since)
             assert first["recovered"] is True
-            seen: dict[int, str] = {}
-            last = None
-            deadline = time.monotonic() + 3 * TIMEOUT
-            while last != str(total):
-                assert time.monotonic() < deadline
-                envelope = json.loads(ws.recv())
-                seen.setdefault(parse_position(envelope["position"])[1], envelope["data"])
-                last = envelope["data"]
+            seen = read_until(ws, str(total), at_most=2 * total)
             assert [int(seen[k]) for k in sorted(seen)] == list(range(1, total + 1))
             assert_nothing_more(ws)
             ws.close()
@@ -378,14 +373,8 @@ def test_a_shard_killed_and_restarted_while_connected_nothing_lost(servers, clus
         assert "Redis pub/sub is back" not in one.log()
     finally:
         cluster.start(port)  # same port, folder, nodes.conf (id, slots) and AOF
-    positions = []
-    deadline = time.monotonic() + 3 * TIMEOUT
-    while len(positions) < 5:  # as soon as the shard takes writes again
-        assert time.monotonic() < deadline
-        try:
-            positions.append(broadcast(one, group, f"after {len(positions)}"))
-        except urllib.error.HTTPError:
-            time.sleep(0.05 * UNIT)
+    # As soon as the shard takes writes again.
+    positions = broadcast_when_up(one, group, [f"after {n}" for n in range(5)])
     # The stream survived the SIGKILL: the same epoch, and the offsets go on
     # right after "before" (the failed broadcasts wrote nothing).
     epoch, offset = parse_position(before)
