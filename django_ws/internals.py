@@ -215,12 +215,14 @@ INTERNALS: tuple[Internal, ...] = (
              "metrics/multiprocess.py adds the sum of the copied observations",
              _in_source("prometheus_client:Histogram.observe", "self._sum.inc(")),
     Internal("redis", "redis.cluster.ClusterPubSub.node_pubsub_mapping",
-             "groups/redis.py's listener tells whether a shard's pub/sub connection "
-             "is still down before it reports Redis back (cluster only)",
+             "groups/redis_listener.py watches each shard's pub/sub socket, and tells "
+             "whether a shard's connection is down (cluster only)",
              _in_source("redis.cluster:ClusterPubSub.__init__", "self.node_pubsub_mapping")),
-    Internal("redis", "redis.connection.AbstractConnection.is_connected",
-             "the same: whether that shard's connection is up",
-             _class_attribute("redis.connection:AbstractConnection", "is_connected")),
+    Internal("redis", "redis.connection.AbstractConnection._sock",
+             "groups/redis_listener.py waits for the pub/sub socket to be readable outside "
+             "redis-py, so that no read holds redis-py's lock while it waits; None while the "
+             "connection is down",
+             _in_source("redis.connection:AbstractConnection.__init__", "self._sock = None")),
     Internal("gunicorn", "gunicorn.workers.ggevent.GeventPyWSGIWorker.wsgi_handler",
              "gunicorn.py gives gunicorn's server our handler class",
              _class_attribute("gunicorn.workers.ggevent:GeventPyWSGIWorker", "wsgi_handler")),

@@ -45,3 +45,10 @@ LOGGING = {
         "django.request": {"handlers": ["console"], "level": "ERROR"},
     },
 }
+
+# tests/live/test_redis_listener.py: a Redis listener that waits an hour for
+# its next read unless a join or a leave wakes it.
+if "DJANGO_WS_TEST_LISTENER_IDLE_WAIT" in os.environ:
+    from django_ws.groups import redis_listener
+
+    redis_listener.IDLE_WAIT = float(os.environ["DJANGO_WS_TEST_LISTENER_IDLE_WAIT"])

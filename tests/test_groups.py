@@ -190,7 +190,7 @@ def test_the_listener_ends_when_no_group_is_left(fake_redis):
     backend.leave("room", member)
     # No polling with nothing subscribed: the listener ends, and the next
     # first join starts it again.
-    wait_until(lambda: backend._listener.dead)
+    wait_until(lambda: not backend._listener.running)
     polls = pubsub.polls
     gevent.sleep(0.2 * UNIT)
     assert pubsub.polls == polls

@@ -29,19 +29,20 @@ are gone from ``presence()`` within ``presence_ttl``.
 
 The backend is three layers, one module each: ``redis_client.py`` (options,
 the client, keys, channels, scripts), ``redis_presence.py``, and this one
-(publishing, history, the subscriptions and their listener).
+(publishing, history, what the subscriptions deliver). The pub/sub
+connection is owned by one greenlet, ``redis_listener.Listener``: joins and
+leaves hand it their SUBSCRIBE and UNSUBSCRIBE.
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from typing import Any
 
-from ..metrics import counters
 from . import envelopes
 from .base import validate_group
 from .envelopes import Entry, EnvelopeMember
+from .redis_listener import Listener
 from .redis_presence import RedisPresence
 from .streams import new_epoch, select
 
@@ -72,11 +73,10 @@ class RedisBackend(RedisPresence):
 
     def __init__(self, alias: str, options: dict[str, Any]) -> None:
         super().__init__(alias, options)
-        self._subscriber: Any = None
-        self._pubsub: Any = None
-        self._listener: Any = None
-        self._confirmed: dict[str, Any] = {}  # channel -> gevent Event
-        self._subscribe_lock: Any = None
+        # One greenlet owns the pub/sub connection (redis_listener.py).
+        self._listener = Listener(self._connect, cluster=self.cluster, handle=self._handle,
+                                  describe_groups=self._groups_described,
+                                  redis_error=self._redis.RedisError)
 
     # -- publishing (any process) -----------------------------------------------
 
@@ -162,112 +162,16 @@ class RedisBackend(RedisPresence):
     # -- subscribing (server processes, under gevent) ---------------------------
 
     def subscribe(self, group: str) -> None:
-        import gevent
-        from gevent.event import Event
-        from gevent.lock import Semaphore
-
-        if self._pubsub is None:
-            # Keep the client: when it is garbage-collected, redis-py closes
-            # its pool, the pub/sub connection with it.
-            self._subscriber = self._connect()
-            self._pubsub = self._subscriber.pubsub(ignore_subscribe_messages=False)
-            self._subscribe_lock = Semaphore()
         channel = self._channel(group)
-        confirmed = self._confirmed[channel] = Event()
-        try:
-            with self._subscribe_lock:
-                if self.cluster:
-                    self._pubsub.ssubscribe(channel)
-                else:
-                    self._pubsub.subscribe(channel)
-        except BaseException:
-            self._confirmed.pop(channel, None)  # join() fails: nothing recorded
-            raise
-        if self._listener is None or self._listener.dead:
-            self._listener = gevent.spawn(self._listen)
-        # Wait for Redis to confirm, so that a broadcast made right after
-        # join() returns reaches this member.
-        if not confirmed.wait(self.subscribe_timeout):
+        if not self._listener.subscribe(channel, self.subscribe_timeout):
             logger.warning("Redis did not confirm the subscription to %r in %ss",
                            channel, self.subscribe_timeout)
 
     def unsubscribe(self, group: str) -> None:
-        if self._pubsub is None:
-            return
-        channel = self._channel(group)
-        self._confirmed.pop(channel, None)
-        with self._subscribe_lock:
-            if self.cluster:
-                self._pubsub.sunsubscribe(channel)
-            else:
-                self._pubsub.unsubscribe(channel)
+        self._listener.unsubscribe(self._channel(group))
 
-    def _listen(self) -> None:
-        """Read the pub/sub connection while a group is subscribed; then end.
-
-        subscribe() starts a new listener for the next first member: no
-        polling while this process has no group. Any error is survived (else
-        every group of the process would go silent): Redis errors with
-        back-off, while redis-py reconnects and subscribes again; others are
-        logged with their traceback, after dropping the connection, whose
-        stream may be out of step.
-        """
-        import gevent
-
-        backoff = 0.1
-        down_since: float | None = None
-        while (pubsub := self._pubsub) is not None and pubsub.subscribed:
-            try:
-                if self.cluster:
-                    message = pubsub.get_sharded_message(timeout=1.0)
-                else:
-                    message = pubsub.get_message(timeout=1.0)
-            except Exception as exc:
-                if down_since is None:
-                    down_since = time.monotonic()
-                if isinstance(exc, self._redis.RedisError):
-                    logger.warning("Redis pub/sub failed (%s); retrying in %.1fs", exc, backoff)
-                else:
-                    logger.exception("error reading Redis pub/sub; reconnecting in %.1fs",
-                                     backoff)
-                    connection = getattr(pubsub, "connection", None)
-                    if connection is not None:
-                        connection.disconnect()
-                gevent.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
-                continue
-            backoff = 0.1
-            if down_since is not None and not self._a_shard_is_down(pubsub):
-                # Pub/sub keeps nothing: say which groups missed what, when.
-                logger.warning(
-                    "Redis pub/sub is back after %.1fs; broadcasts to %s in that time "
-                    "were lost for this process's plain members (envelope members "
-                    "recover them from the history)", time.monotonic() - down_since,
-                    ", ".join(sorted(repr(g) for g in self._members)) or "no group",
-                )
-                down_since = None
-                counters.redis_reconnects += 1
-            if message is not None:
-                try:
-                    self._handle(message)
-                except Exception:
-                    logger.exception("error delivering a Redis pub/sub message %r", message)
-
-    def _a_shard_is_down(self, pubsub: Any) -> bool:
-        """Cluster only: whether a shard's pub/sub connection is still down.
-
-        redis-py's ClusterPubSub reads one PubSub per node in turn and returns
-        the first message: one from a shard that is up says nothing of the
-        shard that failed (else each such message would log "back" and count
-        a reconnection, and the next read fail again). redis-py dropped the
-        failed connection; it connects, and subscribes again, at its next read.
-        """
-        if not self.cluster:
-            return False
-        return any(
-            node.connection is not None and not node.connection.is_connected
-            for node in pubsub.node_pubsub_mapping.values()
-        )
+    def _groups_described(self) -> str:
+        return ", ".join(sorted(repr(g) for g in self._members))
 
     def _handle(self, message: dict[str, Any]) -> None:
         channel = message["channel"]
@@ -297,9 +201,6 @@ class RedisBackend(RedisPresence):
             if group in self._envelopes:
                 self.deliver_envelopes(group, epoch, (offset, data, _KINDS.get(head, "b")))
         elif kind in ("subscribe", "ssubscribe"):
-            confirmed = self._confirmed.get(channel)
-            if confirmed is not None:
-                confirmed.set()
             group = self._group(channel)
             if self._envelopes.get(group):
                 # Subscribed again after a reconnection: what was published
@@ -310,12 +211,7 @@ class RedisBackend(RedisPresence):
                         self.resync(group, member)
 
     def close(self) -> None:
-        pubsub, self._pubsub = self._pubsub, None
-        if self._listener is not None:
-            self._listener.kill(block=False)
-        if pubsub is not None:
-            pubsub.close()
-            self._subscriber.close()
+        self._listener.close()
         if self._refresher is not None:
             self._refresher.kill(block=False)
         if self._publisher is not None:
