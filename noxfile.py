@@ -10,7 +10,11 @@
   unpacked sdist with its ``django_ws/`` removed, so that every import of
   django_ws is the installed one. The newest pair runs everything; the others
   leave out the browser and Autobahn tests, which test the browser and the
-  protocol core, not Django.
+  protocol core, not Django, and the slow Redis outage and cluster tests,
+  which ``contention`` runs on the oldest pair;
+- ``contention``: the groups tests on Redis and Redis Cluster once more, on the
+  oldest pair, with a busy loop on every core, so that a hang that depends on
+  timing (a greenlet starved behind another) shows on any machine.
 
 The interpreters come from pyenv (``$(pyenv root)/versions``), found without
 any download. ``nox -s tests-3.11`` runs one interpreter's pairs.
@@ -22,6 +26,7 @@ import glob
 import os
 import shutil
 import subprocess
+import sys
 import tarfile
 from pathlib import Path
 
@@ -30,13 +35,21 @@ import nox
 ROOT = Path(__file__).resolve().parent
 DIST = ROOT / "dist"
 
-nox.options.sessions = ["lint", "build", "tests"]
+nox.options.sessions = ["lint", "build", "tests", "contention"]
 nox.options.reuse_existing_virtualenvs = False
 nox.options.error_on_missing_interpreters = True
 
+#: The groups tests over a real Redis and Redis Cluster, run by ``contention``.
+REDIS_TESTS = ("tests/test_groups.py", "tests/backends", "tests/live/test_redis_listener.py",
+               "tests/live/test_redis_faults.py", "tests/live/test_recovery.py",
+               "tests/live/test_recovery_cluster.py")
 # (Python, Django, what to leave out). Classifiers in pyproject.toml list
 # exactly these.
-CORE_ONLY = ("--ignore=tests/browser", "--ignore=tests/compliance")
+CORE_ONLY = ("--ignore=tests/browser", "--ignore=tests/compliance",
+             # Slow, and Django's version changes nothing there: the newest
+             # pair and ``contention`` run them.
+             "--ignore=tests/live/test_redis_faults.py", "--ignore=tests/live/test_recovery.py",
+             "--ignore=tests/live/test_recovery_cluster.py")
 MATRIX = [
     ("3.13", "6.1", ()),
     ("3.12", "6.0", CORE_ONLY),
@@ -103,6 +116,47 @@ def build(session: nox.Session) -> None:
                  ids=[f"{python}-django{django}" for python, django, _ in MATRIX])
 def tests(session: nox.Session, django: str, leave_out: tuple[str, ...]) -> None:
     """The suite against the installed wheel, on one (Python, Django) pair."""
+    env = {}
+    if not leave_out:
+        # The packaging tests (fresh virtualenvs of their own) run once.
+        env["DJANGO_WS_WHEEL"] = str(_artefact("*.whl"))
+    _run_suite(session, django, [*leave_out, "--durations=15", *session.posargs], env)
+
+
+@nox.session(python=MATRIX[-1][0], requires=["build"])
+def contention(session: nox.Session) -> None:
+    """The Redis and Redis Cluster groups tests with every core kept busy.
+
+    One busy loop per core, each ending by itself after BUSY_SECONDS (and
+    stopped by PID when the tests end): the server processes, redis-server and
+    the test process get about half a core each, as on a loaded host. Waits
+    are scaled (DJANGO_WS_TEST_TIMEOUT_SCALE), no test compares the clock, so
+    only a hang fails.
+    """
+    loops = [subprocess.Popen([sys.executable, "-c", BUSY_LOOP, str(BUSY_SECONDS)])
+             for _ in range(os.cpu_count() or 2)]
+    try:
+        _run_suite(session, MATRIX[-1][1], [*REDIS_TESTS, *session.posargs],
+                   {"DJANGO_WS_TEST_TIMEOUT_SCALE": "3"})
+    finally:
+        for loop in loops:
+            loop.kill()
+            loop.wait()
+
+
+#: Seconds each busy loop of ``contention`` runs at most.
+BUSY_SECONDS = 1200
+BUSY_LOOP = """
+import sys, time
+end = time.monotonic() + float(sys.argv[1])
+while time.monotonic() < end:
+    pass
+"""
+
+
+def _run_suite(session: nox.Session, django: str, pytest_args: list[str],
+               env: dict[str, str]) -> None:
+    """pytest from the unpacked sdist, against the wheel installed with ``django``."""
     wheel = _artefact("*.whl")
     floor = (WEBSOCKETS_FLOOR,) if django == OLDEST_DJANGO else ()
     session.install(f"{wheel}[test]", f"Django~={django}.0", *floor)
@@ -115,12 +169,8 @@ def tests(session: nox.Session, django: str, leave_out: tuple[str, ...]) -> None
     # Imports of django_ws must find the wheel, not this copy of the source.
     shutil.rmtree(source / "django_ws")
     session.chdir(source)
-    env = {"DJANGO_WS_EXPECT_INSTALLED": "1"}
-    if not leave_out:
-        # The packaging tests (fresh virtualenvs of their own) run once.
-        env["DJANGO_WS_WHEEL"] = str(wheel)
-    session.run("python", "-m", "pytest", "-p", "no:cacheprovider", *leave_out,
-                *session.posargs, env=env)
+    session.run("python", "-m", "pytest", "-p", "no:cacheprovider", *pytest_args,
+                env={"DJANGO_WS_EXPECT_INSTALLED": "1", **env})
 
 
 def _artefact(pattern: str) -> Path:

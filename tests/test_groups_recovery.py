@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import time
+import urllib.parse
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
@@ -472,3 +473,28 @@ def test_each_resync_counts_by_its_outcome():
     memory.deliver_envelopes("room", epoch, (3, b"three", envelopes.STR))
     assert [e.get("data") for e in member.envelopes()] == [None, "one", "two", "three"]
     assert recoveries.gained() == (1, 1)
+
+
+@pytest.mark.parametrize("since", [
+    "x-²",  # "²".isdigit() is true; int("²") raises
+    "e-" + "9" * 5000,  # past int()'s digit limit
+    "e-" + "9" * 30,  # past a Redis stream id
+    "e" * 200 + "-1",
+    "-1",
+    "e-",
+    "e-1 ",
+])
+def test_a_malformed_client_position_is_not_recovered_and_logged(since, caplog):
+    memory = backend()
+    publish(memory, "room", "x")
+    member = Member()
+    with caplog.at_level("INFO", logger="django_ws.groups.envelopes"):
+        memory.join("room", member, since=since)
+    assert member.envelopes()[0]["recovered"] is False
+    assert caplog.text.count("ignoring a malformed recovery position") == 1
+
+
+@pytest.mark.parametrize("value", ["[" * 2600, "{" * 2600, "x-²", '{"room": 5}'])
+def test_since_from_a_malformed_query_is_none(value):
+    path = "/ws/?" + urllib.parse.urlencode({envelopes.SINCE_PARAMETER: value})
+    assert envelopes.since_from_path(path, "room") is None

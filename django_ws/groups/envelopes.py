@@ -64,12 +64,24 @@ def format_position(epoch: str, offset: int) -> str:
     return f"{epoch}-{offset}"
 
 
+#: The longest position a client may send: an epoch and an offset below 10**19
+#: (Redis stream ids are 64-bit). Longer is malformed, never parsed.
+MAX_POSITION_LENGTH = 128
+_MAX_OFFSET_DIGITS = 19
+
+
 def parse_position(position: str | None) -> tuple[str, int] | None:
-    """``(epoch, offset)``, or None for None or a malformed position."""
-    if not isinstance(position, str):
+    """``(epoch, offset)``, or None for None or a malformed position.
+
+    The position comes from the client: only ASCII digits of an offset that
+    Redis can hold (``"²".isdigit()`` is true, and ``int()`` of thousands
+    of digits raises).
+    """
+    if not isinstance(position, str) or len(position) > MAX_POSITION_LENGTH:
         return None
     epoch, sep, offset = position.rpartition("-")
-    if not sep or not epoch or not offset.isdigit():
+    if (not sep or not epoch or not offset.isascii() or not offset.isdigit()
+            or len(offset) > _MAX_OFFSET_DIGITS):
         return None
     return epoch, int(offset)
 
@@ -80,7 +92,7 @@ def since_from_path(path: str, group: str) -> str | None:
     for value in urllib.parse.parse_qs(query).get(SINCE_PARAMETER, ()):
         try:
             positions = json.loads(value)
-        except ValueError:
+        except (ValueError, RecursionError):  # the client's text: "[[[[..." is deep
             continue
         if isinstance(positions, dict) and isinstance(positions.get(group), str):
             return str(positions[group])
@@ -218,6 +230,9 @@ def recover(
         Whether everything after ``since`` was delivered.
     """
     wanted = parse_position(since)
+    if since is not None and wanted is None and first:
+        # The client's: told recovered: false, as for a position too old.
+        logger.info("ignoring a malformed recovery position %.80r for group %r", since, group)
     epoch, top, entries = read(since)
     recovered = (
         wanted is not None
