@@ -86,7 +86,11 @@ class WebSocketView(View):
             if refusal is not None:
                 return refusal
             return super().dispatch(request, *args, **kwargs)
-        if not self.check_origin(request.META.get("HTTP_ORIGIN")):  # not .headers: see origin.py
+        # Asked only of a handshake with an Origin, as Tornado does: a ported
+        # check_origin may well do origin.startswith(...). A client without
+        # one is no browser, and has no cookies of the user to abuse.
+        origin = request.META.get("HTTP_ORIGIN")  # not .headers: see origin.py
+        if origin is not None and not self.check_origin(origin):
             return forbidden_origin(request)
         self.websocket = websocket
         return run_websocket_view(request, websocket, self.websocket_options, self._serve)
@@ -117,11 +121,14 @@ class WebSocketView(View):
         """A plain HTTP GET; override to render a page."""
         return HttpResponseBadRequest("This URL only speaks WebSocket.", content_type="text/plain")
 
-    def check_origin(self, origin: str | None) -> bool:
+    def check_origin(self, origin: str) -> bool:
         """Whether a handshake from ``origin`` may open a WebSocket.
 
-        The default allows the request's own host and
-        ``WEBSOCKET_ALLOWED_ORIGINS`` (see ``django_ws.origin``).
+        Called only when the handshake carries an ``Origin`` header (browsers
+        always send one), as Tornado's ``WebSocketHandler.check_origin`` is: a
+        non-browser client without one is let through. The default allows
+        the request's own host and ``WEBSOCKET_ALLOWED_ORIGINS`` (see
+        ``django_ws.origin``).
         """
         return origin_allowed(self.request)
 

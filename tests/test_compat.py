@@ -6,6 +6,9 @@ The behaviour against dwebsocket itself is tests/live/test_compat_dwebsocket.py.
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 from django.http import HttpResponse
 from django.test import RequestFactory
@@ -15,6 +18,7 @@ from django_ws.compat.dwebsocket.middleware import WebSocketMiddleware
 from django_ws.compat.dwebsocket.websocket import WebSocket
 from django_ws.exceptions import ConnectionClosed
 from django_ws.middleware import VIEW_MARKER
+from tests.conftest import TIMEOUT
 
 factory = RequestFactory()
 
@@ -184,3 +188,33 @@ def test_middleware_lets_plain_http_through_to_other_views():
         return HttpResponse()
 
     assert _middleware_response(view, factory.get("/")) is None
+
+
+def test_dwebsocket_s_default_backend_class_is_importable():
+    # Ported annotations and isinstance checks keep dwebsocket's import.
+    from django_ws.compat.dwebsocket.backends.default.websocket import DefaultWebSocket
+
+    assert DefaultWebSocket is WebSocket
+
+
+@pytest.mark.parametrize("installed", [
+    ["django_ws.compat.dwebsocket"],  # 'dwebsocket' renamed in place
+    ["django_ws", "django_ws.compat.dwebsocket"],
+])
+def test_the_compat_layer_in_installed_apps_fails_check(installed):
+    code = (
+        "import django; from django.conf import settings; "
+        f"settings.configure(INSTALLED_APPS={installed!r}); django.setup(); "
+        "from django.core.management import call_command; call_command('check')"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=TIMEOUT * 3)
+    assert done.returncode != 0
+    assert "django_ws.E016" in done.stderr
+    assert "Put 'django_ws' in INSTALLED_APPS instead" in done.stderr
+
+
+def test_the_compat_check_is_quiet_once_the_app_is_gone():
+    from django_ws.compat.dwebsocket.apps import check_installed_apps
+
+    assert check_installed_apps() == []

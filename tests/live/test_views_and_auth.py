@@ -64,6 +64,10 @@ def test_class_view_check_origin(server):
     ws = connect(server, "/picky-origin/", origin="https://trusted.example")
     assert ws.recv() == "welcome"
     ws.close()
+    # No Origin (no browser): check_origin is not asked, as in Tornado.
+    ws = connect(server, "/picky-origin/", suppress_origin=True)
+    assert ws.recv() == "welcome"
+    ws.close()
 
 
 def test_login_required_gives_401_not_a_redirect(server):

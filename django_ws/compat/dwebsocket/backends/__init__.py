@@ -1,0 +1,1 @@
+"""dwebsocket's ``backends`` package, for the imports ported code keeps."""

@@ -1,0 +1,1 @@
+"""dwebsocket's default backend, for the imports ported code keeps."""
