@@ -29,6 +29,8 @@ _NUMBERS: dict[str, tuple[type[int] | type[float], ...]] = {
     "WEBSOCKET_HANDSHAKE_TIMEOUT": (int, float),
     "WEBSOCKET_MESSAGE_RATE": (int, float),
     "WEBSOCKET_MESSAGE_BURST": (int,),
+    "WEBSOCKET_MAX_FRAGMENTS": (int,),
+    "WEBSOCKET_MAX_CONTROL_FRAMES": (int,),
     "WEBSOCKET_MAX_CONNECTIONS": (int,),
     "WEBSOCKET_RETRY_AFTER": (int,),
     "WEBSOCKET_METRICS_INTERVAL": (int, float),

@@ -74,6 +74,14 @@ class Settings:
         return self._get("WEBSOCKET_CLOSE_TIMEOUT")  # type: ignore[no-any-return]
 
     @property
+    def MAX_FRAGMENTS(self) -> int | None:
+        return self._get("WEBSOCKET_MAX_FRAGMENTS")  # type: ignore[no-any-return]
+
+    @property
+    def MAX_CONTROL_FRAMES(self) -> int | None:
+        return self._get("WEBSOCKET_MAX_CONTROL_FRAMES")  # type: ignore[no-any-return]
+
+    @property
     def MESSAGE_RATE(self) -> float | None:
         return self._get("WEBSOCKET_MESSAGE_RATE")  # type: ignore[no-any-return]
 
@@ -145,6 +153,8 @@ class Settings:
             message_rate=self.MESSAGE_RATE,
             message_burst=self.MESSAGE_BURST,
             rate_limit_close=self.RATE_LIMIT_CLOSE,
+            max_fragments=self.MAX_FRAGMENTS,
+            max_control_frames=self.MAX_CONTROL_FRAMES,
             compression=self.COMPRESSION,
         )
         return options

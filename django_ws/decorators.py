@@ -157,7 +157,9 @@ def accept_websocket(view: Any = None, /, **options: Any) -> Any:
         view: the view, when used as ``@accept_websocket``.
         **options: per-view limits: ``max_message_size``, ``max_queue``,
             ``ping_interval``, ``ping_timeout``, ``send_timeout``,
-            ``close_timeout``, ``compression``, ``subprotocols``.
+            ``close_timeout``, ``message_rate``, ``message_burst``,
+            ``rate_limit_close``, ``max_fragments``, ``max_control_frames``,
+            ``compression``, ``subprotocols``.
     """
     if view is None:
         return lambda view: _decorate(view, options, required=False)

@@ -57,6 +57,11 @@ DEFAULTS: dict[str, Any] = {
     # server reads more slowly (TCP backpressure), or closes with 1008 when
     # WEBSOCKET_RATE_LIMIT_CLOSE. None: no limit.
     "WEBSOCKET_MESSAGE_RATE": None,
+    # Frames that make no message (django_ws.protocol.FrameBudget): data
+    # frames of one message, and pings and pongs per second (as many at
+    # once). Past either, the connection closes with 1008. None: no limit.
+    "WEBSOCKET_MAX_FRAGMENTS": 4096,
+    "WEBSOCKET_MAX_CONTROL_FRAMES": 50,
     "WEBSOCKET_MESSAGE_BURST": None,
     "WEBSOCKET_RATE_LIMIT_CLOSE": False,
     # The bearer token that opens django_ws.metrics.metrics_view to a scraper
@@ -96,6 +101,8 @@ class ConnectionOptions:
     message_rate: float | None = DEFAULTS["WEBSOCKET_MESSAGE_RATE"]
     message_burst: int | None = DEFAULTS["WEBSOCKET_MESSAGE_BURST"]
     rate_limit_close: bool = DEFAULTS["WEBSOCKET_RATE_LIMIT_CLOSE"]
+    max_fragments: int | None = DEFAULTS["WEBSOCKET_MAX_FRAGMENTS"]
+    max_control_frames: int | None = DEFAULTS["WEBSOCKET_MAX_CONTROL_FRAMES"]
     compression: Mapping[str, Any] | None = dataclasses.field(
         default_factory=lambda: dict(DEFAULTS["WEBSOCKET_COMPRESSION"])
     )

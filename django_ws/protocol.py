@@ -16,12 +16,13 @@ import codecs
 import http
 import logging
 import struct
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from types import GeneratorType
 from typing import Any
 
 from websockets.datastructures import Headers
-from websockets.exceptions import InvalidHeader, InvalidProtocol
+from websockets.exceptions import InvalidHeader, InvalidProtocol, ProtocolError
 from websockets.extensions.base import ServerExtensionFactory
 from websockets.extensions.permessage_deflate import ServerPerMessageDeflateFactory
 from websockets.frames import CloseCode, Frame, Opcode
@@ -39,6 +40,8 @@ except ImportError:  # pragma: no cover - a build without the C extension
     from websockets.utils import apply_mask as _apply_mask
 
 __all__ = [
+    "FrameBudget",
+    "FrameBudgetExceeded",
     "Message",
     "WebSocketProtocol",
     "build_request",
@@ -51,6 +54,7 @@ logger = logging.getLogger(__name__)
 Message = str | bytes
 
 _TEXT, _BINARY, _CONT, _CLOSE = Opcode.TEXT, Opcode.BINARY, Opcode.CONT, Opcode.CLOSE
+_PING, _PONG = Opcode.PING, Opcode.PONG
 _new_utf8_decoder = codecs.getincrementaldecoder("utf-8")
 
 # RFC 6455 5.2: the first byte of an unfragmented text or binary frame (FIN
@@ -108,6 +112,71 @@ def offered_subprotocols(headers: Headers) -> list[str]:
     return offered
 
 
+class FrameBudgetExceeded(ProtocolError):
+    """A client sent more frames that make no message than its budget allows.
+
+    The protocol already failed the connection with 1008 (policy violation,
+    RFC 6455 7.4.1) when this is raised: websockets' parser then ends as for
+    any protocol error, without a second close frame. ``reason`` is one of
+    :data:`FrameBudget.REASONS`, a bounded label for the metrics.
+    """
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        #: Set by the connection once it logged and counted this.
+        self.reported = False
+
+
+class FrameBudget:
+    """What a client may send that makes no message, per connection.
+
+    Frames cost the server the same to parse whether or not they carry
+    anything; a stream of empty fragments (opcode 0, FIN 0, no payload) or of
+    pings makes no message, so neither ``max_message_size`` nor the message
+    rate bounds it, and the reader parses for ever. Two budgets that no
+    honest client meets (browsers never fragment nor ping on their own):
+
+    - ``max_fragments``: frames of one message (a message of 1 MiB in 4 KiB
+      fragments is 256);
+    - ``max_control_frames``: pings and pongs per second on average, and as
+      many at once (a token bucket).
+
+    Past either, the connection is failed with 1008.
+    """
+
+    __slots__ = ("_control_at", "_control_tokens", "max_control_frames", "max_fragments")
+
+    REASONS = ("fragments", "control_frames")
+
+    def __init__(self, *, max_fragments: int | None, max_control_frames: int | None) -> None:
+        self.max_fragments = max_fragments
+        self.max_control_frames = max_control_frames
+        self._control_tokens = float(max_control_frames or 0)
+        self._control_at = 0.0
+
+    def control_frame(self) -> str | None:
+        """Count a ping or a pong; the reason to fail the connection, if past the budget."""
+        rate = self.max_control_frames
+        if rate is None:
+            return None
+        now = time.monotonic()
+        tokens = min(float(rate), self._control_tokens + (now - self._control_at) * rate)
+        self._control_at = now
+        if tokens < 1.0:
+            self._control_tokens = tokens
+            return f"more than {rate} pings and pongs per second (WEBSOCKET_MAX_CONTROL_FRAMES)"
+        self._control_tokens = tokens - 1.0
+        return None
+
+    def fragments(self, count: int) -> str | None:
+        """The reason to fail the connection if a message reached ``count`` frames."""
+        limit = self.max_fragments
+        if limit is None or count <= limit:
+            return None
+        return f"a message in more than {limit} fragments (WEBSOCKET_MAX_FRAGMENTS)"
+
+
 class WebSocketProtocol(ServerProtocol):
     """websockets' server protocol, delivering whole messages.
 
@@ -121,13 +190,15 @@ class WebSocketProtocol(ServerProtocol):
     one on the response.
     """
 
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(self, *, budget: FrameBudget | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         # One attribute, not three: past 30 attributes an instance no longer
         # shares its dict's keys and its __dict__ grows from 0.3 to 1.6 KiB.
         self._fragments: _Fragments | None = None
         # The text frame whose payload is arriving in pieces, while it does.
         self._partial: _PartialText | None = None
+        #: What the client may send that makes no message (None: no limit).
+        self.budget = budget
 
     def select_subprotocol(self, subprotocols: Sequence[Subprotocol]) -> Subprotocol | None:
         return None  # the view chooses (see the class doc)
@@ -268,6 +339,8 @@ class WebSocketProtocol(ServerProtocol):
 
     def recv_frame(self, frame: Frame) -> None:
         opcode = frame.opcode
+        if (opcode is _PING or opcode is _PONG) and self.budget is not None:
+            self._spend(self.budget.control_frame(), "control_frames")
         if opcode is _CLOSE and self.current_size is not None:
             # RFC 6455 5.4 allows control frames between the fragments of a
             # message, and 5.5.1 lets the peer close at any time; websockets
@@ -299,10 +372,22 @@ class WebSocketProtocol(ServerProtocol):
         fragments = self._fragments
         assert fragments is not None  # see above
         fragments.add(frame.data, final=frame.fin)
+        if self.budget is not None:
+            self._spend(self.budget.fragments(fragments.count), "fragments")
         if not frame.fin:
             return None
         self._fragments = None
         return fragments.message()
+
+    def _spend(self, failure: str | None, reason: str) -> None:
+        """Fail the connection with 1008 if a budget says so (see FrameBudget)."""
+        if failure is None:
+            return
+        self._fragments = None  # the message will never complete: free it now
+        self.fail(CloseCode.POLICY_VIOLATION, failure)
+        # websockets' parser catches this as any ProtocolError: it stops
+        # reading, and fail() sends no second close frame (no longer OPEN).
+        raise FrameBudgetExceeded(failure, reason)
 
 
 class _Fragments:
@@ -314,15 +399,17 @@ class _Fragments:
     then decoded once when complete.
     """
 
-    __slots__ = ("buffer", "decoder")
+    __slots__ = ("buffer", "count", "decoder")
 
     def __init__(self, data: bytes | bytearray | memoryview, *, text: bool) -> None:
         self.buffer = bytearray(data)
+        self.count = 1  # frames so far (see FrameBudget)
         self.decoder = _new_utf8_decoder() if text else None
         if self.decoder is not None:
             self.decoder.decode(data)
 
     def add(self, data: bytes | bytearray | memoryview, *, final: bool) -> None:
+        self.count += 1
         self.buffer += data
         if self.decoder is not None:
             self.decoder.decode(data, final)

@@ -71,6 +71,9 @@ def test_compat_middleware_not_last_is_w001():
         ("WEBSOCKET_MAX_QUEUE", None),
         ("WEBSOCKET_PING_INTERVAL", True),
         ("WEBSOCKET_CLOSE_TIMEOUT", 0),
+        ("WEBSOCKET_MAX_FRAGMENTS", 0),
+        ("WEBSOCKET_MAX_FRAGMENTS", 1.5),
+        ("WEBSOCKET_MAX_CONTROL_FRAMES", -1),
     ],
 )
 def test_bad_numbers_are_e002_naming_the_setting(name, value):

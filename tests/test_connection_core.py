@@ -9,7 +9,10 @@ each fault.
 from __future__ import annotations
 
 import logging
+import os
+import select
 import socket
+import threading
 import time
 
 import gevent
@@ -646,4 +649,128 @@ def test_cleanups_run_once_each_even_when_one_raises(before, caplog):
     assert "cleanup failed" in caplog.text and "/core/" in caplog.text
     websocket.finish(failed=False)  # a second finish runs nothing again
     assert len(calls) == 3
+    assert_nothing_left(before)
+
+
+# -- one loop, shared fairly (issue 21) ------------------------------------------
+
+
+def flood_from_a_thread(sock, data: bytes, stop) -> threading.Thread:
+    """Write ``data`` to ``sock`` from a real OS thread, as a client process would.
+
+    A greenlet could not flood: it needs the loop the reader holds. The thread
+    writes whenever the socket takes more (stdlib select: this process is not
+    monkey-patched), so the reader always finds data waiting.
+    """
+    fd = sock.fileno()
+
+    def run() -> None:
+        view = memoryview(data)
+        while view and not stop.is_set():
+            select.select([], [fd], [], 0.1)
+            try:
+                view = view[os.write(fd, view[:262144]):]
+            except BlockingIOError:
+                continue
+            except OSError:
+                return
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
+
+
+FLOODS = {
+    # Frames that make no message (the budgets off: the read path alone).
+    "empty fragments": client_frame(2, b"", fin=False) + client_frame(0, b"", fin=False) * 500_000,
+    # One read queues thousands of messages for the view.
+    "tiny messages": client_frame(2, b"x") * 400_000,
+}
+
+
+class Swallow:
+    """A detached handler that takes every message and does nothing."""
+
+    def on_message(self, message):
+        pass
+
+    def on_close(self):
+        pass
+
+
+@pytest.mark.parametrize("detached", [False, True], ids=["function", "detached"])
+@pytest.mark.parametrize("flood", FLOODS)
+def test_a_flooding_client_cannot_keep_the_loop_from_another_connection(before, flood,
+                                                                         detached):
+    """The other connection's echo comes back while the flood is still being
+    read: the flooded reader went through the event loop, however fast the
+    data came. Without that, the echo waits until the flood ends."""
+    import threading
+
+    data = FLOODS[flood]
+    flooded, flooded_sock, flooded_peer = connection(max_fragments=None,
+                                                     max_control_frames=None)
+    other, other_sock, other_peer = connection()
+
+    def swallow(ws):
+        ws.accept()
+        if detached:
+            ws.detach(Swallow())
+            return
+        for _ in ws:
+            pass
+
+    def echo(ws):
+        ws.accept()
+        for message in ws:
+            ws.send(message)
+
+    stop = threading.Event()
+    served = [serve_view(flooded, flooded_sock, swallow), serve_view(other, other_sock, echo)]
+    flooded_peer.read_head()
+    other_peer.read_head()
+    thread = flood_from_a_thread(flooded_peer.sock, data, stop)
+    wait_until(lambda: flooded.bytes_in > 0)
+    other_peer.send_text("my turn")
+    assert other_peer.recv() == "my turn"
+    read_by_then = flooded.bytes_in
+    stop.set()
+    thread.join(TIMEOUT)
+    total = len(data)
+    assert read_by_then < total, "the echo waited for the whole flood"
+    other_peer.send_close()
+    flooded_peer.close()
+    other_peer.recv_close()
+    for greenlet in served:
+        greenlet.get(timeout=TIMEOUT)
+    other_peer.close()
+    assert_nothing_left(before)
+
+
+def test_a_views_budgets_override_the_settings_and_the_close_is_counted(before, caplog,
+                                                                      monkeypatch):
+    from django_ws.metrics import counters
+
+    monkeypatch.setattr(counters, "policy_closes", {})
+    websocket, sock, peer = connection()  # the defaults: 4096 fragments
+    got = []
+
+    def view(ws):
+        ws.configure(max_fragments=3)  # what @accept_websocket(max_fragments=3) does
+        ws.accept()
+        got.extend(ws)
+
+    served = serve_view(websocket, sock, view)
+    peer.read_head()
+    peer.sock.sendall(client_frame(1, b"a", fin=False) + client_frame(0, b"b", fin=False)
+                      + client_frame(0, b"c") + client_frame(1, b"d", fin=False)
+                      + client_frame(0, b"e", fin=False) * 3)
+    code, reason = peer.recv_close()
+    assert (code, reason) == (1008, "a message in more than 3 fragments (WEBSOCKET_MAX_FRAGMENTS)")
+    peer.close()  # a failed connection waits for TCP's end, not for a close frame
+    served.get(timeout=TIMEOUT)
+    assert got == ["abc"]
+    assert counters.policy_closes == {"fragments": 1}
+    assert caplog.text.count("closed with 1008: a message in more than 3 fragments") == 1
+    assert "/core/" in caplog.text
     assert_nothing_left(before)

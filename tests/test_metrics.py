@@ -81,6 +81,7 @@ def test_every_metric_name_of_the_contract_is_exposed():
         "django_ws_ping_rtt_seconds": "histogram",
         "django_ws_redis_reconnects": "counter",
         "django_ws_recoveries": "counter",
+        "django_ws_policy_closes": "counter",
     }
 
 
@@ -217,3 +218,19 @@ def test_the_servers_start_without_prometheus_client(tmp_path):
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "OK"
     assert "prometheus_client is not installed" in result.stderr
+
+
+def test_policy_closes_are_exported_by_reason(monkeypatch):
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from django_ws.metrics import counters
+
+    monkeypatch.setattr(counters, "policy_closes", {})
+    counters.policy_close("fragments")
+    counters.policy_close("fragments")
+    counters.policy_close("control_frames")
+    text = get(token=TOKEN).content.decode()
+    [family] = [f for f in text_string_to_metric_families(text)
+                if f.name == "django_ws_policy_closes"]
+    assert {s.labels["reason"]: s.value for s in family.samples if s.name.endswith("_total")} == {
+        "fragments": 2, "control_frames": 1}

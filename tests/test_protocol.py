@@ -9,7 +9,13 @@ import pytest
 from websockets.frames import Close, CloseCode, Frame, Opcode
 from websockets.protocol import State
 
-from django_ws.protocol import WebSocketProtocol, build_request, compression_extensions
+from django_ws.protocol import (
+    FrameBudget,
+    FrameBudgetExceeded,
+    WebSocketProtocol,
+    build_request,
+    compression_extensions,
+)
 from tests.conftest import client_frame
 
 MASK = b"\x01\x02\x03\x04"  # the mask client_frame() uses
@@ -352,3 +358,74 @@ def test_compressed_partial_frames_are_checked_when_complete():
     assert protocol.data_to_send() == []
     protocol.receive_data(wire[-5:])
     assert sent_close(protocol).code == CloseCode.INVALID_DATA
+
+
+# -- budgets of frames that make no message (FrameBudget) ---------------------
+
+
+def budgeted(max_fragments=None, max_control_frames=None) -> WebSocketProtocol:
+    return open_protocol(budget=FrameBudget(max_fragments=max_fragments,
+                                            max_control_frames=max_control_frames))
+
+
+def test_empty_fragments_past_the_budget_close_1008():
+    # RFC 6455 7.4.1: 1008, a message that violates the endpoint's policy.
+    protocol = budgeted(max_fragments=100)
+    flood = frame(2, b"", fin=False) + frame(0, b"", fin=False) * 10_000
+    protocol.receive_data(flood)
+    assert protocol.events_received() == []
+    close = sent_close(protocol)
+    assert close.code == CloseCode.POLICY_VIOLATION
+    assert close.reason == "a message in more than 100 fragments (WEBSOCKET_MAX_FRAGMENTS)"
+    assert isinstance(protocol.parser_exc, FrameBudgetExceeded)
+    assert protocol.parser_exc.reason == "fragments"
+    assert protocol._fragments is None  # the partial message is freed at once
+    protocol.receive_data(frame(2, b"after"))  # nothing more is parsed
+    assert protocol.events_received() == []
+
+
+def test_a_message_within_the_fragment_budget_is_delivered_and_the_count_restarts():
+    protocol = budgeted(max_fragments=4)
+    for _ in range(3):
+        protocol.receive_data(frame(1, b"a", fin=False) + frame(0, b"b", fin=False)
+                              + frame(0, b"c", fin=False) + frame(0, b"d"))
+    assert protocol.events_received() == ["abcd"] * 3
+    assert protocol.state is State.OPEN
+
+
+def test_pings_past_the_budget_close_1008_and_the_rest_are_not_answered():
+    protocol = budgeted(max_control_frames=5)
+    protocol.receive_data(frame(9, b"p") * 100)
+    events = protocol.events_received()
+    assert [event.opcode for event in events] == [Opcode.PING] * 5
+    data = b"".join(protocol.data_to_send())
+    assert data.count(b"\x8a\x01p") == 5  # five pongs, then the close
+    close = Close.parse(data[data.index(b"\x88") + 2:][:data[data.index(b"\x88") + 1]])
+    assert close.code == CloseCode.POLICY_VIOLATION
+    assert protocol.parser_exc.reason == "control_frames"
+
+
+def test_pongs_count_against_the_control_frame_budget():
+    protocol = budgeted(max_control_frames=3)
+    protocol.receive_data(frame(10, b"") * 4)
+    assert protocol.parser_exc.reason == "control_frames"
+
+
+def test_the_control_frame_budget_refills_at_its_rate(monkeypatch):
+    clock = [1000.0]
+    monkeypatch.setattr("django_ws.protocol.time.monotonic", lambda: clock[0])
+    protocol = budgeted(max_control_frames=2)
+    for _ in range(10):  # two a second, for ten seconds: honest
+        protocol.receive_data(frame(9, b"") * 2)
+        clock[0] += 1.0
+    assert protocol.state is State.OPEN
+    protocol.receive_data(frame(9, b"") * 3)
+    assert protocol.parser_exc.reason == "control_frames"
+
+
+def test_without_a_budget_nothing_is_counted():
+    protocol = open_protocol()
+    protocol.receive_data(frame(9, b"") * 1000 + frame(2, b"", fin=False)
+                          + frame(0, b"", fin=False) * 10_000 + frame(0, b"end"))
+    assert protocol.events_received()[-1] == b"end"
+    assert protocol.state is State.OPEN

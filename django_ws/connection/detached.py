@@ -17,14 +17,15 @@ from websockets.frames import CloseCode
 from ..bursts import run_burst
 from .base import MessageHandler, logger
 from .closing import Closing
-from .reading import _LAZY_READS
+from .reading import _LAZY_READS, _STREAK
 from .registry import detached_connections, none_detached
 
 __all__ = ["Detached"]
 
 #: Reads one callback burst may do before the other connections get their
-#: turn (see Detached._serve_callbacks).
-_BURST_READS = 16
+#: turn (see Detached._serve_callbacks): at most 128 KiB, as a function
+#: view's reader between two trips through the event loop.
+_BURST_READS = 2
 
 
 class Detached(Closing):
@@ -114,10 +115,13 @@ class Detached(Closing):
         queue = self._queue
         handler = self._handler
         assert handler is not None  # only _end_detached() clears it, never while dispatching
-        reads = 0
+        reads = handed = 0
         try:
             while True:
                 while (message := queue.get_nowait()) is not None:
+                    handed += 1
+                    if handed % _STREAK == 0:
+                        gevent.sleep(0)  # one read may queue thousands: share the loop
                     try:
                         handler.on_message(message)
                     except Exception:

@@ -18,7 +18,7 @@ from websockets.typing import Subprotocol
 
 from ..exceptions import ConnectionClosed, WebSocketUsageError
 from ..options import ConnectionOptions
-from ..protocol import WebSocketProtocol, offered_subprotocols
+from ..protocol import FrameBudget, WebSocketProtocol, offered_subprotocols
 from .base import _OPEN
 from .reading import _BUSY_AFTER, Reading
 from .registry import open_connections
@@ -28,6 +28,14 @@ __all__ = ["Handshake", "open_handshake"]
 # websockets logs each connection's opening and closing at INFO level; keep
 # its own logger name so that its documentation on logging applies as is.
 protocol_logger = logging.getLogger("websockets.server")
+
+
+def frame_budget(options: ConnectionOptions) -> FrameBudget | None:
+    """The protocol's budget of frames that make no message; None without limits."""
+    if options.max_fragments is None and options.max_control_frames is None:
+        return None
+    return FrameBudget(max_fragments=options.max_fragments,
+                       max_control_frames=options.max_control_frames)
 
 
 def open_handshake(
@@ -50,6 +58,7 @@ def open_handshake(
         extensions=options.extensions,
         max_size=options.max_message_size,
         logger=protocol_logger,
+        budget=frame_budget(options),
     )
     return protocol, protocol.accept(request)
 
@@ -141,6 +150,7 @@ class Handshake(Reading):
             # Negotiate again: the view may have changed compression.
             protocol.available_extensions = self._options.extensions
             protocol.max_message_size = self._options.max_message_size
+            protocol.budget = frame_budget(self._options)
             response = protocol.accept(request)
         if subprotocol is not None:
             response.headers["Sec-WebSocket-Protocol"] = subprotocol

@@ -21,7 +21,8 @@ from typing import Any
 import gevent
 from websockets.frames import CloseCode
 
-from .base import _OPEN
+from ..metrics import counters
+from .base import _OPEN, logger
 from .keepalive import Keepalive
 
 __all__ = ["RateLimit"]
@@ -79,15 +80,23 @@ class RateLimit(Keepalive):
                     admitted -= 1
                 kept.append(event)
             if self.protocol.state is _OPEN:
-                self.protocol.fail(
-                    CloseCode.POLICY_VIOLATION,
-                    f"more than {rate:g} messages per second (WEBSOCKET_MESSAGE_RATE)",
-                )
+                cause = f"more than {rate:g} messages per second (WEBSOCKET_MESSAGE_RATE)"
+                self.protocol.fail(CloseCode.POLICY_VIOLATION, cause)
+                self._policy_close("message_rate", cause)
             return kept
         self._tokens = tokens - count
         if self._tokens < 0:
             self._read_after = now + -self._tokens / rate
         return events
+
+    def _policy_close(self, reason: str, cause: str) -> None:
+        """Log and count a close with 1008 for what the client sent, once.
+
+        ``reason`` is a bounded label (``django_ws_policy_closes_total``);
+        ``cause`` says what the client did and which setting allows more.
+        """
+        logger.info("WebSocket %s closed with 1008: %s", self._describe(), cause)
+        counters.policy_close(reason)
 
     def _throttled(self, block: bool, timeout: float | None) -> bool:
         """Wait out the client's excess before the next read.

@@ -11,6 +11,16 @@ over until the view waits again, so that pings are answered, the close is
 seen, and ``read()``/``count_messages()`` find what arrived. One lock makes
 sure one greenlet reads at a time.
 
+Every connection of the process shares one event loop, so no reader may keep
+it while a client keeps sending: whoever reads goes through the loop (gevent's
+wait on the socket, which runs every other greenlet that is ready) at least
+every second read, 128 KiB at most, however fast the data comes; a view
+handed messages that one read queued lets the others run after every
+``_STREAK`` of them; ``read()`` and ``count_messages()`` read at most twice.
+What one read costs to parse is bounded by the frame budgets
+(``django_ws.protocol.FrameBudget``): a stream of frames that make no message
+is closed with 1008 instead of being parsed for ever.
+
 The frames on the stack while a view blocks here are kept for the
 connection's whole life (see django_ws.callchain): the blocking path
 (``_next_message`` -> ``_receive`` -> ``_recv``) stays three calls deep, and
@@ -29,7 +39,7 @@ from gevent.lock import Semaphore
 from websockets.frames import Opcode
 
 from ..exceptions import ConnectionClosed
-from ..protocol import Message
+from ..protocol import FrameBudgetExceeded, Message
 from .base import _CLOSED, _OPEN
 from .ratelimit import RateLimit
 
@@ -43,6 +53,12 @@ _BUSY_AFTER = 0.05
 #: Reads that wait for the socket before trying it, after a read found
 #: nothing there (see Reading._recv).
 _LAZY_READS = 16
+#: Queued messages handed to the view in a row before it lets the other
+#: greenlets run (one read of small messages may queue thousands).
+_STREAK = 64
+#: Reads of read()/count_messages() in one call: what arrived meanwhile
+#: waits for the next call, not for ever.
+_DRAIN_READS = 2
 
 
 class Reading(RateLimit):
@@ -50,7 +66,7 @@ class Reading(RateLimit):
 
     __slots__ = (
         "_before_block", "_busy_timer", "_handover", "_lazy_reads", "_on_busy", "_read_lock",
-        "_reader",
+        "_reader", "_streak",
     )
 
     def __init__(self, **kwargs: Any) -> None:
@@ -64,6 +80,7 @@ class Reading(RateLimit):
         self._on_busy: Callable[[], None] | None = None
         self._before_block: Callable[[], None] | None = None
         self._lazy_reads = 0
+        self._streak = 0  # messages handed from the inbox since the last read
 
     def on_idle(self, callback: Callable[[], None] | None) -> None:
         """Call ``callback`` whenever the view is about to block for a message."""
@@ -74,7 +91,13 @@ class Reading(RateLimit):
         queue = self._queue
         message = queue.get_nowait()
         if message is not None:
-            return message  # the view stays busy: no timer to move
+            # The view stays busy: no timer to move. But the loop is shared.
+            self._streak += 1
+            if self._streak >= _STREAK:
+                self._streak = 0
+                gevent.sleep(0)
+            return message
+        self._streak = 0
         if self._held is not None:
             self._release_held()  # the view took what came before the error
         self._busy_timer.stop()
@@ -140,8 +163,9 @@ class Reading(RateLimit):
         """Process what already arrived, without blocking (read(), count...)."""
         if self._read_lock.acquire(blocking=False):
             try:
-                while self._receive(block=False, timeout=None, backpressure=False):
-                    pass
+                for _ in range(_DRAIN_READS):
+                    if not self._receive(block=False, timeout=None, backpressure=False):
+                        break
             finally:
                 self._read_lock.release()
 
@@ -200,6 +224,10 @@ class Reading(RateLimit):
         # `writes` is the protocol's output buffer: checking it saves
         # taking the write lock for the many frames that need no answer.
         if protocol.writes:
+            failure = protocol.parser_exc
+            if type(failure) is FrameBudgetExceeded and not failure.reported:
+                failure.reported = True
+                self._policy_close(failure.reason, str(failure))
             if self._failed_after_messages(events):
                 self._hold()
             else:
@@ -290,6 +318,9 @@ class Reading(RateLimit):
             else:
                 try:
                     data = raw.recv(_READ_SIZE)
+                    # It was there: the next read goes through the event
+                    # loop first, whatever is there (the loop is shared).
+                    self._lazy_reads = 1
                     return data
                 except BlockingIOError:
                     self._lazy_reads = _LAZY_READS

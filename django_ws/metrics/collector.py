@@ -52,6 +52,8 @@ DOCS = {
     "django_ws_redis_reconnects": "Times the Redis pub/sub listener came back after a failure.",
     "django_ws_recoveries": "Recoveries of group messages missed by an envelope member (a "
     "join given a position, a resync), by whether all were delivered.",
+    "django_ws_policy_closes": "WebSocket connections the server closed with 1008 for what "
+    "the client sent, by reason (fragments, control_frames, message_rate).",
 }
 
 
@@ -121,6 +123,12 @@ def families(snapshot: Snapshot) -> Iterator[Metric]:
     recoveries.add_metric(["true"], snapshot.recoveries[True])
     recoveries.add_metric(["false"], snapshot.recoveries[False])
     yield recoveries
+    policy = CounterMetricFamily(
+        "django_ws_policy_closes", DOCS["django_ws_policy_closes"], labels=["reason"]
+    )
+    for reason, value in sorted(snapshot.policy_closes.items()):
+        policy.add_metric([reason], value)
+    yield policy
 
 
 class DjangoWsCollector(Collector):

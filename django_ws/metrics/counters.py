@@ -79,6 +79,15 @@ redis_reconnects = 0  # times the Redis pub/sub listener came back after a failu
 #: every resync (a gap in the live messages, the Redis listener back after
 #: an outage); not a join with nothing to recover (see there).
 recoveries = [0, 0]
+#: Connections the server closed with 1008 for what the client sent, by
+#: cause: "fragments", "control_frames" (django_ws.protocol.FrameBudget),
+#: "message_rate" (WEBSOCKET_MESSAGE_RATE with WEBSOCKET_RATE_LIMIT_CLOSE).
+policy_closes: dict[str, int] = {}
+
+
+def policy_close(reason: str) -> None:
+    """The server closed a connection with 1008 because of ``reason`` (a bounded label)."""
+    policy_closes[reason] = policy_closes.get(reason, 0) + 1
 
 
 def closed_by(websocket: WebSocket) -> str:

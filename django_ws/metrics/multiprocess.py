@@ -95,6 +95,7 @@ def _make() -> dict[str, Any]:
         "django_ws_slow_members_dropped": counter("django_ws_slow_members_dropped"),
         "django_ws_redis_reconnects": counter("django_ws_redis_reconnects"),
         "django_ws_recoveries": counter("django_ws_recoveries", ("recovered",)),
+        "django_ws_policy_closes": counter("django_ws_policy_closes", ("reason",)),
     }
 
 
@@ -159,6 +160,8 @@ def sync(snapshot: Snapshot | None = None) -> None:
             (str(recovered).lower(),),
             snapshot.recoveries[recovered],
         )
+    for reason, value in snapshot.policy_closes.items():
+        _add(metrics["django_ws_policy_closes"], "policy_closes", (reason,), value)
     _add_histogram(metrics["django_ws_connection_duration_seconds"], "duration", *snapshot.duration)
     _add_histogram(metrics["django_ws_ping_rtt_seconds"], "ping_rtt", *snapshot.ping_rtt)
 

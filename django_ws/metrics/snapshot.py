@@ -33,6 +33,7 @@ class Snapshot:
     slow_members_dropped: int
     redis_reconnects: int
     recoveries: list[int]  # [not recovered, recovered]
+    policy_closes: dict[str, int]  # by reason
 
 
 def take() -> Snapshot:
@@ -74,4 +75,5 @@ def take() -> Snapshot:
         slow_members_dropped=counters.slow_members_dropped,
         redis_reconnects=counters.redis_reconnects,
         recoveries=list(counters.recoveries),
+        policy_closes=dict(counters.policy_closes),
     )

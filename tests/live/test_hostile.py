@@ -139,15 +139,50 @@ def test_fragmented_compression_bomb_closes_1009(server, guard, bomb):
     client.close()
 
 
-def test_ping_flood_is_answered_and_survived(server, guard):
+def test_ping_flood_is_answered_within_the_budget_then_closed_1008(server, guard):
     client = RawClient(server)
     count = 2000
-    client.send(b"".join(client_frame(PING, b"p" * 125) for _ in range(count)))
+    try:
+        client.send(b"".join(client_frame(PING, b"p" * 125) for _ in range(count)))
+    except OSError:
+        pass  # closed while we still send
     pongs = 0
-    while pongs < count:
+    while True:
         opcode, payload = client.recv_frame()
-        assert (opcode, payload) == (PONG, b"p" * 125)
+        if opcode != PONG:
+            break
+        assert payload == b"p" * 125
         pongs += 1
+    # WEBSOCKET_MAX_CONTROL_FRAMES: 50 a second, as many at once.
+    assert 50 <= pongs < count
+    assert opcode == 8 and struct.unpack("!H", payload[:2])[0] == 1008
+    assert b"WEBSOCKET_MAX_CONTROL_FRAMES" in payload
+    client.close()
+    wait_for(lambda: "closed with 1008: more than 50 pings and pongs per second" in server.log())
+
+
+def test_empty_fragment_flood_closes_1008_and_is_logged_once(server, guard):
+    """opcode 0, FIN 0, no payload, for ever: no message, no size, only parsing."""
+    client = RawClient(server)
+    before = server.log().count("a message in more than 4096 fragments")
+    flood = client_frame(BINARY, b"", fin=False) + client_frame(CONT, b"", fin=False) * 50_000
+    try:
+        client.send(flood)
+    except OSError:
+        pass  # closed while we still send
+    assert client.recv_close_code() == 1008
+    client.close()
+    line = "closed with 1008: a message in more than 4096 fragments (WEBSOCKET_MAX_FRAGMENTS)"
+    wait_for(lambda: line in server.log())
+    assert server.log().count("a message in more than 4096 fragments") == before + 1
+
+
+def test_a_fragmented_message_within_the_budget_is_delivered(server, guard):
+    client = RawClient(server)
+    client.send(client_frame(1, b"a", fin=False)
+                + b"".join(client_frame(CONT, b"b", fin=False) for _ in range(4000))
+                + client_frame(CONT, b"c"))
+    assert client.recv_frame() == (1, b"a" + b"b" * 4000 + b"c")
     client.close()
 
 
