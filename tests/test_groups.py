@@ -178,7 +178,7 @@ def test_the_listener_survives_an_unexpected_error(fake_redis, caplog):
     member = Member()
     backend.join("room", member)
     pubsub.faults.append(ValueError("a bug in a parser"))
-    pubsub.publish("t:room", b"tafter the error")
+    pubsub.publish("t:db0:room", b"tafter the error")
     wait_until(lambda: member.received == [b"after the error"])
     assert "a bug in a parser" in caplog.text
 
@@ -195,7 +195,7 @@ def test_the_listener_ends_when_no_group_is_left(fake_redis):
     gevent.sleep(0.2 * UNIT)
     assert pubsub.polls == polls
     backend.join("room", member)
-    pubsub.publish("t:room", b"tback")
+    pubsub.publish("t:db0:room", b"tback")
     wait_until(lambda: member.received == [b"back"])
 
 
@@ -204,7 +204,7 @@ def test_the_listener_says_what_an_outage_lost(fake_redis, caplog):
     member = Member()
     backend.join("room", member)
     pubsub.faults.extend([redis.ConnectionError("Connection refused")] * 2)
-    pubsub.publish("t:room", b"tafter the outage")
+    pubsub.publish("t:db0:room", b"tafter the outage")
     wait_until(lambda: member.received == [b"after the outage"])
     assert "Redis pub/sub failed (Connection refused)" in caplog.text
     assert "broadcasts to 'room' in that time were lost" in caplog.text

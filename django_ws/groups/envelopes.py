@@ -142,6 +142,17 @@ def presence_payload(group: str, event: str, info: dict[str, Any]) -> bytes:
     ).encode()
 
 
+def is_announcement(payload: bytes, group: str) -> bool:
+    """Whether ``payload`` is a presence envelope of ``group`` as presence_payload() makes."""
+    try:
+        value = json.loads(payload)
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
+        return False
+    return (type(value) is dict and value.keys() == {"group", "presence", "info"}
+            and value["group"] == group and value["presence"] in ("join", "leave")
+            and type(value["info"]) is dict)
+
+
 def presence_info(websocket: WebSocket, presence: Any) -> dict[str, Any] | None:
     """What ``presence=`` lists: a dict as given; True: the request's user."""
     if presence is None or presence is False:

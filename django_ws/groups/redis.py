@@ -74,6 +74,7 @@ class RedisBackend(RedisPresence):
     def __init__(self, alias: str, options: dict[str, Any]) -> None:
         super().__init__(alias, options)
         # One greenlet owns the pub/sub connection (redis_listener.py).
+        self._foreign_seen: set[str] = set()  # channels warned about, once each
         self._listener = Listener(self._connect, cluster=self.cluster, handle=self._handle,
                                   describe_groups=self._groups_described,
                                   redis_error=self._redis.RedisError)
@@ -181,25 +182,16 @@ class RedisBackend(RedisPresence):
         if isinstance(kind, bytes):
             kind = kind.decode()
         if kind in ("message", "smessage"):
-            payload: bytes = message["data"]
             group = self._group(channel)
-            head = payload[0]
-            epoch: str | None = None
-            offset = 0
-            if head == _POSITION:
-                end = payload.index(b"\n")
-                position = envelopes.parse_position(payload[1:end].decode())
-                if position is not None:
-                    epoch, offset = position
-                payload = payload[end + 1:]
-                head = payload[0]
-            elif head == _ANNOUNCE:
-                self.deliver_announcement(group, payload[1:])
-                return
-            data = payload[1:]
-            self.deliver_local(group, data, text=head in _TEXT_KINDS)
-            if group in self._envelopes:
-                self.deliver_envelopes(group, epoch, (offset, data, _KINDS.get(head, "b")))
+            try:
+                self._deliver(group, message["data"])
+            except _Foreign as exc:
+                if channel not in self._foreign_seen:
+                    self._foreign_seen.add(channel)
+                    logger.warning(
+                        "dropped a message on Redis channel %r that django_ws did not publish "
+                        "(%s): another project on the same Redis with the same prefix? Give "
+                        "each its own OPTIONS['prefix']", channel, exc)
         elif kind in ("subscribe", "ssubscribe"):
             group = self._group(channel)
             if self._envelopes.get(group):
@@ -210,12 +202,56 @@ class RedisBackend(RedisPresence):
                         member.buffer = []
                         self.resync(group, member)
 
+    def _deliver(self, group: str, payload: bytes) -> None:
+        """Deliver what a broadcast published; raise _Foreign for anything else.
+
+        Redis is shared: what arrives on our channels reaches clients only in
+        the shapes our broadcast() and announce() publish (a kind byte, an
+        optional position, text that is UTF-8, presence envelopes that are
+        ours), never as a text frame a browser would fail on.
+        """
+        if not payload:
+            raise _Foreign("empty")
+        head = payload[0]
+        epoch: str | None = None
+        offset = 0
+        if head == _POSITION:
+            end = payload.find(b"\n")
+            position = envelopes.parse_position(payload[1:end].decode("ascii", "replace"))
+            if end < 0 or position is None or len(payload) == end + 1:
+                raise _Foreign("a malformed position")
+            epoch, offset = position
+            payload = payload[end + 1:]
+            head = payload[0]
+        elif head == _ANNOUNCE:
+            if not envelopes.is_announcement(payload[1:], group):
+                raise _Foreign("not a presence envelope of this group")
+            self.deliver_announcement(group, payload[1:])
+            return
+        kind = _KINDS.get(head)
+        if kind is None:
+            raise _Foreign(f"an unknown kind {bytes([head])!r}")
+        data = payload[1:]
+        text = head in _TEXT_KINDS
+        if text or kind == envelopes.STR:
+            try:
+                data.decode()
+            except UnicodeDecodeError:
+                raise _Foreign("text that is not UTF-8") from None
+        self.deliver_local(group, data, text=text)
+        if group in self._envelopes:
+            self.deliver_envelopes(group, epoch, (offset, data, kind))
+
     def close(self) -> None:
         self._listener.close()
         if self._refresher is not None:
             self._refresher.kill(block=False)
         if self._publisher is not None:
             self._publisher.close()
+
+
+class _Foreign(ValueError):
+    """A pub/sub message that no django_ws broadcast published."""
 
 
 def _str(value: Any) -> str:

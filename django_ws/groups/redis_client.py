@@ -48,18 +48,32 @@ class RedisClient(GroupBackend):
         self.cluster: bool = bool(options.get("cluster", False))
         self.max_connections: int = options.get("max_connections", 50)
         self.pool_timeout: float = options.get("pool_timeout", 30.0)
+        # Redis pub/sub ignores the database number: two projects on /0 and
+        # /1 of one server would share every channel (each other's
+        # broadcasts and presence). The keys are per database already; the
+        # channels carry its number. A cluster has one database.
+        if self.cluster:
+            self._channel_prefix: str = self.prefix
+        else:
+            try:
+                db = self._redis.connection.parse_url(self.url).get("db", 0)
+            except ValueError as exc:
+                raise ImproperlyConfigured(
+                    f"WEBSOCKET_GROUPS[{alias!r}]['OPTIONS']['url'] is not a Redis URL: {exc}"
+                ) from None
+            self._channel_prefix = f"{self.prefix}db{db}:"
         self._publisher: Any = None
         self._scripts: dict[str, Any] = {}
 
     def _channel(self, group: str) -> str:
         if self.cluster:
             return f"{self.prefix}{{{group}}}"
-        return self.prefix + group
+        return self._channel_prefix + group
 
     def _group(self, channel: str) -> str:
         if self.cluster:
             return channel[len(self.prefix) + 1 : -1]
-        return channel[len(self.prefix) :]
+        return channel[len(self._channel_prefix) :]
 
     def _connect(self) -> Any:
         if self.cluster:
