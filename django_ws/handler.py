@@ -22,6 +22,8 @@ from typing import Any
 
 import gevent
 from gevent import pywsgi
+from websockets.exceptions import InvalidHeader
+from websockets.server import ServerProtocol
 
 from . import ENVIRON_KEY
 from .conf import settings
@@ -185,12 +187,21 @@ class WebSocketHandler(pywsgi.WSGIHandler):  # type: ignore[misc]  # gevent has 
             return
         # Answered or upgraded, the connection never serves another request.
         self.close_connection = True
-        request = build_request(
-            self.path,
-            self.headers.items(),  # every field line, repeated headers kept apart
-            method=self.command,
-            protocol=self.request_version,
-        )
+        try:
+            request = build_request(
+                self.path,
+                self.headers.items(),  # every field line, repeated headers kept apart
+                method=self.command,
+                protocol=self.request_version,
+            )
+        except InvalidHeader as exc:
+            # RFC 9110 5.5: a control character in a field value (or a line
+            # folded into one, which pywsgi joins with one) is invalid: the
+            # client's fault, answered 400, never a 500 with a traceback.
+            self._send_rejection(ServerProtocol().reject(
+                400, f"Failed to open a WebSocket connection: invalid {exc.name} header.\n"
+            ), exc)
+            return
         options = settings.connection_options()
         protocol, response = open_handshake(request, options)
         if response.status_code == 101 and (
@@ -322,9 +333,11 @@ class WebSocketHandler(pywsgi.WSGIHandler):  # type: ignore[misc]  # gevent has 
         self._orig_status = self.status.decode("latin-1")
         self.code = response.status_code
         counters.refused(response.status_code)
-        logger.info("WebSocket handshake refused for %s: %s %s (%s)", redact_target(self.path),
+        # %r: the path and the reason hold the client's bytes (an ESC
+        # sequence must not reach a terminal that shows the log).
+        logger.info("WebSocket handshake refused for %r: %s %s (%r)", redact_target(self.path),
                     response.status_code, response.reason_phrase,
-                    reason or response.body.decode(errors="replace").strip())
+                    str(reason or response.body.decode(errors="replace").strip()))
         data = response.serialize()
         self.socket.sendall(data)
         self.response_length = len(data)
@@ -339,7 +352,13 @@ class WebSocketHandler(pywsgi.WSGIHandler):  # type: ignore[misc]  # gevent has 
         line: str = super().format_request()
         requestline = self.requestline
         if requestline and "?" in requestline:  # a token in the query stays out of the log
-            line = line.replace(requestline, redact_requestline(requestline), 1)
+            redacted = redact_requestline(requestline)
+            line = line.replace(requestline, redacted, 1)
+            requestline = redacted
+        if requestline and not requestline.isprintable():
+            # The client's bytes, escaped: an ESC sequence must not reach the
+            # terminal of whoever reads the log (Django's CVE-2025-48432).
+            line = line.replace(requestline, requestline.encode("unicode_escape").decode(), 1)
         websocket = self.websocket
         if websocket is None:
             return line

@@ -66,3 +66,29 @@ def test_frames_sent_with_the_handshake_are_not_lost(server, path):
     head, _, frames = data.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 101")
     assert frames == b"\x81\x05early\x81\x04bird"
+
+
+@pytest.mark.parametrize("field", [
+    b"X-Note: a\x01b",  # a control character (RFC 9110 5.5)
+    b"X-Note: a\x00b",
+    b"X-Note: a\x7fb",
+    b"X-Note: a\r\n  folded onto the next line",  # obs-fold, RFC 9112 5.2
+], ids=["soh", "nul", "del", "folded"])
+def test_a_header_with_a_control_character_or_a_fold_is_400(server, field):
+    head = handshake().replace(b"\r\n\r\n", b"\r\n" + field + b"\r\n\r\n", 1)
+    status, _, body = raw_request(server, head)
+    assert status == 400
+    assert body == b"Failed to open a WebSocket connection: invalid X-Note header.\n"
+    log = server.log()
+    assert "Traceback" not in log
+    assert "refused for '/echo/': 400 Bad Request ('invalid X-Note header" in log
+
+
+def test_the_client_s_bytes_are_escaped_in_the_refusal_log_line(server):
+    # The class of Django's CVE-2025-48432: an ESC sequence from the request
+    # line would recolour (or rewrite) the terminal of whoever reads the log.
+    head = handshake("/echo/?x=\x1b[31mred", version="8")
+    assert raw_request(server, head)[0] == 426
+    log = server.log()
+    assert "\x1b" not in log
+    assert "refused for '/echo/?x=\\x1b[31mred': 426" in log

@@ -19,7 +19,7 @@ def test_past_max_connections_a_handshake_gets_503_then_recovers(server_factory)
     assert info.value.status_code == 503
     assert info.value.resp_headers["retry-after"] == "7"
     assert b"at its limit of 2 connections" in info.value.resp_body
-    live.wait_for_log(r"WebSocket handshake refused for /echo/: 503", TIMEOUT)
+    live.wait_for_log(r"WebSocket handshake refused for '/echo/': 503", TIMEOUT)
     first.close()
 
     def accepted_again():
