@@ -30,7 +30,7 @@ from .conf import settings
 from .connection import WebSocket, open_connections, open_handshake
 from .metrics import counters
 from .protocol import build_request
-from .redact import redact_requestline, redact_target
+from .redact import REDACTED, SENSITIVE_HEADERS, redact_requestline, redact_target
 
 __all__ = ["WebSocketHandler", "close_idle_connections"]
 
@@ -333,11 +333,14 @@ class WebSocketHandler(pywsgi.WSGIHandler):  # type: ignore[misc]  # gevent has 
         self._orig_status = self.status.decode("latin-1")
         self.code = response.status_code
         counters.refused(response.status_code)
+        if isinstance(reason, InvalidHeader) and reason.name.lower() in SENSITIVE_HEADERS:
+            cause = f"invalid {reason.name} header: {REDACTED}"  # may hold a token
+        else:
+            cause = str(reason or response.body.decode(errors="replace").strip())
         # %r: the path and the reason hold the client's bytes (an ESC
         # sequence must not reach a terminal that shows the log).
         logger.info("WebSocket handshake refused for %r: %s %s (%r)", redact_target(self.path),
-                    response.status_code, response.reason_phrase,
-                    str(reason or response.body.decode(errors="replace").strip()))
+                    response.status_code, response.reason_phrase, cause)
         data = response.serialize()
         self.socket.sendall(data)
         self.response_length = len(data)

@@ -50,7 +50,7 @@ DEFAULTS: dict[str, Any] = {
     "WEBSOCKET_REDACT_QUERY_PARAMS": [
         "token", "auth", "authorization", "key", "apikey", "secret", "password", "passwd",
         "signature", "sig", "session", "sessionid", "jwt", "ticket", "credential",
-        "credentials",
+        "credentials", "code", "refresh", "bearer", "csrfmiddlewaretoken",
     ],
     # Messages per second a client may send, on average, and how many it may
     # send at once above that (None: as many as the rate). Past them the

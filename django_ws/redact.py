@@ -4,30 +4,50 @@ Clients without cookies often pass a token in the query string
 (``/ws/feed/?token=...``), and a request line in an access log would keep it
 for as long as the log lives. Every line django_ws writes, and its connection
 registry, show such values as ``[redacted]``; the parameter names are
-``WEBSOCKET_REDACT_QUERY_PARAMS``. A name matches when it equals one of them or
-ends with one after ``_`` or ``-`` (``refresh_token``, ``x-api-key``), in any
-case. Other parameters, and the path, are left exactly as they were sent.
+``WEBSOCKET_REDACT_QUERY_PARAMS``. A name matches, in any case, when it equals
+one of them, ends with one after ``_`` or ``-`` (``refresh_token``,
+``x-api-key``), or its last word is one: words split at ``_``, ``-``, ``.``,
+brackets and camelCase (``accessToken``, ``authToken``, ``token[]``,
+``user[token]``). Other parameters, and the path, are left exactly as they
+were sent.
+
+The values of the handshake's headers that may carry a credential
+(``SENSITIVE_HEADERS``: a token sent as a subprotocol, as browsers cannot set
+``Authorization``) are never logged either.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from urllib.parse import unquote_plus
 
-__all__ = ["REDACTED", "redact_query", "redact_requestline", "redact_target"]
+__all__ = ["REDACTED", "SENSITIVE_HEADERS", "redact_query", "redact_requestline",
+           "redact_target"]
 
 REDACTED = "[redacted]"
 
+#: Headers whose values stay out of log lines (lower-case names).
+SENSITIVE_HEADERS = frozenset({
+    "sec-websocket-protocol", "authorization", "proxy-authorization", "cookie",
+})
+
+# A word: a capitalised or lower-case run (camelCase), or an upper-case run
+# not followed by lower case (the "API" of "APIKey").
+_WORDS = re.compile(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])")
+
 
 def _is_secret(name: str, secrets: frozenset[str]) -> bool:
-    name = unquote_plus(name).lower()
-    if name in secrets:
+    name = unquote_plus(name)
+    lower = name.lower()
+    if lower in secrets:
         return True
     for separator in ("_", "-"):
-        head, found, tail = name.rpartition(separator)
+        head, found, tail = lower.rpartition(separator)
         if found and tail in secrets:
             return True
-    return False
+    words = _WORDS.findall(name)
+    return bool(words) and words[-1].lower() in secrets
 
 
 def redact_query(query: str, secrets: Iterable[str] | None = None) -> str:

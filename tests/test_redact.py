@@ -17,6 +17,14 @@ from django_ws.redact import redact_query, redact_requestline, redact_target
     ("token=&token", "token=&token"),  # nothing to hide
     ("sig%6eature=S", "sig%6eature=[redacted]"),  # the name as the server decodes it
     ("", ""),
+    # camelCase, brackets, and the names OAuth and Django use.
+    ("accessToken=S&authToken=S&APIKey=S",
+     "accessToken=[redacted]&authToken=[redacted]&APIKey=[redacted]"),
+    ("token[]=S&user[token]=S&token%5B%5D=S",
+     "token[]=[redacted]&user[token]=[redacted]&token%5B%5D=[redacted]"),
+    ("code=S&refresh=S&bearer=S&csrfmiddlewaretoken=S",
+     "code=[redacted]&refresh=[redacted]&bearer=[redacted]&csrfmiddlewaretoken=[redacted]"),
+    ("tokenizer=1&postcode=2&barcode_type=3", "tokenizer=1&postcode=2&barcode_type=3"),
 ])
 def test_redact_query(query, expected):
     assert redact_query(query) == expected
