@@ -111,6 +111,15 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
             f"'https://app.example.com', or ['*'] to allow every origin.",
             id="django_ws.E003",
         ))
+    elif "*" in origins:
+        errors.append(Warning(
+            "WEBSOCKET_ALLOWED_ORIGINS allows every origin ('*'): a page on any site can open "
+            "a WebSocket to this one with your users' cookies (cross-site WebSocket "
+            "hijacking).",
+            hint="List the origins that may connect, e.g. ['https://app.example.com']; a "
+                 "request without Origin (a non-browser client) is allowed anyway.",
+            id="django_ws.W004",
+        ))
     errors.extend(_check_bool(
         "WEBSOCKET_RATE_LIMIT_CLOSE", "django_ws.E015",
         "True (close with 1008 past WEBSOCKET_MESSAGE_RATE) or False (read more slowly)",

@@ -10,6 +10,7 @@ the ``WEBSOCKET_*`` limits for the decorated view::
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
@@ -22,12 +23,16 @@ from websockets.frames import CloseCode
 from .conf import OPTION_NAMES
 from .db import release_idle_connections
 from .origin import origin_allowed
+from .redact import redact_target
 from .request import VIEW_MARKER, attach_websocket, unserved_upgrade
 
 if TYPE_CHECKING:  # pragma: no cover
     from .connection import WebSocket
 
 __all__ = ["accept_websocket", "login_required", "permission_required", "require_websocket"]
+
+# The handshake refusals' logger: this one is refused by the view's origin check.
+logger = logging.getLogger("django_ws.handler")
 
 View = TypeVar("View", bound=Callable[..., Any])
 
@@ -43,9 +48,13 @@ def check_options(options: dict[str, Any], where: str) -> None:
 
 
 def forbidden_origin(request: HttpRequest) -> HttpResponse:
+    origin = request.META.get("HTTP_ORIGIN")
+    # %r: the client's bytes (see handler._send_rejection).
+    logger.info("WebSocket handshake refused for %r: 403 Forbidden (origin %r is not the "
+                "site's own nor in WEBSOCKET_ALLOWED_ORIGINS)",
+                redact_target(request.get_full_path()), origin)
     return HttpResponseForbidden(
-        f"Origin {request.headers.get('Origin')!r} may not open a WebSocket here "
-        f"(see WEBSOCKET_ALLOWED_ORIGINS).",
+        f"Origin {origin!r} may not open a WebSocket here (see WEBSOCKET_ALLOWED_ORIGINS).",
         content_type="text/plain",
     )
 

@@ -2,14 +2,19 @@
 
 Browsers send ``Origin`` with every WebSocket handshake and, unlike for
 ``fetch``, no CORS preflight protects the server: a page on any site could
-open a socket to ours with the user's cookies. As Tornado's ``check_origin``
-does, a handshake is allowed when its Origin's host is the request's host, or
-the origin is listed in ``WEBSOCKET_ALLOWED_ORIGINS``. A request without
-Origin (a non-browser client, which has no ambient cookies to abuse) passes.
+open a socket to ours with the user's cookies. As Django's CSRF origin check
+does, a handshake is allowed when its Origin is the request's own (scheme,
+host and port: ``https://`` when ``request.is_secure()``, so a site behind a
+TLS proxy sets ``SECURE_PROXY_SSL_HEADER``, as Django's CSRF check needs
+too), or is listed in ``WEBSOCKET_ALLOWED_ORIGINS``. A page on
+``http://example.com`` is not trusted by ``https://example.com``: a network
+attacker can run scripts there. A request without Origin (a non-browser
+client, which has no ambient cookies to abuse) passes.
 """
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import urlsplit
 
 from django.http import HttpRequest
@@ -33,4 +38,19 @@ def origin_allowed(request: HttpRequest) -> bool:
     if origin in (entry.lower().rstrip("/") for entry in allowed):
         return True
     # get_host() also enforces ALLOWED_HOSTS (DisallowedHost -> 400).
-    return urlsplit(origin).netloc == request.get_host().lower()
+    own = f"{'https' if request.is_secure() else 'http'}://{request.get_host().lower()}"
+    return _same_origin(origin, own)
+
+
+def _same_origin(origin: str, own: str) -> bool:
+    """RFC 6454 4: the same scheme, host and port (a default port may be left out)."""
+    try:
+        theirs, ours = urlsplit(origin), urlsplit(own)
+        return (theirs.scheme, theirs.hostname, _port(theirs)) == (
+            ours.scheme, ours.hostname, _port(ours))
+    except ValueError:  # a port that is not a number: not ours
+        return False
+
+
+def _port(url: Any) -> int | None:
+    return url.port or {"http": 80, "https": 443}.get(url.scheme)

@@ -89,6 +89,13 @@ def test_bad_allowed_origins_are_e003(value):
         assert ids(check_settings()) == ["django_ws.E003"]
 
 
+def test_every_origin_allowed_is_w004():
+    with override_settings(WEBSOCKET_ALLOWED_ORIGINS=["*"]):
+        messages = check_settings()
+    assert ids(messages) == ["django_ws.W004"]
+    assert "cross-site WebSocket hijacking" in messages[0].msg
+
+
 @pytest.mark.parametrize("value", ["deflate", {"server_max_window_bits": 99}, {"bogus": 1}])
 def test_bad_compression_is_e004(value):
     with override_settings(WEBSOCKET_COMPRESSION=value):

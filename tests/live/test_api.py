@@ -142,6 +142,18 @@ def test_cross_origin_handshake_is_refused(server):
     assert b"WEBSOCKET_ALLOWED_ORIGINS" in body
 
 
+@pytest.mark.parametrize("scheme_or_port", ["https://127.0.0.1:{port}", "http://127.0.0.1:1",
+                                            "http://127.0.0.1", "ws://127.0.0.1:{port}",
+                                            "http://127.0.0.1:{port}x"])
+def test_an_origin_on_another_scheme_or_port_is_refused(server, scheme_or_port):
+    # RFC 6454: an origin is a scheme, a host and a port. A page on
+    # http://site is no page of https://site (and the other way round).
+    origin = scheme_or_port.format(port=server.port)
+    status, body = handshake_status(server, "/echo/", origin=origin)
+    assert status == 403
+    wait_for(lambda: f"(origin {origin!r} is not the site's own" in server.log())
+
+
 def test_same_origin_and_no_origin_are_allowed(server):
     for options in ({"origin": server.http_url("").rstrip("/")}, {"suppress_origin": True}):
         ws = connect(server, "/echo/", **options)
