@@ -518,7 +518,7 @@ class AttachedEcho(DetachedEcho):
 # The README's two token patterns, as written there ("Authentication").
 from django.core.signing import BadSignature, TimestampSigner  # noqa: E402
 
-signer = TimestampSigner(sep=".")
+signer = TimestampSigner(sep=".", salt="chat.websocket-token")
 
 
 @accept_websocket
@@ -535,7 +535,10 @@ def token_feed(request):
 @accept_websocket
 def token_inbox(request):
     try:
-        user_id = signer.unsign(request.websocket.wait(timeout=10) or "", max_age=300)
+        token = request.websocket.wait(timeout=10)  # str, bytes, or None (closed)
+        if not isinstance(token, str):
+            raise BadSignature("the first message is not a text token")
+        user_id = signer.unsign(token, max_age=300)
     except (BadSignature, TimeoutError):
         request.websocket.close(1008, "authentication failed")
         return

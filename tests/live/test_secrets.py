@@ -69,7 +69,8 @@ def test_query_string_secrets_stay_out_of_the_logs(server_factory):
 def test_the_readme_token_patterns(server):
     from django.core.signing import TimestampSigner
 
-    token = TimestampSigner(sep=".").sign("42")
+    token = TimestampSigner(sep=".", salt="chat.websocket-token").sign("42")
+    unsalted = TimestampSigner(sep=".").sign("42")  # signed for another purpose
     ws = connect(server, "/token-feed/", subprotocols=[f"token.{token}"])
     assert ws.recv() == "user 42"
     assert ws.subprotocol == f"token.{token}".lower()  # websocket-client lowercases it
@@ -81,11 +82,17 @@ def test_the_readme_token_patterns(server):
     ws.send(token)
     assert ws.recv() == "user 42"
     ws.close()
-    ws = connect(server, "/token-inbox/")
-    ws.send("forged")
     from tests.conftest import receive_close
 
-    assert receive_close(ws) == (1008, "authentication failed")
+    for first in ("forged", unsalted, b"\x00binary"):  # a binary first frame: no 1011
+        ws = connect(server, "/token-inbox/")
+        if isinstance(first, bytes):
+            ws.send_binary(first)
+        else:
+            ws.send(first)
+        assert receive_close(ws) == (1008, "authentication failed")
+    with pytest.raises(websocket.WebSocketBadStatusException):
+        connect(server, "/token-feed/", subprotocols=[f"token.{unsalted}"])
 
 
 def test_gunicorn_access_log_has_no_query_secret(live_db, tmp_path):
