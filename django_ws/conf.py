@@ -54,6 +54,10 @@ class Settings:
         return self._get("WEBSOCKET_MAX_QUEUE")  # type: ignore[no-any-return]
 
     @property
+    def MAX_QUEUE_BYTES(self) -> int | None:
+        return self._get("WEBSOCKET_MAX_QUEUE_BYTES")  # type: ignore[no-any-return]
+
+    @property
     def PING_INTERVAL(self) -> float | None:
         return self._get("WEBSOCKET_PING_INTERVAL")  # type: ignore[no-any-return]
 
@@ -96,6 +100,10 @@ class Settings:
     @property
     def HANDSHAKE_TIMEOUT(self) -> float | None:
         return self._get("WEBSOCKET_HANDSHAKE_TIMEOUT")  # type: ignore[no-any-return]
+
+    @property
+    def MAX_REQUEST_HEAD(self) -> int | None:
+        return self._get("WEBSOCKET_MAX_REQUEST_HEAD")  # type: ignore[no-any-return]
 
     @property
     def MAX_CONNECTIONS(self) -> int | None:
@@ -145,6 +153,7 @@ class Settings:
         options = self._cache["options"] = ConnectionOptions(
             max_message_size=self.MAX_MESSAGE_SIZE,
             max_queue=self.MAX_QUEUE,
+            max_queue_bytes=self.MAX_QUEUE_BYTES,
             ping_interval=self.PING_INTERVAL,
             ping_timeout=self.PING_TIMEOUT,
             send_timeout=self.SEND_TIMEOUT,

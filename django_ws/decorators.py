@@ -164,7 +164,7 @@ def accept_websocket(view: Any = None, /, **options: Any) -> Any:
 
     Args:
         view: the view, when used as ``@accept_websocket``.
-        **options: per-view limits: ``max_message_size``, ``max_queue``,
+        **options: per-view limits: ``max_message_size``, ``max_queue``, ``max_queue_bytes``,
             ``ping_interval``, ``ping_timeout``, ``send_timeout``,
             ``close_timeout``, ``message_rate``, ``message_burst``,
             ``rate_limit_close``, ``max_fragments``, ``max_control_frames``,

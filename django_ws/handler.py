@@ -14,6 +14,7 @@ it ends. No protocol logic lives here.
 
 from __future__ import annotations
 
+import http.client
 import logging
 import socket
 import time
@@ -145,6 +146,45 @@ class WebSocketHandler(pywsgi.WSGIHandler):  # type: ignore[misc]  # gevent has 
             return None
         finally:
             self._stop_head_timer()
+
+    def MessageClass(self, fp: Any, *args: Any) -> Any:  # noqa: N802  (pywsgi's name)
+        # The headers, read through a meter: past WEBSOCKET_MAX_REQUEST_HEAD
+        # bytes in all (the request line counts too), or past the 100 lines
+        # that http.client allows, the request is refused with 431.
+        limit = settings.MAX_REQUEST_HEAD
+        if limit is not None:
+            fp = _HeadMeter(fp, limit - len(self.requestline))
+        try:
+            return super().MessageClass(fp, *args)
+        except http.client.HTTPException as exc:  # "got more than 100 headers"
+            raise _HeadTooLarge(str(exc)) from None
+
+    def _handle_client_error(self, ex: Exception) -> Any:
+        if not isinstance(ex, _HeadTooLarge):
+            return super()._handle_client_error(ex)
+        counters.refused(431)
+        logger.info("refused a request from %s: 431 %s (WEBSOCKET_MAX_REQUEST_HEAD is %s "
+                    "bytes)", self.client_address, ex, settings.MAX_REQUEST_HEAD)
+        self._discard_pending_input()
+        return ("431", _HEAD_TOO_LARGE_RESPONSE)
+
+    def _discard_pending_input(self, limit: int = 1 << 20) -> None:
+        """Read, without waiting, what the client already sent (a lingering close).
+
+        Closing a socket with unread bytes sends an RST, and the client's
+        kernel may drop our answer on receiving it before the client read it.
+        """
+        self.socket.settimeout(0.0)
+        try:
+            while limit > 0:
+                data = self.rfile.read1(min(limit, 65536))
+                if not data:
+                    break
+                limit -= len(data)
+        except OSError:  # nothing more there yet (BlockingIOError), or gone
+            pass
+        finally:
+            self.socket.settimeout(None)
 
     def read_requestline(self) -> str:
         if _draining and self._served:
@@ -366,6 +406,35 @@ class WebSocketHandler(pywsgi.WSGIHandler):  # type: ignore[misc]  # gevent has 
         if websocket is None:
             return line
         return line + summary(websocket)
+
+
+class _HeadTooLarge(ValueError):
+    """A request head past WEBSOCKET_MAX_REQUEST_HEAD (RFC 6585 5: 431)."""
+
+
+_HEAD_TOO_LARGE_BODY = b"Request header fields too large (WEBSOCKET_MAX_REQUEST_HEAD).\n"
+_HEAD_TOO_LARGE_RESPONSE = (
+    b"HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\n"
+    b"Content-Type: text/plain\r\nContent-Length: "
+    + str(len(_HEAD_TOO_LARGE_BODY)).encode() + b"\r\n\r\n" + _HEAD_TOO_LARGE_BODY
+)
+
+
+class _HeadMeter:
+    """The request's reader, as http.client.parse_headers reads it, counting bytes."""
+
+    __slots__ = ("_fp", "_left")
+
+    def __init__(self, fp: Any, limit: int) -> None:
+        self._fp = fp
+        self._left = limit
+
+    def readline(self, size: int = -1) -> bytes:
+        line: bytes = self._fp.readline(size)
+        self._left -= len(line)
+        if self._left < 0:
+            raise _HeadTooLarge("the request head is too large")
+        return line
 
 
 def summary(websocket: WebSocket) -> str:

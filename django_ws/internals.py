@@ -207,6 +207,16 @@ INTERNALS: tuple[Internal, ...] = (
     Internal("gevent", "gevent.pywsgi.WSGIHandler._write",
              "the body half of the above: it must write through self._sendall()",
              _in_source("gevent.pywsgi:WSGIHandler._write", "self._sendall(")),
+    Internal("gevent", "gevent.pywsgi.WSGIHandler._handle_client_error",
+             "handler.py answers a request head past WEBSOCKET_MAX_REQUEST_HEAD with 431: "
+             "pywsgi sends the (status, bytes) this hook returns for a ValueError",
+             _in_source("gevent.pywsgi:WSGIHandler.handle_one_request",
+                        "return self._handle_client_error(ex)")),
+    Internal("gevent", "gevent.pywsgi.WSGIHandler.MessageClass",
+             "handler.py reads the headers through a byte meter (the reader this "
+             "method is given)",
+             _in_source("gevent.pywsgi:WSGIHandler.read_request",
+                        "self.headers = self.MessageClass(self.rfile, 0)")),
     Internal("prometheus_client", "prometheus_client.Histogram._buckets",
              "metrics/multiprocess.py copies per-bucket counts (not cumulative, +Inf "
              "last) into them: observe() takes one value at a time",

@@ -27,6 +27,10 @@ DEFAULTS: dict[str, Any] = {
     "WEBSOCKET_ALLOWED_ORIGINS": [],
     "WEBSOCKET_MAX_MESSAGE_SIZE": 1 * MiB,
     "WEBSOCKET_MAX_QUEUE": 64,
+    # Bytes (characters for text) of received messages queued for the view:
+    # past it, as past WEBSOCKET_MAX_QUEUE messages, the server stops reading
+    # (TCP backpressure). One message always fits. None: no limit in bytes.
+    "WEBSOCKET_MAX_QUEUE_BYTES": 1 * MiB,
     "WEBSOCKET_PING_INTERVAL": 20.0,
     "WEBSOCKET_PING_TIMEOUT": 20.0,
     "WEBSOCKET_SEND_TIMEOUT": 60.0,
@@ -37,6 +41,10 @@ DEFAULTS: dict[str, Any] = {
     # Time for a client to send a request's line and headers, a handshake or
     # plain HTTP: a slowloris sending a byte a second cannot hold a greenlet.
     "WEBSOCKET_HANDSHAKE_TIMEOUT": 10.0,
+    # Bytes of a request's head (request line and headers) the server reads;
+    # past it, 431. pywsgi alone allowed 100 lines of 64 KiB (6 MB), kept in
+    # the environ of a WebSocket for its whole life.
+    "WEBSOCKET_MAX_REQUEST_HEAD": 65536,
     # WebSocket connections one server process holds; past it a handshake
     # gets 503 with Retry-After before any 101. None: no limit.
     "WEBSOCKET_MAX_CONNECTIONS": None,
@@ -93,6 +101,7 @@ class ConnectionOptions:
 
     max_message_size: int | None = DEFAULTS["WEBSOCKET_MAX_MESSAGE_SIZE"]
     max_queue: int = DEFAULTS["WEBSOCKET_MAX_QUEUE"]
+    max_queue_bytes: int | None = DEFAULTS["WEBSOCKET_MAX_QUEUE_BYTES"]
     ping_interval: float | None = DEFAULTS["WEBSOCKET_PING_INTERVAL"]
     ping_timeout: float | None = DEFAULTS["WEBSOCKET_PING_TIMEOUT"]
     send_timeout: float | None = DEFAULTS["WEBSOCKET_SEND_TIMEOUT"]

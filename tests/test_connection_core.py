@@ -331,6 +331,45 @@ def test_a_full_queue_stops_reading_until_the_view_reads(before):
     assert_nothing_left(before)
 
 
+def test_the_queue_is_bounded_in_bytes_too(before):
+    # WEBSOCKET_MAX_QUEUE_BYTES: 64 messages of 1 MiB were 64 MiB a connection
+    # for a view that is not reading; now the reader stops at the byte bound.
+    websocket, sock, peer = connection(max_queue=64, max_queue_bytes=10_000)
+    payload = "x" * 4000
+    count = 600  # 2.4 MB: more than the socket buffers hold
+
+    def view(ws):
+        ws.accept()
+        sender = gevent.spawn(lambda: [peer.send_text(payload) for _ in range(count)])
+        queue = ws._queue
+        # The view is busy: its reader reads until the queue is full, then
+        # waits in put() (its event cleared) while TCP's window closes.
+        wait_until(lambda: queue._writable is not None and not queue._writable.is_set())
+        assert ws.count_messages() == 3  # 12,000 characters: past the bound
+        assert not sender.dead  # paused by backpressure
+        assert [ws.wait(timeout=TIMEOUT) for _ in range(count)] == [payload] * count
+        sender.get(timeout=TIMEOUT)  # resumed
+
+    assert serve_until_closed(websocket, sock, peer, view) == (1000, "")
+    peer.close()
+    assert_nothing_left(before)
+
+
+def test_one_message_larger_than_the_byte_bound_still_arrives(before):
+    websocket, sock, peer = connection(max_queue_bytes=100)
+
+    def view(ws):
+        ws.accept()
+        peer.send_binary(b"y" * 50_000)
+        peer.send_binary(b"z" * 50_000)
+        assert ws.wait(timeout=TIMEOUT) == b"y" * 50_000
+        assert ws.wait(timeout=TIMEOUT) == b"z" * 50_000
+
+    assert serve_until_closed(websocket, sock, peer, view) == (1000, "")
+    peer.close()
+    assert_nothing_left(before)
+
+
 # -- writing ---------------------------------------------------------------------
 
 
@@ -773,4 +812,58 @@ def test_a_views_budgets_override_the_settings_and_the_close_is_counted(before, 
     assert counters.policy_closes == {"fragments": 1}
     assert caplog.text.count("closed with 1008: a message in more than 3 fragments") == 1
     assert "/core/" in caplog.text
+    assert_nothing_left(before)
+
+
+@pytest.mark.parametrize("kind", ["function", "detached", "group", "background reader",
+                                  "vanished", "rate limited"])
+def test_an_ended_connection_is_freed_without_the_cyclic_gc(before, kind):
+    """Its buffers and inbox go with its last reference, not at the next full
+    collection: a server that ended thousands of connections holding
+    megabytes each must not wait for the cyclic GC to give them back."""
+    import gc
+    import weakref
+
+    websocket, sock, peer = connection(message_rate=100 if kind == "rate limited" else None)
+
+    class Echo:
+        def on_message(self, message):
+            websocket.send(message)
+
+        def on_close(self):
+            pass
+
+    def view(ws):
+        ws.accept()
+        if kind == "detached":
+            ws.detach(Echo())
+            return
+        if kind == "group":
+            ws.join("room")
+        if kind == "background reader":
+            gevent.sleep(_BUSY_AFTER * 4)  # a reader greenlet takes over meanwhile
+        for message in ws:
+            ws.send(message)
+
+    gc.collect()
+    gc.disable()
+    try:
+        served = serve_view(websocket, sock, view)
+        peer.send_text("hello")
+        assert peer.recv() == "hello"
+        if kind == "vanished":
+            peer.close()
+        else:
+            peer.send_close()
+            peer.recv_close()
+            peer.close()
+        served.get(timeout=TIMEOUT)
+        wait_until(lambda: websocket.closed and websocket._handler is None)  # detached: ended
+        ended_connections.clear()  # serve_view's record of the detached ones
+        freed = weakref.ref(websocket)
+        del websocket, served, view, Echo
+        gevent.sleep(0.01 * UNIT)
+        assert freed() is None, [type(r) for r in gc.get_referrers(freed())]
+    finally:
+        gc.enable()
     assert_nothing_left(before)

@@ -79,7 +79,7 @@ class Connection:
         self.protocol = protocol
         self._options = options
         self._accepted = False  # the 101 was sent
-        self._queue = Inbox(options.max_queue)
+        self._queue = Inbox(options.max_queue, options.max_queue_bytes)
         # True once the client's close frame arrived, or the reader ended;
         # the event is made only for a greenlet that must wait for that.
         self._close_seen = False

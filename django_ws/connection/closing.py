@@ -95,6 +95,11 @@ class Closing(Handshake):
             if greenlet is not None and not greenlet.dead:
                 greenlet.kill(block=False)
         self._queue.close()
+        # Nothing may keep the connection in a reference cycle: the last
+        # reference gone, it is freed at once (its buffers, its inbox), not
+        # at the next full collection of the cyclic GC.
+        self._on_busy = None  # a bound method of self: self -> method -> self
+        self._queue.drop()
         if self in open_connections:  # once: its counts join the process's totals
             counters.fold(self)  # type: ignore[arg-type]  # see handshake.py
         open_connections.discard(self)  # type: ignore[arg-type]  # see handshake.py

@@ -116,6 +116,7 @@ class Handshake(Reading):
         self._options = self._options.replace(**changes)
         self._options_overridden = True
         self._queue.maxsize = max(1, self._options.max_queue)
+        self._queue.maxbytes = self._options.max_queue_bytes
 
     def accept(self, subprotocol: str | None = None) -> None:
         """Send the 101 response; a no-op once accepted.

@@ -225,14 +225,28 @@ def test_slowloris_handshake_is_cut_off(server, guard):
     server.wait_for_log("WEBSOCKET_HANDSHAKE_TIMEOUT")
 
 
-def test_oversized_headers_are_refused(server, guard):
-    extra = [f"X-Filler-{n}: {'v' * 100}" for n in range(300)]
+@pytest.mark.parametrize("extra", [
+    [f"X-Filler-{n}: {'v' * 100}" for n in range(300)],  # past http.client's 100 lines
+    [f"X-Big-{n}: {'v' * 60_000}" for n in range(2)],  # 120 KB: past 64 KiB in all
+    [f"X-Line: {'v' * 70_000}"],  # one line past 64 KiB
+], ids=["many", "big", "one-long-line"])
+def test_oversized_headers_are_refused_431(server, guard, extra):
+    # RFC 6585 5: 431 Request Header Fields Too Large (WEBSOCKET_MAX_REQUEST_HEAD).
     try:
         status, _, body = raw_request(server, handshake(extra=extra))
     except ConnectionResetError:
-        return  # a closed socket is an answer too
-    assert 400 <= status < 500
-    assert b"Traceback" not in body
+        pytest.fail("no answer: the socket was reset")
+    assert status == 431
+    assert body == b"Request header fields too large (WEBSOCKET_MAX_REQUEST_HEAD).\n"
+    wait_for(lambda: "431 " in server.log())
+    assert "Traceback" not in server.log()
+
+
+def test_a_head_just_under_the_limit_is_served(server, guard):
+    ws = connect(server, "/echo/", header=[f"X-Filler-{n}: {'v' * 600}" for n in range(90)])
+    ws.send("fine")
+    assert ws.recv() == "fine"
+    ws.close()
 
 
 def test_http_1_0_handshake_is_400(server, guard):
@@ -370,3 +384,40 @@ def test_5000_connections_leak_nothing(server, path):
              and c["greenlets"] <= baseline["greenlets"] + 2, timeout=TIMEOUT)
     growth = rss_kib(server.process.pid) - before
     assert growth < 16 * 1024, f"RSS grew by {growth} KiB over 5,000 connections"
+
+
+def test_two_clients_pushing_at_a_view_that_never_reads_stay_bounded(live_db):
+    """The issue's figure: 64 messages of 1 MiB queued per connection grew the
+    server by 129-134 MiB for two clients. The queue is bounded in bytes now
+    (WEBSOCKET_MAX_QUEUE_BYTES, 1 MiB): the defaults, no setting changed."""
+    import threading
+
+    with LiveServer(settings_module="tests.settings",
+                    env={"DJANGO_WS_TEST_DB": live_db}) as live:
+        keys = [uuid.uuid4().hex for _ in range(2)]
+        clients = [RawClient(live, f"/slow-reader/?key={key}&sleep={6 * TIMEOUT}")
+                   for key in keys]
+        before = rss_kib(live.process.pid)
+        message = client_frame(BINARY, b"m" * (LIMIT - 16))
+        sent = [0, 0]
+
+        def push(index):
+            client = clients[index]
+            client.sock.settimeout(TIMEOUT / 5)
+            try:
+                for _ in range(64):  # 64 MiB
+                    client.send(message)
+                    sent[index] += 1
+            except (TimeoutError, OSError):
+                pass  # backpressure: the window closed
+
+        pushers = [threading.Thread(target=push, args=(index,)) for index in range(2)]
+        for pusher in pushers:
+            pusher.start()
+        for pusher in pushers:
+            pusher.join(3 * TIMEOUT)
+        growth = rss_kib(live.process.pid) - before
+        assert all(count < 64 for count in sent), sent
+        assert growth <= 48 * 1024, f"server RSS grew by {growth} KiB for {sent} messages"
+        for client in clients:
+            client.close()
