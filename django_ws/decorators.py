@@ -22,6 +22,7 @@ from websockets.frames import CloseCode
 
 from .conf import OPTION_NAMES
 from .db import release_idle_connections
+from .exceptions import ConnectionClosed
 from .origin import origin_allowed
 from .redact import redact_target
 from .request import VIEW_MARKER, attach_websocket, unserved_upgrade
@@ -92,6 +93,14 @@ def run_websocket_view(
     websocket.on_idle(release_idle_connections)
     try:
         response = view(*args, **kwargs)
+    except ConnectionClosed as exc:
+        if not websocket.accepted or not websocket._ended_by_client():
+            raise  # the server closed it (the view itself): a bug of the view's
+        # The client left while the view was answering (the echo of the
+        # README, a client that sends and closes at once): not an error.
+        logger.info("WebSocket %r: the view stopped at %r after the client ended the "
+                    "connection", redact_target(request.get_full_path()), exc)
+        response = None
     except BaseException:
         # RFC 6455 7.4.1: 1011, the server hit a condition it could not
         # handle. Django turns the exception into a 500 page, which the

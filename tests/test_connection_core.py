@@ -815,28 +815,27 @@ def test_a_views_budgets_override_the_settings_and_the_close_is_counted(before, 
     assert_nothing_left(before)
 
 
-@pytest.mark.parametrize("kind", ["function", "detached", "group", "background reader",
-                                  "vanished", "rate limited"])
-def test_an_ended_connection_is_freed_without_the_cyclic_gc(before, kind):
-    """Its buffers and inbox go with its last reference, not at the next full
-    collection: a server that ended thousands of connections holding
-    megabytes each must not wait for the cyclic GC to give them back."""
-    import gc
+class EchoHandler:
+    def __init__(self, websocket):
+        self.websocket = websocket
+
+    def on_message(self, message):
+        self.websocket.send(message)
+
+    def on_close(self):
+        pass
+
+
+def serve_and_end(kind: str):
+    """One connection served to its end; a weak reference to it, nothing else."""
     import weakref
 
     websocket, sock, peer = connection(message_rate=100 if kind == "rate limited" else None)
 
-    class Echo:
-        def on_message(self, message):
-            websocket.send(message)
-
-        def on_close(self):
-            pass
-
     def view(ws):
         ws.accept()
         if kind == "detached":
-            ws.detach(Echo())
+            ws.detach(EchoHandler(ws))
             return
         if kind == "group":
             ws.join("room")
@@ -845,23 +844,33 @@ def test_an_ended_connection_is_freed_without_the_cyclic_gc(before, kind):
         for message in ws:
             ws.send(message)
 
+    served = serve_view(websocket, sock, view)
+    peer.send_text("hello")
+    assert peer.recv() == "hello"
+    if kind == "vanished":
+        peer.close()
+    else:
+        peer.send_close()
+        peer.recv_close()
+        peer.close()
+    served.get(timeout=TIMEOUT)
+    wait_until(lambda: websocket.closed and websocket._handler is None)  # detached: ended
+    ended_connections.clear()  # serve_view's record of the detached ones
+    return weakref.ref(websocket)
+
+
+@pytest.mark.parametrize("kind", ["function", "detached", "group", "background reader",
+                                  "vanished", "rate limited"])
+def test_an_ended_connection_is_freed_without_the_cyclic_gc(before, kind):
+    """Its buffers and inbox go with its last reference, not at the next full
+    collection: a server that ended thousands of connections holding
+    megabytes each must not wait for the cyclic GC to give them back."""
+    import gc
+
     gc.collect()
     gc.disable()
     try:
-        served = serve_view(websocket, sock, view)
-        peer.send_text("hello")
-        assert peer.recv() == "hello"
-        if kind == "vanished":
-            peer.close()
-        else:
-            peer.send_close()
-            peer.recv_close()
-            peer.close()
-        served.get(timeout=TIMEOUT)
-        wait_until(lambda: websocket.closed and websocket._handler is None)  # detached: ended
-        ended_connections.clear()  # serve_view's record of the detached ones
-        freed = weakref.ref(websocket)
-        del websocket, served, view, Echo
+        freed = serve_and_end(kind)
         gevent.sleep(0.01 * UNIT)
         assert freed() is None, [type(r) for r in gc.get_referrers(freed())]
     finally:

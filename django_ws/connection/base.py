@@ -240,3 +240,14 @@ class Connection:
 
     def _closed_error(self) -> ConnectionClosed:
         return ConnectionClosed(self.close_code, self.close_reason or "")
+
+    def _ended_by_client(self) -> bool:
+        """Whether the client ended it: its close frame, a lost connection, or
+        its protocol error; not the server's own close() (the view's, say).
+
+        A view that meets ConnectionClosed then did nothing wrong: messages
+        it iterated were queued before the client's close, and its answer
+        found the connection gone. That is the client leaving, not an error
+        to log with a traceback.
+        """
+        return self.closed_by_client is not False

@@ -15,6 +15,7 @@ import gevent
 from websockets.frames import CloseCode
 
 from ..bursts import run_burst
+from ..exceptions import ConnectionClosed
 from .base import MessageHandler, logger
 from .closing import Closing
 from .reading import _LAZY_READS, _STREAK
@@ -124,6 +125,13 @@ class Detached(Closing):
                         gevent.sleep(0)  # one read may queue thousands: share the loop
                     try:
                         handler.on_message(message)
+                    except ConnectionClosed as exc:
+                        if not self._ended_by_client():
+                            logger.exception("error in on_message of WebSocket %s",
+                                             self._describe())
+                        else:  # its answer found the client gone (see _ended_by_client)
+                            logger.info("WebSocket %s: on_message stopped at %r after the "
+                                        "client ended the connection", self._describe(), exc)
                     except Exception:
                         logger.exception("error in on_message of WebSocket %s; closing it "
                                          "with 1011", self._describe())

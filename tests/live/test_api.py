@@ -15,6 +15,8 @@ import websocket
 
 from tests.conftest import (
     TIMEOUT,
+    RawClient,
+    client_frame,
     connect,
     handshake,
     raw_request,
@@ -134,6 +136,20 @@ def test_view_answers_in_http_before_accepting(server, status):
 
 def test_exception_before_accept_is_a_500(server):
     assert handshake_status(server, "/crash-before-accept/")[0] == 500
+
+
+def test_a_client_that_sends_and_closes_at_once_is_no_error_of_the_view(server):
+    """The README's echo: the view takes "hello", queued with the client's
+    close frame; its send() finds the connection closing. The client left:
+    an INFO line, not Django's "Internal Server Error" with a traceback."""
+    client = RawClient(server, "/echo/")
+    client.send(client_frame(1, b"hello") + client_frame(8, b"\x03\xe8"))  # one segment
+    assert client.recv_close_code() == 1000
+    client.close()
+    wait_for(lambda: "the view stopped at ConnectionClosed('WebSocket connection is closed "
+                     "(code=1000)')" in server.log())
+    assert "Internal Server Error" not in server.log()
+    assert "Traceback" not in server.log()
 
 
 def test_cross_origin_handshake_is_refused(server):
