@@ -9,6 +9,10 @@
                                    e.g. accept() with a subprotocol the client
                                    did not offer
 
+    ViewAbandoned (a BaseException) ends a view that keeps polling a connection
+                                   closed long ago (the compat layer's
+                                   wait()/read() loops); not for views to catch
+
 Timeouts raise the built-in :class:`TimeoutError` and wrong message types the
 built-in :class:`TypeError`, as the websockets library does. A peer's protocol
 error is never raised into the view: the connection closes with the RFC 6455
@@ -42,3 +46,14 @@ class ConnectionClosed(WebSocketError):
 
 class WebSocketUsageError(WebSocketError):
     """Raised when the view uses the WebSocket API in a way that cannot work."""
+
+
+class ViewAbandoned(BaseException):  # noqa: N818  (it is no error of the caller's)
+    """Ends a view that keeps polling a connection that closed long ago.
+
+    dwebsocket code written for threads loops on ``wait()`` or ``read()``,
+    which return None for ever once the client left: a thread was lost, here
+    it would be a greenlet never done. A BaseException, so that the view's
+    own ``except Exception`` does not swallow it; django_ws ends the view
+    quietly (one log line naming it).
+    """

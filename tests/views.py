@@ -605,3 +605,40 @@ def js_envelopes_page(request):
 def resolver_tried(request):
     """Says how many URL patterns Django's match still lists as tried."""
     request.websocket.send(str(len(request.resolver_match.tried)))
+
+
+# dwebsocket habits, through the compat layer with imports changed only
+# (issue 22): a poll that never waits, and flask-sock's README loop.
+from django_ws.compat.dwebsocket import accept_websocket as compat_accept_websocket  # noqa: E402
+
+
+@compat_accept_websocket
+def compat_poll(request):
+    """itsharex/Deeptrain's monitor: a read() poll, and pushes from a thread."""
+    import threading
+
+    ws = request.websocket
+    key = request.GET["key"]
+
+    def push():
+        n = 0
+        while not ws.is_closed():
+            ws.send(f"tick {n}")
+            n += 1
+            time.sleep(0.05)
+
+    threading.Thread(target=push, daemon=True).start()
+    while not ws.is_closed():
+        message = ws.read()
+        if message is not None:
+            ws.send(b"got " + message)
+    PROBES[key] = "ended"
+
+
+@compat_accept_websocket
+def compat_forever(request):
+    """flask-sock's README loop: wait() and send() for ever, even after the close."""
+    ws = request.websocket
+    while True:
+        data = ws.wait()
+        ws.send(data)

@@ -30,14 +30,21 @@ from collections import deque
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+import gevent
 from websockets.frames import CloseCode
 
-from ...exceptions import ConnectionClosed
+from ...exceptions import ConnectionClosed, ViewAbandoned
 
 if TYPE_CHECKING:  # pragma: no cover
     from ...connection import WebSocket as NativeWebSocket
 
 __all__ = ["WebSocket"]
+
+#: An idle poll's first sleep, and the longest (see WebSocket._found_nothing).
+_POLL_SLEEP, _POLL_MAX = 0.001, 0.05
+#: Nones a view may still get for a close already reported before it is ended
+#: (ViewAbandoned): with the sleeps above, about five seconds of polling.
+_POLLS_AFTER_CLOSE = 100
 
 
 def _as_bytes(message: str | bytes) -> bytes:
@@ -59,6 +66,8 @@ class WebSocket:
         self._close_seen = False  # the None for the close was queued
         #: dwebsocket's attribute: True once the view called :meth:`close`.
         self.closed = False
+        self._idle_polls = 0  # polls in a row that found nothing (see _found_nothing)
+        self._polls_after_close = 0  # Nones handed out for a close already reported
 
     @property
     def native(self) -> NativeWebSocket:
@@ -78,6 +87,35 @@ class WebSocket:
 
     # -- reading ---------------------------------------------------------------
 
+    def _found_nothing(self) -> None:
+        """A poll found no message: let the loop run, longer each time in a row.
+
+        dwebsocket's views poll (``while not ws.is_closed(): m = ws.read()``),
+        which cost a thread under runserver and would hold the whole event
+        loop here: every greenlet of the process, HTTP included, would wait.
+        The first empty poll only yields; the following ones sleep 1 ms, 2,
+        4... up to 50 ms, so an idle poller costs a few wake-ups a second,
+        and a message arrives at most 50 ms late.
+        """
+        idle = self._idle_polls
+        self._idle_polls = idle + 1
+        gevent.sleep(0 if idle == 0 else min(_POLL_SLEEP * 2 ** (idle - 1), _POLL_MAX))
+
+    def _after_close(self) -> None:
+        """Another None for a close already reported: past a bound, end the view.
+
+        A ``while True: m = ws.wait(); ws.send(m)`` loop (flask-sock's README)
+        gets None for ever once the client left; it would poll on for the
+        life of the process.
+        """
+        self._polls_after_close += 1
+        if self._polls_after_close > _POLLS_AFTER_CLOSE:
+            raise ViewAbandoned(
+                f"the view kept polling {self._websocket!r} {_POLLS_AFTER_CLOSE} times after "
+                f"its close was reported (wait()/read() returned None)"
+            )
+        self._found_nothing()
+
     def _get_new_messages(self) -> None:
         # 0.5.12 read one frame per call when one was there; the close frame
         # gave a None, queued like a message.
@@ -93,23 +131,38 @@ class WebSocket:
     def count_messages(self) -> int:
         """The number of queued messages, the close's None included."""
         self._get_new_messages()
+        if not self._message_queue:
+            self._found_nothing()  # ``while ws.count_messages() == 0``: a poll
         return len(self._message_queue)
 
     def has_messages(self) -> bool:
         """True if a message (or the close's None) is queued."""
+        if self._queued():
+            return True
+        self._found_nothing()  # ``while not ws.has_messages()``: a poll
+        return False
+
+    def _queued(self) -> bool:
         if self._message_queue:
             return True
         self._get_new_messages()
         return bool(self._message_queue)
 
     def read(self, fallback: Any = None) -> Any:
-        """The oldest queued message, or ``fallback`` if none is. Never blocks.
+        """The oldest queued message, or ``fallback`` if none is. Never blocks the others.
 
         The close's None is a queued message: ``read()`` returns it, not
-        ``fallback``, as 0.5.12 did.
+        ``fallback``, as 0.5.12 did. Found nothing, it lets the event loop
+        run first (see ``_found_nothing``): a ``read()`` loop holds no more
+        than a thread did under dwebsocket.
         """
-        if self.has_messages():
+        if self._queued():
+            self._idle_polls = 0
             return self._message_queue.popleft()
+        if self._close_seen or self.closed:
+            self._after_close()
+        else:
+            self._found_nothing()
         return fallback
 
     def wait(self, timeout: float | None = None) -> bytes | None:
@@ -117,6 +170,7 @@ class WebSocket:
         if self._message_queue:
             return self._message_queue.popleft()
         if self.closed or self._close_seen:
+            self._after_close()
             return None
         try:
             message = self._websocket.wait(timeout)
@@ -125,6 +179,7 @@ class WebSocket:
         if message is None:
             self._close_seen = True  # the close's None, taken at once
             return None
+        self._idle_polls = 0
         return _as_bytes(message)
 
     def __iter__(self) -> Iterator[bytes | None]:
@@ -175,6 +230,9 @@ class WebSocket:
         websocket = self._websocket
         if websocket.closed and not websocket.has_messages():
             self._get_new_messages()  # queues the close's None
+        if not self._close_seen and not self._message_queue:
+            # ``while not ws.is_closed(): ...`` with nothing to read: a poll.
+            self._found_nothing()
         return self._close_seen
 
     def __repr__(self) -> str:
