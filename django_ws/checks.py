@@ -29,6 +29,7 @@ _NUMBERS: dict[str, tuple[type[int] | type[float], ...]] = {
     "WEBSOCKET_CLOSE_TIMEOUT": (int, float),
     "WEBSOCKET_HANDSHAKE_TIMEOUT": (int, float),
     "WEBSOCKET_MAX_REQUEST_HEAD": (int,),
+    "WEBSOCKET_LOOP_BLOCKED_THRESHOLD": (int, float),
     "WEBSOCKET_MESSAGE_RATE": (int, float),
     "WEBSOCKET_MESSAGE_BURST": (int,),
     "WEBSOCKET_MAX_FRAGMENTS": (int,),

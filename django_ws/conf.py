@@ -102,6 +102,10 @@ class Settings:
         return self._get("WEBSOCKET_HANDSHAKE_TIMEOUT")  # type: ignore[no-any-return]
 
     @property
+    def LOOP_BLOCKED_THRESHOLD(self) -> float | None:
+        return self._get("WEBSOCKET_LOOP_BLOCKED_THRESHOLD")  # type: ignore[no-any-return]
+
+    @property
     def MAX_REQUEST_HEAD(self) -> int | None:
         return self._get("WEBSOCKET_MAX_REQUEST_HEAD")  # type: ignore[no-any-return]
 

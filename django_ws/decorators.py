@@ -22,7 +22,7 @@ from websockets.frames import CloseCode
 
 from .conf import OPTION_NAMES
 from .db import release_idle_connections
-from .exceptions import ConnectionClosed, ViewAbandoned
+from .exceptions import ConnectionClosed, ViewAbandoned, ViewInterrupted
 from .origin import origin_allowed
 from .redact import redact_target
 from .request import VIEW_MARKER, attach_websocket, unserved_upgrade
@@ -100,6 +100,12 @@ def run_websocket_view(
         # README, a client that sends and closes at once): not an error.
         logger.info("WebSocket %r: the view stopped at %r after the client ended the "
                     "connection", redact_target(request.get_full_path()), exc)
+        response = None
+    except ViewInterrupted as exc:
+        logger.warning("WebSocket %r: interrupted the view %s: %s",
+                       redact_target(request.get_full_path()), websocket.view_name, exc)
+        if websocket.accepted:
+            websocket.close(CloseCode.GOING_AWAY)  # the server is going away (RFC 6455 7.4.1)
         response = None
     except ViewAbandoned as exc:
         # Once, with the view's name: a loop written for threads (dwebsocket)

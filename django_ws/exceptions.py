@@ -12,6 +12,8 @@
     ViewAbandoned (a BaseException) ends a view that keeps polling a connection
                                    closed long ago (the compat layer's
                                    wait()/read() loops); not for views to catch
+    ViewInterrupted (a BaseException) ends a view that holds the event loop
+                                   when the server is asked to stop
 
 Timeouts raise the built-in :class:`TimeoutError` and wrong message types the
 built-in :class:`TypeError`, as the websockets library does. A peer's protocol
@@ -46,6 +48,16 @@ class ConnectionClosed(WebSocketError):
 
 class WebSocketUsageError(WebSocketError):
     """Raised when the view uses the WebSocket API in a way that cannot work."""
+
+
+class ViewInterrupted(BaseException):  # noqa: N818  (no error of the caller's)
+    """Ends a view that holds the event loop when the server is asked to stop.
+
+    Raised in the view's greenlet by runws's SIGTERM/SIGINT handler (see
+    ``django_ws.watchdog``): the shutdown (1001 to every other client) needs
+    the loop. A BaseException, so that the view's ``except Exception`` does
+    not swallow it.
+    """
 
 
 class ViewAbandoned(BaseException):  # noqa: N818  (it is no error of the caller's)

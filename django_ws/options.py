@@ -45,6 +45,10 @@ DEFAULTS: dict[str, Any] = {
     # past it, 431. pywsgi alone allowed 100 lines of 64 KiB (6 MB), kept in
     # the environ of a WebSocket for its whole life.
     "WEBSOCKET_MAX_REQUEST_HEAD": 65536,
+    # Seconds the event loop may stay blocked (a view that does not yield)
+    # before runws logs a WARNING with the stack (django_ws.watchdog). None:
+    # no watching (the shutdown still gets past a stuck view).
+    "WEBSOCKET_LOOP_BLOCKED_THRESHOLD": 0.5,
     # WebSocket connections one server process holds; past it a handshake
     # gets 503 with Retry-After before any 101. None: no limit.
     "WEBSOCKET_MAX_CONNECTIONS": None,

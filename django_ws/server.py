@@ -8,7 +8,6 @@ connection.
 from __future__ import annotations
 
 import logging
-import signal
 import time
 from collections.abc import Callable
 from typing import Any
@@ -23,6 +22,7 @@ from .callchain import shallow_application
 from .connection import close_open_connections, wait_for_detached
 from .handler import WebSocketHandler, close_idle_connections
 from .metrics import multiprocess as metrics_multiprocess
+from .watchdog import LoopWatchdog
 
 __all__ = ["WebSocketServer", "close_all"]
 
@@ -74,14 +74,17 @@ def close_all(code: int, reason: str = "") -> list[gevent.Greenlet[Any, Any]]:
     return close_open_connections(code, reason)
 
 
-def serve(server: WebSocketServer, *, drain_timeout: float = 10.0) -> None:
-    """Serve until SIGTERM or SIGINT, then shut down gracefully."""
+def serve(server: WebSocketServer, *, drain_timeout: float = 10.0,
+          loop_blocked_threshold: float | None = None) -> None:
+    """Serve until SIGTERM or SIGINT, then shut down gracefully.
+
+    A watchdog thread reports a blocked event loop, and the signals get past
+    a view that holds it (see django_ws.watchdog).
+    """
     stopping = Event()
-
-    def on_signal() -> None:
-        stopping.set()
-
-    handlers = [gevent.signal_handler(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)]
+    watchdog = LoopWatchdog(loop_blocked_threshold)
+    watchdog.install_stop_signals(stopping.set, drain_timeout)
+    watchdog.start()
     try:
         server.start()
         metrics_multiprocess.start()  # with PROMETHEUS_MULTIPROC_DIR only
@@ -89,5 +92,4 @@ def serve(server: WebSocketServer, *, drain_timeout: float = 10.0) -> None:
         server.shutdown(code=CloseCode.GOING_AWAY, drain_timeout=drain_timeout)
     finally:
         metrics_multiprocess.stop()  # the last copy of the counts
-        for handler in handlers:
-            handler.cancel()
+        watchdog.stop()

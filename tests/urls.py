@@ -59,6 +59,8 @@ urlpatterns = [
     path("group/<str:group>/state/", views.group_state),
     path("flagged/", views.flagged),
     path("dwebsocket-additions/", views.dwebsocket_additions),
+    path("block-in-c/", views.block_in_c),
+    path("spin/", views.spin),
     path("compat-poll/", views.compat_poll),
     path("compat-forever/", views.compat_forever),
     path("resolver-tried/", views.resolver_tried),  # last: every other pattern is tried first

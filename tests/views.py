@@ -642,3 +642,24 @@ def compat_forever(request):
     while True:
         data = ws.wait()
         ws.send(data)
+
+
+# Views that hold the event loop (issue 22): in C, and in pure Python.
+@accept_websocket
+def block_in_c(request):
+    """Each message: 300 ms in a C call gevent cannot patch (usleep), then an echo."""
+    import ctypes
+
+    libc = ctypes.CDLL(None)
+    for message in request.websocket:
+        libc.usleep(300_000)
+        request.websocket.send(message)
+
+
+@accept_websocket
+def spin(request):
+    """Says "spinning", then never yields again (a loop that polls nothing)."""
+    request.websocket.send("spinning")
+    n = 0
+    while True:
+        n += 1

@@ -49,6 +49,8 @@ DOCS = {
     "django_ws_slow_members_dropped": "Members disconnected for leaving more than "
     "WEBSOCKET_MAX_SEND_BUFFER bytes unread.",
     "django_ws_ping_rtt_seconds": "Round trip of keepalive pings: each pong matched to its ping.",
+    "django_ws_loop_blocked_seconds": "Spans during which the event loop was blocked past "
+    "WEBSOCKET_LOOP_BLOCKED_THRESHOLD (every connection of the process waited).",
     "django_ws_redis_reconnects": "Times the Redis pub/sub listener came back after a failure.",
     "django_ws_recoveries": "Recoveries of group messages missed by an envelope member (a "
     "join given a position, a resync), by whether all were delivered.",
@@ -106,6 +108,7 @@ def families(snapshot: Snapshot) -> Iterator[Metric]:
     for name, bounds, (counts, total) in (
         ("django_ws_connection_duration_seconds", counters.DURATION_BUCKETS, snapshot.duration),
         ("django_ws_ping_rtt_seconds", counters.PING_RTT_BUCKETS, snapshot.ping_rtt),
+        ("django_ws_loop_blocked_seconds", counters.LOOP_BLOCKED_BUCKETS, snapshot.loop_blocked),
     ):
         yield HistogramMetricFamily(
             name, DOCS[name], buckets=_buckets(bounds, counts), sum_value=total

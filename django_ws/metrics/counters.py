@@ -26,6 +26,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = [
     "DURATION_BUCKETS",
+    "LOOP_BLOCKED_BUCKETS",
     "PING_RTT_BUCKETS",
     "Histogram",
     "closed_by",
@@ -37,6 +38,8 @@ __all__ = [
 DURATION_BUCKETS = (0.1, 1.0, 10.0, 60.0, 300.0, 1800.0, 3600.0, 14400.0, 86400.0)
 #: Upper bounds (seconds) of django_ws_ping_rtt_seconds.
 PING_RTT_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+#: Upper bounds (seconds) of django_ws_loop_blocked_seconds.
+LOOP_BLOCKED_BUCKETS = (0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
 
 
 class Histogram:
@@ -79,6 +82,9 @@ redis_reconnects = 0  # times the Redis pub/sub listener came back after a failu
 #: every resync (a gap in the live messages, the Redis listener back after
 #: an outage); not a join with nothing to recover (see there).
 recoveries = [0, 0]
+#: Spans during which the event loop was blocked past
+#: WEBSOCKET_LOOP_BLOCKED_THRESHOLD (observed by django_ws.watchdog's thread).
+loop_blocked = Histogram(LOOP_BLOCKED_BUCKETS)
 #: Connections the server closed with 1008 for what the client sent, by
 #: cause: "fragments", "control_frames" (django_ws.protocol.FrameBudget),
 #: "message_rate" (WEBSOCKET_MESSAGE_RATE with WEBSOCKET_RATE_LIMIT_CLOSE).

@@ -90,6 +90,12 @@ def _make() -> dict[str, Any]:
             registry=None,
             buckets=counters.PING_RTT_BUCKETS,
         ),
+        "django_ws_loop_blocked_seconds": Histogram(
+            "django_ws_loop_blocked_seconds",
+            DOCS["django_ws_loop_blocked_seconds"],
+            registry=None,
+            buckets=counters.LOOP_BLOCKED_BUCKETS,
+        ),
         "django_ws_broadcasts": counter("django_ws_broadcasts"),
         "django_ws_broadcast_deliveries": counter("django_ws_broadcast_deliveries"),
         "django_ws_slow_members_dropped": counter("django_ws_slow_members_dropped"),
@@ -164,6 +170,8 @@ def sync(snapshot: Snapshot | None = None) -> None:
         _add(metrics["django_ws_policy_closes"], "policy_closes", (reason,), value)
     _add_histogram(metrics["django_ws_connection_duration_seconds"], "duration", *snapshot.duration)
     _add_histogram(metrics["django_ws_ping_rtt_seconds"], "ping_rtt", *snapshot.ping_rtt)
+    _add_histogram(metrics["django_ws_loop_blocked_seconds"], "loop_blocked",
+                   *snapshot.loop_blocked)
 
 
 def _sync_quietly() -> None:

@@ -106,7 +106,8 @@ class Command(RunserverCommand):
             self.stderr.write(f"Error: {errors.get(exc.errno or 0, exc)}")
             os._exit(1)
         self._announce(server.server_port)
-        serve(server, drain_timeout=options["drain_timeout"])
+        serve(server, drain_timeout=options["drain_timeout"],
+              loop_blocked_threshold=ws_settings.LOOP_BLOCKED_THRESHOLD)
         if options.get("shutdown_message"):
             self.stdout.write(options["shutdown_message"])
         if os.environ.get(autoreload.DJANGO_AUTORELOAD_ENV) == "true":
