@@ -41,6 +41,43 @@ _NUMBERS: dict[str, tuple[type[int] | type[float], ...]] = {
 _NOT_NULLABLE = {"WEBSOCKET_MAX_QUEUE", "WEBSOCKET_RETRY_AFTER", "WEBSOCKET_METRICS_INTERVAL"}
 
 
+@register(Tags.database)
+def check_blocking_database_driver(app_configs: Any = None, **kwargs: Any) -> list[Any]:
+    """django_ws.W005: PostgreSQL through psycopg2 without psycogreen's wait callback.
+
+    psycopg2 waits for the server in C: under gevent each query holds the
+    event loop, and every connection of the process, for its whole length.
+    psycopg 3 (which Django prefers when installed) waits in Python, which
+    gevent makes cooperative; psycogreen makes psycopg2 do the same.
+    """
+    engines = [db.get("ENGINE", "") for db in getattr(django_settings, "DATABASES", {}).values()]
+    return _psycopg2_without_wait_callback(engines)
+
+
+def _psycopg2_without_wait_callback(engines: list[str]) -> list[Any]:
+    if not any("postgresql" in engine for engine in engines):
+        return []
+    try:
+        import psycopg  # noqa: F401  (Django uses psycopg 3 when it is installed)
+    except ImportError:
+        pass
+    else:
+        return []
+    try:
+        from psycopg2 import extensions
+    except ImportError:
+        return []
+    if extensions.get_wait_callback() is not None:
+        return []
+    return [Warning(
+        "A PostgreSQL database is used through psycopg2 without a wait callback: each "
+        "query blocks the event loop, and every WebSocket of the process, while it runs.",
+        hint="pip install psycogreen and call psycogreen.gevent.patch_psycopg() first thing "
+             "(in settings.py or wsgi.py), or install psycopg 3 (pip install 'psycopg[binary]').",
+        id="django_ws.W005",
+    )]
+
+
 @register(Tags.compatibility)
 def check_middleware(app_configs: Any = None, **kwargs: Any) -> list[Any]:
     middleware = list(getattr(django_settings, "MIDDLEWARE", None) or [])

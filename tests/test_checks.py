@@ -167,3 +167,37 @@ def test_a_bad_redact_list_is_e012(value):
 def test_a_redact_list_is_accepted():
     with override_settings(WEBSOCKET_REDACT_QUERY_PARAMS=["token", "x_signature"]):
         assert check_settings() == []
+
+
+def fake_psycopg2(callback):
+    import types
+
+    module = types.ModuleType("psycopg2")
+    module.extensions = types.SimpleNamespace(get_wait_callback=lambda: callback)
+    return module
+
+
+@pytest.mark.parametrize(("psycopg", "callback", "expected"), [
+    (None, None, ["django_ws.W005"]),  # psycopg2 alone, no psycogreen
+    (None, object(), []),  # psycogreen's wait callback set
+    ("installed", None, []),  # psycopg 3: Django uses it, cooperative under gevent
+])
+def test_psycopg2_without_psycogreen_is_w005(monkeypatch, psycopg, callback, expected):
+    import sys
+    import types
+
+    from django_ws.checks import _psycopg2_without_wait_callback
+
+    monkeypatch.setitem(sys.modules, "psycopg",
+                        types.ModuleType("psycopg") if psycopg else None)
+    monkeypatch.setitem(sys.modules, "psycopg2", fake_psycopg2(callback))
+    messages = _psycopg2_without_wait_callback(["django.db.backends.postgresql"])
+    assert ids(messages) == expected
+    if expected:
+        assert "psycogreen.gevent.patch_psycopg()" in messages[0].hint
+
+
+def test_no_postgresql_no_w005():
+    from django_ws.checks import check_blocking_database_driver
+
+    assert check_blocking_database_driver() == []
