@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 from django.apps import AppConfig
 from django.core.exceptions import ImproperlyConfigured
 
@@ -9,6 +11,12 @@ from django.core.exceptions import ImproperlyConfigured
 class DjangoWSConfig(AppConfig):
     name = "django_ws"
     verbose_name = "WebSockets"
+
+    def import_models(self) -> None:
+        # Django's second step: every app config exists (lazy objects that
+        # ask for one, such as admin.site, can be set up), no ready() ran.
+        _patch_before_ready_for_runws()
+        super().import_models()
 
     def ready(self) -> None:
         from . import checks  # registers the checks
@@ -18,3 +26,22 @@ class DjangoWSConfig(AppConfig):
         # import of a missing name would fail before any check runs.
         for error in checks.check_distribution():
             raise ImproperlyConfigured(f"{error.msg} HINT: {error.hint} ({error.id})")
+
+
+def _patch_before_ready_for_runws() -> None:
+    """``manage.py runws`` patches here, before any app's ready() runs.
+
+    runws patches first thing (django_ws.patching), but Django imports a
+    command only after ``django.setup()``, which runs every app's ready(): a
+    thread started there (a dwebsocket project's pusher) was a real thread,
+    broken by the patch that came after ("cannot release un-acquired lock").
+    Django imports every app's models before it calls any ready(), so the
+    patch comes then when this process is runws (not earlier: gevent looks
+    at every object to patch the locks, and Django's lazy objects, such as
+    admin.site, need the app configs to exist). Nothing else patches: library code
+    never does (the house rule); this is runws's own, earlier.
+    """
+    if len(sys.argv) > 1 and sys.argv[1] == "runws":
+        from .patching import patch
+
+        patch()
