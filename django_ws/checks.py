@@ -30,6 +30,7 @@ _NUMBERS: dict[str, tuple[type[int] | type[float], ...]] = {
     "WEBSOCKET_HANDSHAKE_TIMEOUT": (int, float),
     "WEBSOCKET_MAX_REQUEST_HEAD": (int,),
     "WEBSOCKET_LOOP_BLOCKED_THRESHOLD": (int, float),
+    "WEBSOCKET_THREADS": (int,),
     "WEBSOCKET_MESSAGE_RATE": (int, float),
     "WEBSOCKET_MESSAGE_BURST": (int,),
     "WEBSOCKET_MAX_FRAGMENTS": (int,),
@@ -38,7 +39,8 @@ _NUMBERS: dict[str, tuple[type[int] | type[float], ...]] = {
     "WEBSOCKET_RETRY_AFTER": (int,),
     "WEBSOCKET_METRICS_INTERVAL": (int, float),
 }
-_NOT_NULLABLE = {"WEBSOCKET_MAX_QUEUE", "WEBSOCKET_RETRY_AFTER", "WEBSOCKET_METRICS_INTERVAL"}
+_NOT_NULLABLE = {"WEBSOCKET_MAX_QUEUE", "WEBSOCKET_RETRY_AFTER", "WEBSOCKET_METRICS_INTERVAL",
+                 "WEBSOCKET_THREADS"}
 
 
 @register(Tags.database)
@@ -165,6 +167,10 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
         "True (close with 1008 past WEBSOCKET_MESSAGE_RATE) or False (read more slowly)",
     ))
     errors.extend(_check_bool("WEBSOCKET_TUNE_MALLOC", "django_ws.E010", "True or False"))
+    errors.extend(_check_bool(
+        "WEBSOCKET_THREADED", "django_ws.E017",
+        "True (views run on a thread of the pool, WEBSOCKET_THREADS) or False (on greenlets)",
+    ))
     redact = getattr(django_settings, "WEBSOCKET_REDACT_QUERY_PARAMS",
                      DEFAULTS["WEBSOCKET_REDACT_QUERY_PARAMS"])
     if isinstance(redact, str) or not isinstance(redact, list | tuple | set | frozenset) or not all(

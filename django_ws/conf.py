@@ -102,6 +102,14 @@ class Settings:
         return self._get("WEBSOCKET_HANDSHAKE_TIMEOUT")  # type: ignore[no-any-return]
 
     @property
+    def THREADED(self) -> bool:
+        return bool(self._get("WEBSOCKET_THREADED"))
+
+    @property
+    def THREADS(self) -> int:
+        return self._get("WEBSOCKET_THREADS")  # type: ignore[no-any-return]
+
+    @property
     def LOOP_BLOCKED_THRESHOLD(self) -> float | None:
         return self._get("WEBSOCKET_LOOP_BLOCKED_THRESHOLD")  # type: ignore[no-any-return]
 

@@ -20,7 +20,9 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, HttpR
 from django.http.response import HttpResponseBase
 from websockets.frames import CloseCode
 
+from . import threads
 from .conf import OPTION_NAMES
+from .conf import settings as ws_settings
 from .db import release_idle_connections
 from .exceptions import ConnectionClosed, ViewAbandoned, ViewInterrupted
 from .origin import origin_allowed
@@ -40,12 +42,14 @@ View = TypeVar("View", bound=Callable[..., Any])
 
 def check_options(options: dict[str, Any], where: str) -> None:
     """Raise TypeError at import time for an option name that does not exist."""
-    unknown = set(options) - OPTION_NAMES
+    unknown = set(options) - OPTION_NAMES - {"threaded"}
     if unknown:
         raise TypeError(
             f"unknown WebSocket option(s) {sorted(unknown)!r} for {where}; "
-            f"expected some of {sorted(OPTION_NAMES)!r}"
+            f"expected some of {sorted(OPTION_NAMES | {'threaded'})!r}"
         )
+    if not isinstance(options.get("threaded", False), bool):
+        raise TypeError(f"threaded={options['threaded']!r} for {where}; expected True or False")
 
 
 def forbidden_origin(request: HttpRequest) -> HttpResponse:
@@ -88,11 +92,27 @@ def run_websocket_view(
         tried = getattr(match, "tried", None)
         if tried:
             tried.clear()
+    threaded = ws_settings.THREADED
+    if "threaded" in options:  # not a connection option: the view's (see django_ws.threads)
+        options = dict(options)
+        threaded = options.pop("threaded")
     if options:
         websocket.configure(**options)
     websocket.on_idle(release_idle_connections)
+    if threaded and threads.pool_full(ws_settings.THREADS):
+        # Before any 101, as past WEBSOCKET_MAX_CONNECTIONS: the client can
+        # come back, or go to another process.
+        refusal = HttpResponse(
+            f"Failed to open a WebSocket connection: the {ws_settings.THREADS} threads of "
+            f"this server (WEBSOCKET_THREADS) all run a view; try again later.\n",
+            status=503, content_type="text/plain")
+        refusal["Retry-After"] = str(ws_settings.RETRY_AFTER)
+        return refusal
     try:
-        response = view(*args, **kwargs)
+        if threaded:
+            response = _run_threaded(request, websocket, view, *args, **kwargs)
+        else:
+            response = view(*args, **kwargs)
     except ConnectionClosed as exc:
         if not websocket.accepted or not websocket._ended_by_client():
             raise  # the server closed it (the view itself): a bug of the view's
@@ -128,6 +148,18 @@ def run_websocket_view(
             websocket.close()
         return response if isinstance(response, HttpResponseBase) else HttpResponse()
     return response  # type: ignore[no-any-return]
+
+
+def _run_threaded(request: HttpRequest, websocket: WebSocket, view: Callable[..., Any],
+                  *args: Any, **kwargs: Any) -> Any:
+    """``view`` on a thread of the pool, seeing ``request.websocket`` through the hub."""
+    import gevent
+
+    request.websocket = threads.ThreadedWebSocket(websocket, gevent.get_hub())  # type: ignore[attr-defined]
+    try:
+        return threads.run_in_thread(ws_settings.THREADS, view, *args, **kwargs)
+    finally:
+        request.websocket = websocket  # type: ignore[attr-defined]
 
 
 def refuse_async(view: Callable[..., Any], what: str) -> None:
@@ -190,7 +222,8 @@ def accept_websocket(view: Any = None, /, **options: Any) -> Any:
             ``ping_interval``, ``ping_timeout``, ``send_timeout``,
             ``close_timeout``, ``message_rate``, ``message_burst``,
             ``rate_limit_close``, ``max_fragments``, ``max_control_frames``,
-            ``compression``, ``subprotocols``.
+            ``compression``, ``subprotocols``; and ``threaded`` (True: the
+            view's body runs on a real OS thread, see ``django_ws.threads``).
     """
     if view is None:
         return lambda view: _decorate(view, options, required=False)

@@ -45,6 +45,11 @@ DEFAULTS: dict[str, Any] = {
     # past it, 431. pywsgi alone allowed 100 lines of 64 KiB (6 MB), kept in
     # the environ of a WebSocket for its whole life.
     "WEBSOCKET_MAX_REQUEST_HEAD": 65536,
+    # Thread mode (django_ws.threads): views run on a real OS thread by
+    # default (@accept_websocket(threaded=...) per view), and the size of the
+    # pool; past it a handshake to a threaded view gets 503 with Retry-After.
+    "WEBSOCKET_THREADED": False,
+    "WEBSOCKET_THREADS": 32,
     # Seconds the event loop may stay blocked (a view that does not yield)
     # before runws logs a WARNING with the stack (django_ws.watchdog). None:
     # no watching (the shutdown still gets past a stuck view).

@@ -50,7 +50,12 @@ class WebSocketView(View):
 
     Class attributes: ``subprotocols`` (offered by the server, in order of
     preference), ``websocket_options`` (per-view limits, as the
-    decorators' keyword arguments) and ``detached``.
+    decorators' keyword arguments), ``detached`` and ``threaded``.
+
+    ``threaded = True`` runs :meth:`open` and the hooks on a real OS thread
+    (see ``django_ws.threads``), for code that blocks in C; such a view is
+    never detached (its thread calls the hooks, as ``detached = False``).
+    ``None`` (the default) follows ``WEBSOCKET_THREADED``.
 
     Detached (the default), the request ends after :meth:`open`, as any
     Django request does: the response goes back through the middleware,
@@ -67,6 +72,7 @@ class WebSocketView(View):
     subprotocols: ClassVar[Sequence[str] | None] = None
     websocket_options: ClassVar[dict[str, Any]] = {}
     detached: ClassVar[bool] = True
+    threaded: ClassVar[bool | None] = None
 
     websocket: WebSocket
 
@@ -92,8 +98,24 @@ class WebSocketView(View):
         origin = request.META.get("HTTP_ORIGIN")  # not .headers: see origin.py
         if origin is not None and not self.check_origin(origin):
             return forbidden_origin(request)
-        self.websocket = websocket
-        return run_websocket_view(request, websocket, self.websocket_options, self._serve)
+        options = self.websocket_options
+        if self._threaded():
+            import gevent
+
+            from .threads import ThreadedWebSocket
+
+            options = {**options, "threaded": True}
+            self.websocket = ThreadedWebSocket(websocket, gevent.get_hub())  # type: ignore[assignment]
+        else:
+            self.websocket = websocket
+        return run_websocket_view(request, websocket, options, self._serve)
+
+    def _threaded(self) -> bool:
+        if self.threaded is not None:
+            return self.threaded
+        from .conf import settings
+
+        return settings.THREADED
 
     def _serve(self) -> HttpResponseBase | None:
         websocket = self.websocket
@@ -105,7 +127,7 @@ class WebSocketView(View):
         if response is not None and not websocket.accepted:
             return response  # open() answered in HTTP: no WebSocket
         websocket.accept()
-        if self.detached:
+        if self.detached and not self._threaded():
             websocket.detach(self)  # on_message/on_close are called after we return
             return None
         try:

@@ -201,3 +201,18 @@ def test_no_postgresql_no_w005():
     from django_ws.checks import check_blocking_database_driver
 
     assert check_blocking_database_driver() == []
+
+
+@pytest.mark.parametrize("value", ["yes", 1, None])
+def test_a_threaded_setting_that_is_not_a_bool_is_e017(value):
+    with override_settings(WEBSOCKET_THREADED=value):
+        messages = check_settings()
+    assert ids(messages) == ["django_ws.E017"]
+    assert "WEBSOCKET_THREADED" in messages[0].msg
+
+
+def test_threaded_must_be_a_bool_in_a_view_s_options():
+    from django_ws.decorators import accept_websocket
+
+    with pytest.raises(TypeError, match="threaded='yes'"):
+        accept_websocket(threaded="yes")(lambda request: None)

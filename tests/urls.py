@@ -60,8 +60,12 @@ urlpatterns = [
     path("flagged/", views.flagged),
     path("dwebsocket-additions/", views.dwebsocket_additions),
     path("block-in-c/", views.block_in_c),
+    path("block-in-c-threaded/", views.block_in_c_threaded),
+    path("threaded-orm/", views.threaded_orm),
+    path("threaded-chat/", views.ThreadedChat.as_view()),
     path("spin/", views.spin),
     path("compat-poll/", views.compat_poll),
+    path("compat-poll-threaded/", views.compat_poll_threaded),
     path("compat-forever/", views.compat_forever),
     path("resolver-tried/", views.resolver_tried),  # last: every other pattern is tried first
 ]

@@ -612,8 +612,7 @@ def resolver_tried(request):
 from django_ws.compat.dwebsocket import accept_websocket as compat_accept_websocket  # noqa: E402
 
 
-@compat_accept_websocket
-def compat_poll(request):
+def _compat_poll(request):
     """itsharex/Deeptrain's monitor: a read() poll, and pushes from a thread."""
     import threading
 
@@ -635,6 +634,10 @@ def compat_poll(request):
     PROBES[key] = "ended"
 
 
+compat_poll = compat_accept_websocket(_compat_poll)
+compat_poll_threaded = compat_accept_websocket(threaded=True)(_compat_poll)
+
+
 @compat_accept_websocket
 def compat_forever(request):
     """flask-sock's README loop: wait() and send() for ever, even after the close."""
@@ -645,15 +648,50 @@ def compat_forever(request):
 
 
 # Views that hold the event loop (issue 22): in C, and in pure Python.
-@accept_websocket
-def block_in_c(request):
-    """Each message: 300 ms in a C call gevent cannot patch (usleep), then an echo."""
+def _block_in_c(request):
+    """Each message: ?ms= (300) in a C call gevent cannot patch (usleep), then an echo."""
     import ctypes
 
     libc = ctypes.CDLL(None)
+    pause = int(request.GET.get("ms", "300")) * 1000
     for message in request.websocket:
-        libc.usleep(300_000)
+        if "announce" in request.GET:
+            request.websocket.send("blocking")  # sent before the C call starts
+        libc.usleep(pause)
         request.websocket.send(message)
+
+
+block_in_c = accept_websocket(_block_in_c)
+# The same on a thread (django_ws.threads): the others go on meanwhile.
+block_in_c_threaded = accept_websocket(threaded=True)(_block_in_c)
+
+
+@accept_websocket(threaded=True)
+def threaded_orm(request):
+    """A threaded view using the ORM: the users' count, then an echo; its thread's name."""
+    import threading
+
+    from django.contrib.auth.models import User
+
+    ws = request.websocket
+    ws.send(f"users {User.objects.count()} on {threading.current_thread().name}")
+    for message in ws:
+        ws.send(f"echo:{message}")
+
+
+class ThreadedChat(WebSocketView):
+    """A Tornado-style view on a thread: open() and the hooks block in C."""
+
+    threaded = True
+
+    def open(self):
+        import ctypes
+
+        ctypes.CDLL(None).usleep(100_000)
+        self.write_message("welcome")
+
+    def on_message(self, message):
+        self.write_message(f"echo:{message}")
 
 
 @accept_websocket

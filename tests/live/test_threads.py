@@ -1,0 +1,93 @@
+"""Thread mode: views on real OS threads, their connections on the hub (issue 22).
+
+A view that blocks in C (here ``usleep`` through ctypes, which gevent cannot
+patch) stops every connection of the process on a greenlet; on a thread of
+the pool (``threaded=True``) the others go on.
+"""
+
+from __future__ import annotations
+
+import select
+
+import pytest
+import websocket
+
+from django_ws.testing import LiveServer
+from tests.conftest import TIMEOUT, connect
+
+
+@pytest.fixture(scope="module")
+def server(live_db):
+    with LiveServer(settings_module="tests.settings", env={"DJANGO_WS_TEST_DB": live_db},
+                    settings={"WEBSOCKET_THREADS": 4}) as live:
+        yield live
+
+
+def has_data(ws) -> bool:
+    return bool(select.select([ws.sock], [], [], 0)[0])
+
+
+@pytest.mark.parametrize(("path", "others_wait"), [
+    ("/block-in-c/", True), ("/block-in-c-threaded/", False),
+])
+def test_a_view_blocking_in_c_stops_the_others_unless_threaded(server, path, others_wait):
+    blocker = connect(server, f"{path}?ms=2000&announce=1")
+    other = connect(server, "/echo/")
+    blocker.send("slow")
+    assert blocker.recv() == "blocking"  # two seconds in C from now
+    other.send("quick")
+    assert other.recv() == "quick"
+    # On a greenlet the echo had to wait for the C call: the blocker answered
+    # first. On a thread, the echo came back while the C call still runs.
+    assert has_data(blocker) is others_wait
+    assert blocker.recv() == "slow"
+    blocker.close()
+    other.close()
+
+
+def test_a_threaded_view_uses_the_orm_on_its_own_thread(server):
+    ws = connect(server, "/threaded-orm/")
+    greeting = ws.recv()
+    assert greeting.startswith("users 0 on ")
+    assert "MainThread" not in greeting
+    ws.send("hi")
+    assert ws.recv() == "echo:hi"
+    ws.close()
+
+
+def test_a_threaded_class_view_runs_open_and_its_hooks_on_a_thread(server):
+    ws = connect(server, "/threaded-chat/")
+    assert ws.recv() == "welcome"
+    ws.send("hello")
+    assert ws.recv() == "echo:hello"
+    ws.close()
+
+
+def test_past_the_pool_a_handshake_gets_503_with_retry_after(live_db):
+    with LiveServer(settings_module="tests.settings", env={"DJANGO_WS_TEST_DB": live_db},
+                    settings={"WEBSOCKET_THREADS": 1}) as live:
+        holder = connect(live, "/threaded-orm/")  # its thread waits for messages
+        assert holder.recv().startswith("users")
+        with pytest.raises(websocket.WebSocketBadStatusException) as refused:
+            connect(live, "/threaded-orm/")
+        assert refused.value.status_code == 503
+        assert refused.value.resp_headers["retry-after"] == "5"
+        assert b"WEBSOCKET_THREADS" in refused.value.resp_body
+        holder.close()
+        plain = connect(live, "/echo/")  # greenlet views are not counted
+        plain.send("fine")
+        assert plain.recv() == "fine"
+        plain.close()
+        # The thread is back in the pool once its view ended.
+        for _ in range(int(TIMEOUT * 10)):
+            try:
+                again = connect(live, "/threaded-orm/")
+                break
+            except websocket.WebSocketBadStatusException:
+                import time
+
+                time.sleep(0.1)
+        else:
+            pytest.fail("the pool's thread never came back")
+        assert again.recv().startswith("users")
+        again.close()
