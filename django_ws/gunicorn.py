@@ -109,9 +109,16 @@ class GeventWebSocketWorker(GeventPyWSGIWorker):  # type: ignore[misc]
         self.wsgi_handler = handler_class()  # read by run(), which builds the server
 
     def run(self) -> None:
+        from .conf import settings as ws_settings
         from .connection import wait_for_detached
         from .metrics import multiprocess
+        from .watchdog import LoopWatchdog
 
+        # As under runws: a blocked loop is reported, and a view that holds
+        # it cannot keep the worker from stopping (see django_ws.watchdog).
+        self._watchdog = LoopWatchdog(ws_settings.LOOP_BLOCKED_THRESHOLD)
+        self._watchdog.install_interrupt(self.cfg.graceful_timeout)
+        self._watchdog.start()
         multiprocess.start()  # with PROMETHEUS_MULTIPROC_DIR only
         super().run()  # returns once the server's pool of requests is empty
         # Detached WebSocketView connections are in no pool: their close,
@@ -123,6 +130,11 @@ class GeventWebSocketWorker(GeventPyWSGIWorker):  # type: ignore[misc]
         super().handle_exit(sig, frame)  # gunicorn stops accepting within a second
         gevent.spawn(self._close_idle_connections)
         gevent.spawn(self._close_websockets)
+        watchdog = getattr(self, "_watchdog", None)
+        if watchdog is not None:
+            # gunicorn's handlers are plain Python ones: this may run in the
+            # greenlet of a view that holds the loop; then it ends that view.
+            watchdog.stop_requested(sig)
 
     def _close_idle_connections(self) -> None:
         from .handler import close_idle_connections

@@ -119,26 +119,45 @@ class LoopWatchdog:
         """SIGTERM and SIGINT call ``on_stop`` on the hub, even past a stuck view."""
         import gevent
 
-        self._drain_timeout = drain_timeout
         hub = gevent.get_hub()
-        install = _original("signal", "signal")
 
         def on_signal(signum: int, frame: Any) -> None:
             # In the main thread, at the next bytecode of whichever greenlet
             # runs: append a callback (no switch), then, if this greenlet is
             # the one that holds the loop, end it.
             if self._stop_at is None:
-                self._stop_at = time.monotonic()
-                self._stop_signal = signal.Signals(signum)
                 hub.loop.run_callback(on_stop)
-            self._interrupt_if_stuck(hub)
+            self.stop_requested(signum)
+
+        install = _original("signal", "signal")
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            install(signum, on_signal)
+        self.install_interrupt(drain_timeout)
+
+    def install_interrupt(self, drain_timeout: float) -> None:
+        """Let the watchdog interrupt a stuck view once the process is stopping.
+
+        For a server with its own stop signals (the gunicorn worker), which
+        then calls :meth:`stop_requested` from its handler.
+        """
+        import gevent
+
+        self._drain_timeout = drain_timeout
+        hub = gevent.get_hub()
 
         def on_interrupt(signum: int, frame: Any) -> None:
             self._interrupt_if_stuck(hub)
 
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            install(signum, on_signal)
-        install(_INTERRUPT, on_interrupt)
+        _original("signal", "signal")(_INTERRUPT, on_interrupt)
+
+    def stop_requested(self, signum: int) -> None:
+        """The process was asked to stop (from a Python signal handler, main thread)."""
+        import gevent
+
+        if self._stop_at is None:
+            self._stop_at = time.monotonic()
+            self._stop_signal = signal.Signals(signum)
+        self._interrupt_if_stuck(gevent.get_hub())
 
     def _interrupt_if_stuck(self, hub: Any) -> None:
         from greenlet import getcurrent

@@ -22,8 +22,8 @@ def test_a_view_blocking_in_c_is_reported_with_its_path_and_stack(live_db):
         wait_for(lambda: "the event loop has been blocked" in live.log())
         log = live.log()
         assert "by WebSocket /block-in-c/ from 127.0.0.1:" in log
-        assert "(view tests.views.block_in_c)" in log
-        assert 'libc.usleep(300_000)' in log  # the stack, down to the call
+        assert "(view tests.views._block_in_c)" in log
+        assert "libc.usleep(pause)" in log  # the stack, down to the call
         assert "psycogreen" in log  # what to do
         ws.close()
 
@@ -50,3 +50,25 @@ def test_sigterm_ends_a_process_whose_view_never_yields(live_db, path):
         if live.process.poll() is None:
             live.process.kill()
             live.process.wait(TIMEOUT)
+
+
+def test_sigterm_ends_a_gunicorn_worker_whose_view_never_yields(live_db):
+    """The same under the gunicorn worker: gunicorn's own signal handlers run in
+    the view that holds the loop; the worker ends it, closes the others with
+    1001 and exits, before the arbiter's graceful timeout would kill it."""
+    from tests.live.test_gunicorn import Gunicorn
+
+    server = Gunicorn(live_db, workers=1, args=("--graceful-timeout", "20"))
+    try:
+        other = connect(server, "/echo/")
+        other.send("before")
+        assert other.recv() == "before"
+        stuck = connect(server, "/spin/")
+        assert stuck.recv() == "spinning"
+        server.process.send_signal(signal.SIGTERM)
+        assert receive_close(other)[0] == 1001  # not 1006 from a SIGKILLed worker
+        assert server.process.wait(timeout=3 * TIMEOUT) == 0
+    finally:
+        if server.process.poll() is None:
+            server.process.kill()
+            server.process.wait(TIMEOUT)
