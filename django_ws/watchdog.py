@@ -82,6 +82,7 @@ class LoopWatchdog:
         self._beat_every = min(0.25, threshold / 4) if threshold else 0.25
         self._last_beat = time.monotonic()
         self._timer: Any = None
+        self._hub: Any = None
         self._running = False
         self._blocked_since: float | None = None  # a span reported, not yet over
         self._stop_at: float | None = None  # when SIGTERM/SIGINT came
@@ -95,7 +96,8 @@ class LoopWatchdog:
     def start(self) -> None:
         import gevent
 
-        self._timer = gevent.get_hub().loop.timer(self._beat_every, self._beat_every)
+        self._hub = gevent.get_hub()
+        self._timer = self._hub.loop.timer(self._beat_every, self._beat_every)
         self._timer.start(self._beat)
         self._running = True
         _original("_thread", "start_new_thread")(self._watch, ())
@@ -179,7 +181,8 @@ class LoopWatchdog:
             try:
                 self._check()
             except Exception:  # never let the watchdog die quietly
-                logger.exception("the event loop watchdog failed")
+                sys.stderr.write(f"django_ws: the event loop watchdog failed: "
+                                 f"{traceback.format_exc()}")
 
     def _check(self) -> None:
         now = time.monotonic()
@@ -207,10 +210,17 @@ class LoopWatchdog:
             os._exit(1)
 
     def _report(self, blocked: float) -> None:
+        # The stack now, while it blocks; the log line from the hub, once it
+        # runs again: logging's locks are gevent's (the process is patched),
+        # and this thread must never hold or wait for one that a greenlet
+        # needs (a greenlet waiting on a lock this thread released may not
+        # be woken).
         frame = sys._current_frames().get(self._main_thread)
         where = _connection_of(frame)
         stack = "".join(traceback.format_stack(frame)) if frame is not None else "(unknown)\n"
-        logger.warning(
+        del frame
+        self._hub.loop.run_callback_threadsafe(
+            logger.warning,
             "the event loop has been blocked for %.2fs by %s (WEBSOCKET_LOOP_BLOCKED_THRESHOLD "
             "is %ss). %s\nWhere it blocks:\n%s", blocked, where, self.threshold, _ADVICE,
             stack.rstrip())
