@@ -226,13 +226,24 @@ class LoopWatchdog:
             stack.rstrip())
 
 
+#: Functions that run a view (function views, detached callbacks), and the
+#: local variable that holds the connection there.
+_VIEW_RUNNERS = {"run_websocket_view": "websocket", "_serve_callbacks": "self"}
+
+
 def _connection_of(frame: Any) -> str:
     """The WebSocket (path and view) whose view runs in ``frame``'s stack, if any."""
     from .connection import WebSocket
 
     while frame is not None:
-        for value in (frame.f_locals.get("websocket"), frame.f_locals.get("self")):
-            if isinstance(value, WebSocket):
+        # Only the frames that run a view, whose connection is a known local:
+        # reading another thread's frames is kept to the least.
+        name = _VIEW_RUNNERS.get(frame.f_code.co_name)
+        if name is not None:
+            value = frame.f_locals.get(name)
+            # type(), not isinstance(): isinstance() would set up a Django lazy
+            # object (request.user, settings) here, on this thread.
+            if issubclass(type(value), WebSocket):
                 return f"WebSocket {value._describe()} (view {value.view_name})"
         frame = frame.f_back
     return "no WebSocket view (a plain HTTP view, or the server itself)"
