@@ -219,6 +219,15 @@ def main() -> int:
         notes.append(f"trials counted although other CPU stayed > {args.noise_limit:.0f}% "
                      f"(see the 'other CPU %' column): {per}")
     command = ("python3 bench/run.py " + " ".join(sys.argv[1:])).strip()
+    from harness.servers import BASELINE_ROOT
+
+    if BASELINE_ROOT and any(n.endswith("_base") for n in available):
+        # Which build the *_base servers were: the command line does not say.
+        rev = subprocess.run(["git", "-C", BASELINE_ROOT, "log", "-1", "--format=%h %s"],
+                             capture_output=True, text=True, timeout=30).stdout.strip()[:100]
+        notes.append(f"*_base servers: django_ws from BENCH_BASELINE_ROOT={BASELINE_ROOT}"
+                     + (f" (commit {rev})" if rev else ""))
+        command = f"BENCH_BASELINE_ROOT={BASELINE_ROOT} {command}"
     run = {"type": "run", "run_id": run_id, "date": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
            "command": command, "quick": args.quick, "reps": reps, "servers": names,
            "scenarios": [s.id for s in selected], "available": available, "baseline": baseline,

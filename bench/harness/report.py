@@ -539,6 +539,9 @@ def flood_md(table: str, goals: list[str], notes: list[str], run: dict[str, Any]
         "- Each trial: one fresh server process; S2's 100 clients (32-byte ping-pong, closed loop) alone, then"
         " the same clients while one more client floods the same server (see bench/README.md, S7). Ratios"
         " are per trial (flooded / alone, the same process), then the median over the repetitions.",
+        *(["- Servers named `*_base`: django_ws from another checkout (`BENCH_BASELINE_ROOT`), a before/after"
+           " in one run; bench/FAIRNESS.md says which and compares them."]
+          if "_base" in table else []),
         "",
         table,
         "",
