@@ -50,7 +50,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--quick", action="store_true", help="1 repetition, shorter phases (~3 min)")
     p.add_argument("--servers", help="comma list (default: all); see --list")
     p.add_argument("--scenarios", help="comma list of S1,S2,S3,S4,S5 (S5 = S5s,S5p) or S5s/S5p, and the "
-                   "opt-in S6 (scale: not part of the default run)")
+                   "opt-in S6 (scale) and S7 (a hostile neighbour: S7 = S7a,S7b,S7c), not part of the "
+                   "default run")
     p.add_argument("--reps", type=int, help="repetitions per cell (default 3, quick 1)")
     p.add_argument("--baseline", default="django_ws", help="ratio baseline (falls back to the first available)")
     p.add_argument("--noise-limit", type=float, default=25.0,
@@ -218,6 +219,15 @@ def main() -> int:
         notes.append(f"trials counted although other CPU stayed > {args.noise_limit:.0f}% "
                      f"(see the 'other CPU %' column): {per}")
     command = ("python3 bench/run.py " + " ".join(sys.argv[1:])).strip()
+    from harness.servers import BASELINE_ROOT
+
+    if BASELINE_ROOT and any(n.endswith("_base") for n in available):
+        # Which build the *_base servers were: the command line does not say.
+        rev = subprocess.run(["git", "-C", BASELINE_ROOT, "log", "-1", "--format=%h %s"],
+                             capture_output=True, text=True, timeout=30).stdout.strip()[:100]
+        notes.append(f"*_base servers: django_ws from BENCH_BASELINE_ROOT={BASELINE_ROOT}"
+                     + (f" (commit {rev})" if rev else ""))
+        command = f"BENCH_BASELINE_ROOT={BASELINE_ROOT} {command}"
     run = {"type": "run", "run_id": run_id, "date": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
            "command": command, "quick": args.quick, "reps": reps, "servers": names,
            "scenarios": [s.id for s in selected], "available": available, "baseline": baseline,
@@ -241,7 +251,21 @@ def main() -> int:
 def _main_ids(run: dict[str, Any]) -> list[str]:
     from harness import scenarios
 
-    return [sid for sid in run["scenarios"] if scenarios.SCENARIOS[sid].kind != "scale"]
+    return [sid for sid in run["scenarios"] if scenarios.SCENARIOS[sid].kind not in ("scale", "flood")]
+
+
+def _flood_ids(run: dict[str, Any]) -> list[str]:
+    from harness import scenarios
+
+    return [sid for sid in run["scenarios"] if scenarios.SCENARIOS[sid].kind == "flood"]
+
+
+def _covers_main(run: dict[str, Any]) -> bool:
+    """The run measured every scenario of a default run (S1-S5): its tables can stand for the suite."""
+    from harness import scenarios
+
+    wanted = {sc.id for sc in scenarios.SCENARIOS.values() if sc.default}
+    return wanted <= set(run["scenarios"])
 
 
 def _scale_ids(run: dict[str, Any]) -> list[str]:
@@ -269,7 +293,28 @@ def render(run: dict[str, Any], trials: list[dict[str, Any]]) -> tuple[dict[str,
         summaries[sid] = report.summarize(trials, sc, available)
         table, goals, notes = scale_parts(run, trials, sid, summaries[sid])
         parts.append("\n".join([table, "", *goals, *(f"- {n}" for n in notes)]))
+    if _flood_ids(run):
+        flood_summaries, table, goals, notes = flood_parts(run, trials)
+        summaries.update(flood_summaries)
+        parts.append("\n".join([table, "", *goals, *(f"- {n}" for n in notes)]))
     return summaries, "\n\n".join(parts) + f"\nwall time {run['wall_s']:.0f} s"
+
+
+def flood_parts(
+    run: dict[str, Any], trials: list[dict[str, Any]]
+) -> tuple[dict[str, Any], str, list[str], list[str]]:
+    """S7's summaries, its one table (every flood variant of the run), the goals and the notes."""
+    from harness import report, scenarios
+
+    selected = [scenarios.SCENARIOS[sid] for sid in _flood_ids(run)]
+    summaries = {sc.id: report.summarize(trials, sc, run["available"]) for sc in selected}
+    table = report.flood_table(selected, summaries, trials, run["placements"][selected[0].placement])
+    notes: list[str] = []
+    for t in trials:
+        if t.get("scenario") in summaries and "discarded" not in t and "error" in t:
+            notes.append(f"{t['scenario']} {t['server']} rep {t['rep'] + 1}: {str(t['error'])[:200]}")
+    notes += [n for n in run["notes"] if n not in notes]
+    return summaries, table, report.flood_goals(selected, summaries), notes
 
 
 def scale_parts(
@@ -317,17 +362,23 @@ def _trials(records: list[dict[str, Any]], run_id: str) -> list[dict[str, Any]]:
 
 
 def write_results_md(run: dict[str, Any], trials: list[dict[str, Any]]) -> None:
-    """RESULTS.md: S1-S5 from the latest run that had them, S6 from the latest run that had it.
+    """RESULTS.md: S1-S5 from the latest run that had them all, S6 and S7 from the latest run with each.
 
-    S6 is opt-in and usually runs on its own, so either part may come from an
-    earlier run in results.jsonl than the one just made (`run`).
+    S6 and S7 are opt-in and usually run on their own, so any part may come
+    from an earlier run in results.jsonl than the one just made (`run`). A run
+    of only some of S1-S5 (a before/after of two builds, say) leaves the main
+    tables to the latest run that had them all; its own figures stay in
+    results.jsonl (and `--render RUN_ID` shows them).
     """
     from harness import report
 
     records = _load_records()
     runs = _complete_runs(records)
-    main_run = run if _main_ids(run) else next((r for r in reversed(runs) if _main_ids(r)), None)
+    main_run = run if _covers_main(run) else next((r for r in reversed(runs) if _covers_main(r)), None)
+    if main_run is None:  # no complete one yet: the latest with any of them
+        main_run = run if _main_ids(run) else next((r for r in reversed(runs) if _main_ids(r)), None)
     scale_run = run if _scale_ids(run) else next((r for r in reversed(runs) if _scale_ids(r)), None)
+    flood_run = run if _flood_ids(run) else next((r for r in reversed(runs) if _flood_ids(r)), None)
     parts = []
     if main_run is not None:
         main_trials = trials if main_run is run else _trials(records, main_run["run_id"])
@@ -354,6 +405,11 @@ def write_results_md(run: dict[str, Any], trials: list[dict[str, Any]]) -> None:
             parts.append(report.scale_md(table, goals, notes, scale_run, scale_run["machine"],
                                          scale_run.get("command", "python3 bench/run.py --scenarios S6"),
                                          plot_name if plotted else None))
+    if flood_run is not None:
+        flood_trials = trials if flood_run is run else _trials(records, flood_run["run_id"])
+        _, table, goals, notes = flood_parts(flood_run, flood_trials)
+        parts.append(report.flood_md(table, goals, notes, flood_run,
+                                     flood_run.get("command", "python3 bench/run.py --scenarios S7")))
     # The figures of the scripts that measure one change beside run.py (each
     # writes its own page): kept in RESULTS.md too, a level down.
     for name in REPORTS:
@@ -366,7 +422,7 @@ def write_results_md(run: dict[str, Any], trials: list[dict[str, Any]]) -> None:
 
 #: Pages written by hand or by bench scripts other than run.py, in the order
 #: RESULTS.md shows them.
-REPORTS = ("CORE.md", "RECOVERY.md")
+REPORTS = ("CORE.md", "RECOVERY.md", "FAIRNESS.md")
 
 
 def rerender(run_id: str | None) -> int:
@@ -411,6 +467,9 @@ def describe(rec: dict[str, object]) -> str:
         keys = {
             "S3": ("mib_s", "srv_cpu_ms_mib", "cli_util", "other_util"),
             "S4": ("conns", "rss_kib_conn", "bcast_last_ms", "conn_rate", "other_util"),
+            **dict.fromkeys(("S7a", "S7b", "S7c"), ("rate", "p99_us", "f_rate", "f_p99_us", "p99_ratio",
+                                                   "close_code", "closed_after_ms", "flood_frames_s",
+                                                   "flood_mib_s", "flooder_util", "other_util")),
         }.get(str(rec["scenario"]), ("rate", "p50_us", "p50_ms", "srv_cpu_us_op", "cli_util", "other_util"))
         text = " ".join(f"{k}={m[k]:.4g}" for k in keys if isinstance(m.get(k), (int, float)))
     steps = rec.get("steps")

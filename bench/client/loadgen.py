@@ -257,6 +257,143 @@ async def run_pingpong(spec: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+# --------------------------------------------------------------------------- flood (S7)
+
+FLOODER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "flooder.py")
+
+
+async def bounded_phase(drivers: list[EchoDriver], duration: float, max_ops: int, grace: float) -> tuple[Phase, int]:
+    """A measured ping-pong phase that ends even if the server starves some clients.
+
+    Past the deadline + ``grace``, a connection still waiting for its echo
+    counts its wait so far as one (censored) latency sample and leaves the
+    phase: a starved client shows in the p99 instead of failing the trial.
+    """
+    ph = Phase(duration, max_ops, len(drivers), True)
+    for d in drivers:
+        d.start(ph)
+    stalled = 0
+    try:
+        await asyncio.wait_for(asyncio.shield(ph.done), duration + grace)
+    except TimeoutError:
+        t = now_ns()
+        for d in drivers:
+            if d.phase is ph:
+                assert ph.lat is not None
+                ph.lat.append(t - d.sent_at)
+                d.phase = None
+                stalled += 1
+    return ph, stalled
+
+
+async def read_child_line(proc: asyncio.subprocess.Process, timeout: float) -> str:
+    assert proc.stdout is not None
+    line = await asyncio.wait_for(proc.stdout.readline(), timeout)
+    if not line:
+        raise ConnectionError("the flooder exited")
+    return line.decode().strip()
+
+
+async def tell_child(proc: asyncio.subprocess.Process, text: str) -> None:
+    assert proc.stdin is not None
+    # A flooder that already ended (its deadline) has closed its pipe: nothing to tell.
+    with contextlib.suppress(ConnectionError, RuntimeError):
+        proc.stdin.write(text.encode() + b"\n")
+        await proc.stdin.drain()
+
+
+async def run_flood(spec: dict[str, Any]) -> dict[str, Any]:
+    """S7: S2's 100 echo clients alone, then next to one flooding client, on one server process.
+
+    Marks: start/stop bracket the phase alone, fstart/fstop the phase under
+    flood. The flooder (flooder.py) is a child process on this core, below the
+    echo clients in priority (``flood_nice``): it connects before the phase
+    alone and idles through it, starts at "go" and is stopped after fstop.
+    """
+    host, port, conns = spec["host"], spec["port"], spec["conns"]
+    payload = make_payload(spec["size"], spec["binary"])
+    url = f"ws://{host}:{port}{spec['path']}"
+
+    async def connect() -> EchoDriver:
+        _, listener = await ws_connect(
+            lambda: WSEcho(payload, spec["binary"]), url, max_frame_size=MAX_FRAME, websocket_handshake_timeout=10,
+        )
+        assert isinstance(listener, WSEcho)
+        return listener.driver
+
+    results = await gather_bounded([connect] * conns, spec["connect_concurrency"])
+    errors = [r for r in results if isinstance(r, BaseException)]
+    if errors:
+        return {"error": f"{len(errors)}/{conns} connections failed: {errors[0]!r}"}
+    drivers: list[EchoDriver] = results
+
+    fspec = {
+        "host": host, "port": port, "path": spec["path"], "variant": spec["variant"],
+        # The flooder's own bounds: its phase, plus the longest the phase may overrun.
+        "flood_s": spec["duration"] + spec["flood_grace"] + 5.0, "max_bytes": spec["max_flood_bytes"],
+        "nice": spec["flood_nice"], "hard_timeout": spec["hard_timeout"],
+    }
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, FLOODER, json.dumps(fspec),
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+    )
+    try:
+        ready = await read_child_line(proc, 15.0)
+        if ready != "READY":
+            return {"error": f"flooder: {ready[:300]}"}
+
+        await bounded_phase(drivers, spec["warmup"], spec["warmup_ops"], spec["grace"])
+        await mark("start")
+        cpu0, t0 = cpu_seconds(), now_ns()
+        alone, stalled_alone = await bounded_phase(drivers, spec["duration"], spec["max_ops"], spec["grace"])
+        elapsed = (now_ns() - t0) / 1e9
+        cpu_alone = cpu_seconds() - cpu0
+        await mark("stop")
+
+        await tell_child(proc, "go")
+        line = await read_child_line(proc, 10.0)
+        if not line.startswith("FLOODING "):
+            return {"error": f"flooder did not start: {line[:300]}"}
+        flood_cpu0 = json.loads(line.split(" ", 1)[1])["cpu_s"]
+        await mark("fstart")
+        cpu0, t0 = cpu_seconds(), now_ns()
+        flood, stalled = await bounded_phase(drivers, spec["duration"], spec["max_ops"], spec["flood_grace"])
+        f_elapsed = (now_ns() - t0) / 1e9
+        cpu_flood = cpu_seconds() - cpu0
+        await mark("fstop")
+        await tell_child(proc, "stop")
+        fres: dict[str, Any] = {}
+        for _ in range(3):  # RESULT is the last line; a stray line before it is skipped
+            line = await read_child_line(proc, 10.0)
+            if line.startswith("RESULT "):
+                fres = json.loads(line[len("RESULT "):])
+                break
+        if not fres:
+            return {"error": "the flooder gave no result"}
+    finally:
+        if proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()  # our own child, by its PID
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(proc.wait(), 5.0)
+
+    la, lf = percentiles(alone.lat or [], 1e3), percentiles(flood.lat or [], 1e3)
+    res: dict[str, Any] = {
+        "ops": alone.ops, "elapsed_s": elapsed, "rate": alone.ops / elapsed,
+        "p50_us": la.get("p50"), "p99_us": la.get("p99"), "max_us": la.get("max"),
+        "errors": alone.errors, "stalled": stalled_alone, "client_cpu_s": cpu_alone,
+        "f_ops": flood.ops, "f_elapsed_s": f_elapsed, "f_rate": flood.ops / f_elapsed,
+        "f_p50_us": lf.get("p50"), "f_p99_us": lf.get("p99"), "f_max_us": lf.get("max"),
+        "f_errors": flood.errors, "f_stalled": stalled, "f_client_cpu_s": cpu_flood,
+        "flooder": fres,
+        # The flooder's CPU from its first write to its stop (about fstart..fstop).
+        "flooder_cpu_s": max(fres.get("cpu_end_s", flood_cpu0) - flood_cpu0, 0.0),
+    }
+    if "error" in fres:
+        res["error"] = f"flooder: {fres['error']}"
+    return res
+
+
 # --------------------------------------------------------------------------- broadcast
 
 
@@ -670,6 +807,7 @@ RUNNERS: dict[str, Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]] = {
     "broadcast": run_broadcast,
     "connect": run_connect,
     "scale": run_scale,
+    "flood": run_flood,
 }
 
 

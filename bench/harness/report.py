@@ -388,3 +388,167 @@ def scale_md(
     if plot:
         lines += ["", f"![S6: RSS per connection and broadcast time against connections]({plot})"]
     return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------- S7 (a hostile neighbour)
+
+#: The goals of issue 21: under each flood, django_ws's p99 within this factor
+#: of its own p99 alone, and a ratio no worse than the best peer's.
+FLOOD_GOAL_FACTOR = 2.0
+FLOOD_WHAT = {"frag": "empty fragments", "ping": "pings", "big": "1 MiB messages"}
+
+
+def _is_django_ws(name: str) -> bool:
+    return name.startswith("django_ws")
+
+
+def _range(st: dict[str, Any] | None, spread: bool = True) -> str:
+    if st is None:
+        return "-"
+    if spread and st["n"] > 1:
+        return f"{fmt(st['median'])} ({fmt(st['min'])}–{fmt(st['max'])})"
+    return fmt(st["median"])
+
+
+def flood_closes(trials: list[Trial], sid: str, name: str) -> str:
+    """What the server did with the flooder, over the counted trials: "1008 (3/3)", "not closed (3/3)"."""
+    mine = [t for t in trials if t.get("scenario") == sid and t.get("server") == name
+            and "discarded" not in t and "metrics" in t and "error" not in t]
+    counts: dict[str, int] = {}
+    for t in mine:
+        m = t["metrics"]
+        if m.get("closed"):
+            code = m.get("close_code")
+            key = str(code) if code is not None else "dropped (no close frame)"
+        else:
+            key = "not closed"
+        counts[key] = counts.get(key, 0) + 1
+    return ", ".join(f"{k} ({v}/{len(mine)})" for k, v in counts.items()) or "-"
+
+
+def flood_table(
+    scenarios: list[Scenario], summaries: dict[str, dict[str, dict[str, Any]]], trials: list[Trial],
+    placement: str,
+) -> str:
+    """One table for S7's variants: per server, the phase alone and the phase under flood."""
+    header = ["flood", "server", "msgs/s alone", "p50 µs alone", "p99 µs alone", "msgs/s flooded",
+              "p50 µs flooded", "p99 µs flooded", "p99 flooded / alone", "flooder closed with",
+              "after ms", "flood rate (written)", "written before the close or the end", "server CPU µs/msg alone",
+              "server CPU % flooded", "client CPU % flooded", "flooder CPU %", "other CPU %"]
+    lines = [
+        "### S7: a hostile neighbour: S2's 100 clients alone, then next to one flooding client "
+        f"(cores: {placement}; the flooder on the client core, nice 19)",
+        "",
+        "| " + " | ".join(header) + " |",
+        "|" + "|".join(["---", "---"] + ["---:"] * (len(header) - 2)) + "|",
+    ]
+    for sc in scenarios:
+        variant = sc.full["variant"]
+        what = FLOOD_WHAT.get(variant, variant)
+        for name, entry in summaries[sc.id].items():
+            if entry["skipped"] and not entry["ok"]:
+                continue
+            if not entry["ok"]:
+                reason = entry["errors"][0] if entry["errors"] else "no result"
+                lines.append(f"| {sc.id} {what} | {name} | failed: {reason[:160]} |" + " |" * (len(header) - 3))
+                continue
+            st = entry["stats"]
+
+            def get(key: str, stats: dict[str, Any] = st) -> dict[str, Any] | None:
+                return stats.get(key)
+
+            closed_all = (get("closed") or {}).get("min") == 1.0
+            if closed_all:
+                # Until a close, "sent" is what the socket buffers took, not a rate the server read.
+                rate = "-"
+                sent_mib = (get("flood_sent_mib") or {}).get("median") or 0.0
+                size = {"frag": 6, "ping": 14}.get(variant, 2**20 + 14)
+                sent = f"{sent_mib * 2**20 / size:,.0f} frames" if variant != "big" else f"{fmt(sent_mib)} MiB"
+            elif variant == "big":
+                rate = f"{fmt((get('flood_mib_s') or {}).get('median'))} MiB/s"
+                sent = f"{fmt((get('flood_sent_mib') or {}).get('median'))} MiB"
+            else:
+                fr = (get("flood_frames_s") or {}).get("median")
+                rate = "-" if fr is None else f"{fr / 1e3:,.0f} k frames/s"
+                sent_mib = (get("flood_sent_mib") or {}).get("median") or 0.0
+                size = 6 if variant == "frag" else 14
+                sent = f"{sent_mib * 2**20 / size:,.0f} frames"
+            stalled = (get("f_stalled") or {}).get("max") or 0
+            row = [
+                f"{sc.id} {what}", f"**{name}**" if _is_django_ws(name) else name,
+                _range(get("rate")), fmt((get("p50_us") or {}).get("median")), _range(get("p99_us")),
+                _range(get("f_rate")), fmt((get("f_p50_us") or {}).get("median")),
+                _range(get("f_p99_us")) + (f" ({stalled:.0f} starved)" if stalled else ""),
+                (_range(get("p99_ratio"), spread=True) + "×") if get("p99_ratio") else "-",
+                flood_closes(trials, sc.id, name),
+                _range(get("closed_after_ms")),
+                rate, sent,
+                fmt((get("srv_cpu_us_op") or {}).get("median")),
+                fmt((get("f_srv_util") or {}).get("median")),
+                fmt((get("f_cli_util") or {}).get("median")),
+                fmt((get("flooder_util") or {}).get("median")),
+                fmt((get("other_util") or {}).get("median")),
+            ]
+            if entry["errors"]:
+                row[1] += f" ({len(entry['errors'])}/{entry['runs']} runs failed)"
+            lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
+def flood_goals(scenarios: list[Scenario], summaries: dict[str, dict[str, dict[str, Any]]]) -> list[str]:
+    """Issue 21's goals, per django_ws server and flood: met / NOT met, with the figures."""
+    out: list[str] = []
+    for sc in scenarios:
+        what = FLOOD_WHAT.get(sc.full["variant"], sc.full["variant"])
+        summary = summaries[sc.id]
+
+        def ratio_of(name: str, s: dict[str, dict[str, Any]] = summary) -> float | None:
+            st = s.get(name, {}).get("stats", {}).get("p99_ratio")
+            return None if not s.get(name, {}).get("ok") or st is None else float(st["median"])
+
+        peers = {n: r for n in summary if not _is_django_ws(n) and (r := ratio_of(n)) is not None}
+        best = min(peers.items(), key=lambda kv: kv[1]) if peers else None
+        for name in summary:
+            r = ratio_of(name)
+            if not _is_django_ws(name) or r is None:
+                continue
+            g1 = "met" if r <= FLOOD_GOAL_FACTOR else "NOT met"
+            line = (f"- {sc.id} ({what}), {name}: p99 flooded / alone = {r:.2f}× — within "
+                    f"{FLOOD_GOAL_FACTOR:.0f}×: **{g1}**")
+            if best is not None:
+                g2 = "met" if r <= best[1] else "NOT met"
+                line += f"; no worse than the best peer ({best[0]} {best[1]:.2f}×): **{g2}**"
+            else:
+                line += "; best peer: not measured (no peer result)"
+            out.append(line)
+    return out
+
+
+def flood_md(table: str, goals: list[str], notes: list[str], run: dict[str, Any], command: str) -> str:
+    """RESULTS.md's S7 section (its own run: S7 is opt-in)."""
+    machine = run.get("machine", {})
+    mode = "quick" if run["quick"] else "full"
+    lines = [
+        "## A hostile neighbour (S7)",
+        "",
+        f"- Date: {run['date']} (run id `{run['run_id']}`, {mode} mode, {run['reps']} repetition(s), "
+        f"{run['wall_s']:.0f} s wall); command: `{command}`",
+        f"- Machine: {machine.get('cpu', '?')}, {machine.get('cores', '?')} cores, Linux "
+        f"{machine.get('kernel', '?')}; load average before/after: {' '.join(run['loadavg_before'])} / "
+        f"{' '.join(run['loadavg_after'])}",
+        "- Each trial: one fresh server process; S2's 100 clients (32-byte ping-pong, closed loop) alone, then"
+        " the same clients while one more client floods the same server (see bench/README.md, S7). Ratios"
+        " are per trial (flooded / alone, the same process), then the median over the repetitions.",
+        *(["- Servers named `*_base`: django_ws from another checkout (`BENCH_BASELINE_ROOT`), a before/after"
+           " in one run; bench/FAIRNESS.md says which and compares them."]
+          if "_base" in table else []),
+        "",
+        table,
+        "",
+        "Goals (issue 21):",
+        "",
+        *goals,
+    ]
+    if notes:
+        lines += ["", "Notes:", "", *(f"- {n}" for n in notes)]
+    return "\n".join(lines) + "\n"

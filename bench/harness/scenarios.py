@@ -26,7 +26,7 @@ class Column:
 class Scenario:
     id: str
     title: str
-    kind: str  # loadgen runner: pingpong | broadcast | connect
+    kind: str  # loadgen runner: pingpong | broadcast | connect | scale | flood
     # "same": client and server share one core (ping-pong: a wake-up across
     # cores would measure the hypervisor, not the server); "split": one core each.
     placement: str
@@ -68,6 +68,8 @@ class Scenario:
         budget = (
             spec.get("warmup", 0) + spec.get("duration", 0) + spec["grace"]
             + spec.get("connect_timeout", 0) + 2 * spec.get("bcast_timeout", 0)
+            # S7: a second phase (under flood), the flooder's start and stop.
+            + (spec["duration"] + spec["flood_grace"] + 40 if self.kind == "flood" else 0)
         )
         spec["hard_timeout"] = int(budget + 30)
         return spec
@@ -92,6 +94,8 @@ class Scenario:
             other = (bcast["busy"] - before["busy"]) - (bcast["cpu"] - before["cpu"]) - res["client_cpu_s"]
             m["other_util"] = other / window * 100
             return m
+        if self.kind == "flood":
+            return self._derive_flood(res, marks)
         start, stop = marks["start"], marks["stop"]
         ops, elapsed = max(res["ops"], 1), res["elapsed_s"]
         srv_cpu = stop["cpu"] - start["cpu"]
@@ -114,6 +118,50 @@ class Scenario:
             m["p50_ms"], m["p99_ms"] = res["p50_ms"], res["p99_ms"]
         return m
 
+    @staticmethod
+    def _derive_flood(res: dict[str, Any], marks: dict[str, Snapshot]) -> dict[str, Any]:
+        """S7: the phase alone (start..stop) and the phase under flood (fstart..fstop)."""
+        m: dict[str, Any] = {}
+        start, stop, fstart, fstop = marks["start"], marks["stop"], marks["fstart"], marks["fstop"]
+        elapsed, f_elapsed = res["elapsed_s"], res["f_elapsed_s"]
+        srv, f_srv = stop["cpu"] - start["cpu"], fstop["cpu"] - fstart["cpu"]
+        fl = res["flooder"]
+        m["rate"], m["p50_us"], m["p99_us"] = res["rate"], res["p50_us"], res["p99_us"]
+        m["srv_cpu_us_op"] = srv / max(res["ops"], 1) * 1e6
+        m["srv_util"] = srv / elapsed * 100
+        m["cli_util"] = res["client_cpu_s"] / elapsed * 100
+        m["f_rate"], m["f_p50_us"], m["f_p99_us"] = res["f_rate"], res["f_p50_us"], res["f_p99_us"]
+        m["f_max_us"] = res["f_max_us"]
+        # Server CPU per echo under flood: the flood's own cost included.
+        m["f_srv_cpu_us_op"] = f_srv / max(res["f_ops"], 1) * 1e6
+        m["f_srv_util"] = f_srv / f_elapsed * 100
+        m["f_cli_util"] = res["f_client_cpu_s"] / f_elapsed * 100
+        m["flooder_util"] = res["flooder_cpu_s"] / f_elapsed * 100
+        m["f_stalled"] = res["f_stalled"]
+        m["errors"] = res.get("errors", 0) + res.get("f_errors", 0)
+        # Per trial, so that each flood phase is compared with the phase alone
+        # just before it, on the same server process.
+        m["p99_ratio"] = res["f_p99_us"] / res["p99_us"] if res["p99_us"] and res["f_p99_us"] else None
+        m["rate_ratio"] = res["f_rate"] / res["rate"] if res["rate"] else None
+        m["flood_mib_s"] = fl.get("sent_mib_s")
+        m["flood_frames_s"] = fl.get("frames_s")
+        m["flood_sent_mib"] = fl.get("sent_bytes", 0) / 2**20
+        m["closed"] = 1.0 if fl.get("closed_by_server") else 0.0
+        m["close_code"] = fl.get("close_code")
+        m["closed_after_ms"] = fl["closed_after_s"] * 1e3 if fl.get("closed_after_s") is not None else None
+        # Other CPU on the two cores, the busier of the two phases (noise indicator).
+        other_alone = ((stop["busy"] - start["busy"]) - srv - res["client_cpu_s"]) / elapsed * 100
+        other_flood = ((fstop["busy"] - fstart["busy"]) - f_srv - res["f_client_cpu_s"]
+                       - res["flooder_cpu_s"]) / f_elapsed * 100
+        m["other_util_alone"], m["other_util_flood"] = other_alone, other_flood
+        m["other_util"] = max(other_alone, other_flood)
+        return m
+
+
+#: S7's servers: django_ws (function and class echo), its peers from issue 21, and
+#: the baseline checkout's (BENCH_BASELINE_ROOT) for a before/after.
+FLOOD_SERVERS = ("django_ws", "django_ws_cls", "websockets", "channels_daphne", "django_ws_base",
+                 "django_ws_cls_base")
 
 CPU_COLS = (
     Column("srv_util", "server CPU %"),
@@ -195,11 +243,31 @@ SCENARIOS: dict[str, Scenario] = {
             servers=("django_ws", "websockets"),
             default=False,
         ),
+        *(
+            Scenario(
+                # Opt-in (--scenarios S7): issue 21, "a hostile neighbour". Each trial runs S2
+                # alone, then S2 again next to one client flooding the same server.
+                sid, f"S2's 100 clients next to one flooder: {what}", "flood", "split",
+                full={"conns": 100, "size": 32, "binary": False, "duration": 4.0, "max_ops": 4_000_000,
+                      "warmup": 0.5, "warmup_ops": 400_000, "connect_concurrency": 50,
+                      "variant": variant, "flood_grace": 5.0, "flood_nice": 19,
+                      "max_flood_bytes": 16 * 2**30},
+                quick={"duration": 2.0, "warmup": 0.3, "flood_grace": 3.0},
+                columns=(),
+                servers=FLOOD_SERVERS,
+                default=False,
+            )
+            for sid, variant, what in (
+                ("S7a", "frag", "empty continuation fragments"),
+                ("S7b", "ping", "pings"),
+                ("S7c", "big", "1 MiB binary messages"),
+            )
+        ),
     ]
 }
 
-# "S5" on the command line means both of its variants.
-ALIASES = {"S5": ("S5s", "S5p")}
+# "S5" on the command line means both of its variants, "S7" its three floods.
+ALIASES = {"S5": ("S5s", "S5p"), "S7": ("S7a", "S7b", "S7c")}
 
 
 def select(names: str | None) -> list[Scenario]:
@@ -211,7 +279,7 @@ def select(names: str | None) -> list[Scenario]:
         for sid in ALIASES.get(name.upper(), (name,)):
             key = next((k for k in SCENARIOS if k.lower() == sid.lower()), None)
             if key is None:
-                raise SystemExit(f"unknown scenario {name!r}; known: {', '.join([*SCENARIOS, 'S5'])}")
+                raise SystemExit(f"unknown scenario {name!r}; known: {', '.join([*SCENARIOS, *ALIASES])}")
             if key not in picked:
                 picked.append(key)
     return [SCENARIOS[k] for k in picked]

@@ -73,6 +73,10 @@ def _django_ws(name: str, description: str, *, env: dict[str, str] | None = None
     )
 
 
+#: The scenarios of the class-view echo variant: the echo ones.
+ECHO_ONLY = ("S1", "S2", "S3", "S7a", "S7b", "S7c")
+
+
 def _baseline_servers() -> list[Server]:
     if not BASELINE_ROOT:
         return []
@@ -81,9 +85,8 @@ def _baseline_servers() -> list[Server]:
                    root=BASELINE_ROOT),
         _django_ws("django_ws_fn_base", "django_ws_fn from the baseline checkout (S4 only)",
                    env={"BENCH_DJWS_BCAST": "function"}, only=("S4",), root=BASELINE_ROOT),
-        _django_ws("django_ws_cls_base", "django_ws_cls from the baseline checkout (S1-S3)",
-                   env={"BENCH_DJWS_ECHO": "class"}, only=("S1", "S2", "S3"),
-                   root=BASELINE_ROOT),
+        _django_ws("django_ws_cls_base", "django_ws_cls from the baseline checkout (S1-S3, S7)",
+                   env={"BENCH_DJWS_ECHO": "class"}, only=ECHO_ONLY, root=BASELINE_ROOT),
     ]
 
 
@@ -96,8 +99,8 @@ SERVERS: dict[str, Server] = {
                    "django_ws as above, the /ws/bcast/ member a function view (S4 only)",
                    env={"BENCH_DJWS_BCAST": "function"}, only=("S4",)),
         _django_ws("django_ws_cls",
-                   "django_ws as above, the echo a detached class view (WebSocketView; S1-S3)",
-                   env={"BENCH_DJWS_ECHO": "class"}, only=("S1", "S2", "S3")),
+                   "django_ws as above, the echo a detached class view (WebSocketView; S1-S3, S7)",
+                   env={"BENCH_DJWS_ECHO": "class"}, only=ECHO_ONLY),
         Server(
             "django_ws_gunicorn",
             "django_ws under gunicorn: one GeventWebSocketWorker process, the same project",

@@ -33,6 +33,10 @@ ROOT_URLCONF = "bench_djws.urls"
 # django_ws's default limit.
 WEBSOCKET_MAX_MESSAGE_SIZE = 16 * 1024 * 1024
 
+# S7 (a hostile neighbour) measures django_ws as shipped: the frame budgets
+# (WEBSOCKET_MAX_FRAGMENTS, 4096 frames per message; WEBSOCKET_MAX_CONTROL_FRAMES,
+# 50 pings and pongs per second) keep django_ws's defaults, so they are not set here.
+
 # No database: signed-cookie sessions, and the (lazy) user is never loaded.
 # (An in-memory SQLite "default" made runws answer 500: the wrapper closed at
 # request_finished belongs to another thread id under gevent.)
