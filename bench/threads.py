@@ -263,11 +263,17 @@ async def run_phase(echoes: list[Echo], duration: float, max_ops: int, record: b
     return phase
 
 
-def close_all(echoes: list[Echo]) -> None:
+async def close_all(echoes: list[Echo]) -> None:
+    """Drop the connections, and let the loop send the FINs before the server is stopped.
+
+    (Server.stop() blocks this loop: a connection still open then has the
+    server wait 10 s for a close handshake this loop cannot answer.)
+    """
     for echo in echoes:
         if echo.transport is not None:
             echo.phase = None
             echo.transport.disconnect()
+    await asyncio.sleep(0.3)
 
 
 class OneShot(WSListener):
@@ -325,7 +331,7 @@ async def pingpong(mode: str, conns: int, cpus: set[int], pool: int, duration: f
         elapsed = (now_ns() - t0) / 1e9
         cpu = server.cpu() - cpu0
         threads = server.status("Threads")
-        close_all(echoes)
+        await close_all(echoes)
         lat = pct(phase.lat or [], 1e3)
         return {"ops": phase.ops, "errors": phase.errors, "rate": phase.ops / elapsed,
                 "p50_us": lat.get("p50"), "p99_us": lat.get("p99"),
@@ -349,7 +355,7 @@ async def idle(mode: str, n: int, pool: int) -> dict[str, Any]:
         fill_s = time.perf_counter() - t0
         await asyncio.sleep(1.0)
         rss, threads = server.status("VmRSS"), server.status("Threads")
-        close_all(echoes)
+        await close_all(echoes)
         return {"conns": n, "errors": phase.errors, "echoed": phase.ops,
                 "rss_kib_per_conn": (rss - base) / n, "rss_base_kib": base, "rss_kib": rss,
                 "threads_before": base_threads, "threads": threads, "fill_s": fill_s,
@@ -425,7 +431,7 @@ async def neighbour(blocker: str, conns: int, duration: float, block_ms: int) ->
         cpu = server.cpu() - cpu0
         if slow:
             await asyncio.wait_for(slow_phase.done, block_ms / 1000 * 2 + 5.0)
-        close_all(echoes + slow)
+        await close_all(echoes + slow)
         lat = pct(phase.lat or [], 1e3)
         slow_lat = pct(slow_phase.lat or [], 1e3)
         return {"ops": phase.ops, "errors": phase.errors, "rate": phase.ops / elapsed,
