@@ -91,7 +91,7 @@ class Server:
         self.port = free_port()
         self.cpus = cpus
         self.pool = pool
-        self.log = tempfile.NamedTemporaryFile(prefix="bench_threads_", suffix=".log", delete=False)
+        self.log = tempfile.NamedTemporaryFile(prefix="bench_threads_", suffix=".log", delete=False)  # noqa: SIM115  (closed in stop())
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join([
             os.path.join(HERE, "servers", "threads_project"),
@@ -154,7 +154,7 @@ async def started(server: Server, path: str, timeout: float = 30.0) -> None:
         try:
             await one_cycle(server.url(path), 5.0)
             return
-        except (OSError, asyncio.TimeoutError, ConnectionError, Exception):
+        except (TimeoutError, OSError, ConnectionError, Exception):
             if time.monotonic() > deadline:
                 raise
             await asyncio.sleep(0.2)
@@ -585,7 +585,7 @@ def render(results: dict[str, Any]) -> str:
                 f"{'met' if ratio <= 2 else 'NOT met'} (medians of the repetitions). Per "
                 "repetition: " + ", ".join(
                     f"{t / a:.2f}x" for t, a in zip(col(results, 'T5/thread', 'p99_us'),
-                                                     col(results, 'T5/alone', 'p99_us'))) + "."]
+                                                     col(results, 'T5/alone', 'p99_us'), strict=False)) + "."]
     return "\n".join(out)
 
 
