@@ -12,11 +12,14 @@ seen, and ``read()``/``count_messages()`` find what arrived. One lock makes
 sure one greenlet reads at a time.
 
 Every connection of the process shares one event loop, so no reader may keep
-it while a client keeps sending: whoever reads goes through the loop (gevent's
-wait on the socket, which runs every other greenlet that is ready) at least
-every second read, 128 KiB at most, however fast the data comes; a view
-handed messages that one read queued lets the others run after every
-``_STREAK`` of them; ``read()`` and ``count_messages()`` read at most twice.
+it while a client keeps sending. A read that gives the view no message (a
+fragment, a ping, a large message still arriving) is followed by a trip
+through the loop (gevent's wait on the socket, which runs every other
+greenlet that is ready) before the next read, however fast the data comes;
+the background reader goes through it after every read; a view lets the
+others run after every ``_STREAK`` messages it is handed; ``read()`` and
+``count_messages()`` read at most twice. A read that does give a message
+costs no trip: the common echo pays nothing for this.
 What one read costs to parse is bounded by the frame budgets
 (``django_ws.protocol.FrameBudget``): a stream of frames that make no message
 is closed with 1008 instead of being parsed for ever.
@@ -80,7 +83,7 @@ class Reading(RateLimit):
         self._on_busy: Callable[[], None] | None = None
         self._before_block: Callable[[], None] | None = None
         self._lazy_reads = 0
-        self._streak = 0  # messages handed from the inbox since the last read
+        self._streak = 0  # messages handed to the view since it last let the others run
 
     def on_idle(self, callback: Callable[[], None] | None) -> None:
         """Call ``callback`` whenever the view is about to block for a message."""
@@ -97,7 +100,6 @@ class Reading(RateLimit):
                 self._streak = 0
                 gevent.sleep(0)
             return message
-        self._streak = 0
         if self._held is not None:
             self._release_held()  # the view took what came before the error
         self._busy_timer.stop()
@@ -116,7 +118,17 @@ class Reading(RateLimit):
                         self._receive(True, remaining, False)  # block, timeout, backpressure
                         message = queue.get_nowait()
                         if message is not None:
+                            self._streak += 1
+                            if self._streak >= _STREAK and not self._lazy_reads:
+                                # Each read gave one message and the data kept
+                                # coming: the next read goes through the loop.
+                                self._streak = 0
+                                self._lazy_reads = 1
                             return message
+                        # Nothing for the view: the next read goes through
+                        # the loop first, whatever is there (it is shared).
+                        if not self._lazy_reads:
+                            self._lazy_reads = 1
                     except TimeoutError:
                         raise TimeoutError(
                             f"no WebSocket message within {timeout} seconds"
@@ -155,6 +167,8 @@ class Reading(RateLimit):
                 while not self._handover:
                     if not self._receive(block=True, timeout=None, backpressure=True):
                         break
+                    if not self._lazy_reads:
+                        self._lazy_reads = 1  # the loop is shared: through it first
         finally:
             self._reader = None
             self._queue.wake()  # a waiting view takes over the reading
@@ -318,9 +332,6 @@ class Reading(RateLimit):
             else:
                 try:
                     data = raw.recv(_READ_SIZE)
-                    # It was there: the next read goes through the event
-                    # loop first, whatever is there (the loop is shared).
-                    self._lazy_reads = 1
                     return data
                 except BlockingIOError:
                     self._lazy_reads = _LAZY_READS
