@@ -829,6 +829,10 @@ def serve_and_end(kind: str):
     assert peer.recv() == "hello"
     if kind == "vanished":
         peer.close()
+    elif kind == "protocol error":
+        peer.sock.sendall(client_frame(1, b"x", rsv1=True))  # no extension: RSV1 is 0
+        assert peer.recv_close()[0] == 1002
+        peer.close()
     else:
         peer.send_close()
         peer.recv_close()
@@ -840,7 +844,7 @@ def serve_and_end(kind: str):
 
 
 @pytest.mark.parametrize("kind", ["function", "detached", "group", "background reader",
-                                  "vanished", "rate limited"])
+                                  "vanished", "protocol error", "rate limited"])
 def test_an_ended_connection_is_freed_without_the_cyclic_gc(before, kind):
     """Its buffers and inbox go with its last reference, not at the next full
     collection: a server that ended thousands of connections holding

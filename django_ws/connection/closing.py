@@ -99,6 +99,7 @@ class Closing(Handshake):
         # reference gone, it is freed at once (its buffers, its inbox), not
         # at the next full collection of the cyclic GC.
         self._on_busy = None  # a bound method of self: self -> method -> self
+        self._drop_parser_traceback()  # its frames hold self (see reading.py)
         self._queue.drop()
         if self in open_connections:  # once: its counts join the process's totals
             counters.fold(self)  # type: ignore[arg-type]  # see handshake.py

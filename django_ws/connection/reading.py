@@ -278,6 +278,17 @@ class Reading(RateLimit):
         self._saw_close()
         if self._busy_timer is not None:
             self._busy_timer.stop()
+        self._drop_parser_traceback()
+
+    def _drop_parser_traceback(self) -> None:
+        # The protocol keeps the exception that stopped its parser (EOFError
+        # at the client's end of TCP, a ProtocolError) as ``parser_exc``. Its
+        # traceback holds the frames of the read that raised it, the view's
+        # frames among them, and through them this connection: a cycle that
+        # only the cyclic GC frees (seen on Python 3.12). Type and text stay.
+        failure = self.protocol.parser_exc
+        if failure is not None:
+            failure.__traceback__ = None
 
     def _recv(self, block: bool, timeout: float | None) -> bytes | None:
         """Bytes from the socket: b"" at EOF or on a dead connection; None if
