@@ -344,7 +344,13 @@ def test_dead_workers_leave_the_gauge_and_keep_their_counts(gunicorn_factory, tm
     for ws in sockets:
         ws.send("x")
         assert ws.recv() == "x"
-    wait_for(lambda: value(scrape(server), "django_ws_connections", view="echo") == 6)
+    # A scrape sees the other worker's counts as of its last copy: wait for the
+    # copy made after the messages, not one made between a handshake and its
+    # message (the gauge alone would already say 6 there).
+    wait_for(lambda: (s := scrape(server)) and (
+        value(s, "django_ws_connections", view="echo"),
+        value(s, "django_ws_messages_received_total", kind="text"),
+    ) == (6, 6), timeout=TIMEOUT * 3)
     old = server.worker_pids()
     for pid in old:
         os.kill(pid, signal.SIGKILL)  # no goodbye: only child_exit knows
