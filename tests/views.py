@@ -640,24 +640,39 @@ compat_poll_threaded = compat_accept_websocket(threaded=True)(_compat_poll)
 
 @compat_accept_websocket
 def compat_forever(request):
-    """flask-sock's README loop: wait() and send() for ever, even after the close."""
+    """flask-sock's README loop: wait() and send() for ever, even after the close.
+
+    Counts its turns in ``PROBES["compat-forever"]``: once the view is ended,
+    the count stops."""
     ws = request.websocket
     while True:
+        PROBES["compat-forever"] = PROBES.get("compat-forever", 0) + 1  # type: ignore[operator]
         data = ws.wait()
         ws.send(data)
 
 
 # Views that hold the event loop (issue 22): in C, and in pure Python.
 def _block_in_c(request):
-    """Each message: ?ms= (300) in a C call gevent cannot patch (usleep), then an echo."""
+    """Each message: ?ms= (300) in a C call gevent cannot patch (usleep), then an echo.
+
+    With ``?until=PATH``, in C calls of 10 ms until the file PATH exists (a
+    test's release, which needs no event loop), 6,000 of them at most."""
     import ctypes
+    import os
 
     libc = ctypes.CDLL(None)
     pause = int(request.GET.get("ms", "300")) * 1000
+    release = request.GET.get("until")
     for message in request.websocket:
         if "announce" in request.GET:
             request.websocket.send("blocking")  # sent before the C call starts
-        libc.usleep(pause)
+        if release is None:
+            libc.usleep(pause)
+        else:
+            for _ in range(6000):
+                if os.path.exists(release):
+                    break
+                libc.usleep(10_000)
         request.websocket.send(message)
 
 
