@@ -28,6 +28,10 @@ __all__ = ["ThreadedWebSocket", "pool_full", "run_in_thread"]
 
 _pool: Any = None  # gevent's ThreadPool, made at the first threaded view
 _busy = 0  # threads running a view now
+#: Seconds a thread of the pool waits for the next view before it ends: a
+#: burst of threaded connections must not keep its threads (their stacks, a
+#: few hundred KiB resident each) for the life of the process.
+IDLE_THREAD_TIMEOUT = 60.0
 
 
 def _get_pool(size: int) -> Any:
@@ -35,7 +39,7 @@ def _get_pool(size: int) -> Any:
     if _pool is None or _pool.maxsize != size:
         from gevent.threadpool import ThreadPool
 
-        _pool = ThreadPool(size)
+        _pool = ThreadPool(size, idle_task_timeout=IDLE_THREAD_TIMEOUT)
     return _pool
 
 
