@@ -57,19 +57,27 @@ def run_in_thread(size: int, function: Callable[..., Any], *args: Any, **kwargs:
     """
     global _busy
 
-    def body() -> Any:
+    def body() -> tuple[bool, Any]:
         from django.db import connections
 
+        # What the view raised is handed back, not raised on the thread:
+        # gevent's pool would print it to stderr through the hub, a second
+        # traceback without the connection, besides the handler's log line.
         try:
-            return function(*args, **kwargs)
+            return True, function(*args, **kwargs)
+        except BaseException as exc:
+            return False, exc
         finally:
             connections.close_all()
 
     _busy += 1
     try:
-        return _get_pool(size).spawn(body).get()
+        ok, value = _get_pool(size).spawn(body).get()
     finally:
         _busy -= 1
+    if ok:
+        return value
+    raise value
 
 
 def call_on_hub(hub: Any, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:

@@ -62,6 +62,7 @@ urlpatterns = [
     path("block-in-c/", views.block_in_c),
     path("block-in-c-threaded/", views.block_in_c_threaded),
     path("threaded-orm/", views.threaded_orm),
+    path("threaded-fails/", views.threaded_fails),
     path("threaded-chat/", views.ThreadedChat.as_view()),
     path("spin/", views.spin),
     path("compat-poll/", views.compat_poll),

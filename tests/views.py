@@ -694,6 +694,15 @@ def threaded_orm(request):
         ws.send(f"echo:{message}")
 
 
+@accept_websocket(threaded=True)
+def threaded_fails(request):
+    """A threaded view that raises at the message "boom" (its client gets 1011)."""
+    for message in request.websocket:
+        if message == "boom":
+            raise ValueError("the threaded view failed on purpose")
+        request.websocket.send(message)
+
+
 class ThreadedChat(WebSocketView):
     """A Tornado-style view on a thread: open() and the hooks block in C."""
 

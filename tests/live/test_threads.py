@@ -14,7 +14,7 @@ import pytest
 import websocket
 
 from django_ws.testing import LiveServer
-from tests.conftest import TIMEOUT, connect
+from tests.conftest import TIMEOUT, connect, receive_close, wait_for
 
 
 @pytest.fixture(scope="module")
@@ -103,3 +103,32 @@ def test_past_the_pool_a_handshake_gets_503_with_retry_after(live_db):
             pytest.fail("the pool's thread never came back")
         assert again.recv().startswith("users")
         again.close()
+
+
+def test_a_threaded_view_that_raises_or_loses_its_client_gives_its_thread_back(live_db):
+    """One thread: each way a threaded view ends must free it for the next."""
+    with LiveServer(settings_module="tests.settings", env={"DJANGO_WS_TEST_DB": live_db},
+                    settings={"WEBSOCKET_THREADS": 1}) as live:
+        failing = connect(live, "/threaded-fails/")
+        failing.send("boom")
+        assert receive_close(failing) == (1011, "")  # no traceback to the client
+        log = wait_for(lambda: "close=1011" in live.log() and live.log())
+        # Logged once, by Django, with the path, as a view on a greenlet;
+        # not a second time by gevent's pool without it.
+        assert log.count("ValueError: the threaded view failed on purpose") == 1
+        assert "Internal Server Error: /threaded-fails/" in log
+        assert "failed with ValueError" not in log
+
+        def connects():
+            try:
+                return connect(live, "/threaded-orm/")
+            except websocket.WebSocketBadStatusException as refused:
+                assert refused.status_code == 503  # the thread is not back yet
+                return None
+
+        vanishing = wait_for(connects)
+        assert vanishing.recv().startswith("users")
+        vanishing.sock.close()  # TCP gone, no close frame: the view's thread waits on wait()
+        after = wait_for(connects)
+        assert after.recv().startswith("users")
+        after.close()
