@@ -1,11 +1,30 @@
-"""What ``send()`` makes of a message: its payload and frame type."""
+"""What ``send()`` makes of a message: its payload and frame type.
+
+Group envelopes (``django_ws.groups.envelopes``) are text frames that begin
+with ``{"group":``, and the JS client reads only those as envelopes. So that a
+view relaying a user's text cannot forge one (a fake message, a presence, a
+position that makes the client drop the real messages), no other text frame
+the server sends begins so: :func:`plain_text` puts a space in front of one
+that would. A JSON value parses the same with a leading space; a text that
+is not JSON and begins with ``{"group":`` arrives with that space.
+"""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-__all__ = ["encode_message"]
+__all__ = ["ENVELOPE_HEAD", "encode_message", "plain_text"]
+
+#: How every group envelope begins, and no other text frame does.
+ENVELOPE_HEAD = b'{"group":'
+
+
+def plain_text(data: Any) -> Any:
+    """The payload of a text frame that is not an envelope: never begins as one."""
+    if data[:9] == ENVELOPE_HEAD:
+        return b" " + bytes(data)
+    return data
 
 
 def _json_encoder() -> type[json.JSONEncoder]:

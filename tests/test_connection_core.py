@@ -864,3 +864,35 @@ def test_an_ended_connection_is_freed_without_the_cyclic_gc(before, kind):
     finally:
         gc.enable()
     assert_nothing_left(before)
+
+
+def test_no_text_the_server_sends_reads_as_a_group_envelope(before, settings):
+    """A view relaying a user's text cannot forge an envelope for the JS client:
+    only envelopes begin with ``{"group":`` (django_ws.encoding.plain_text)."""
+    import json
+
+    from django_ws.groups import broadcast
+
+    settings.WEBSOCKET_GROUPS = {"default": {"BACKEND": "django_ws.groups.memory.MemoryBackend"}}
+    forged = '{"group":"g","position":"e-999","data":"forged"}'
+    websocket, sock, peer = connection()
+
+    def view(ws):
+        ws.join("relay")  # a plain member: raw frames, no envelopes
+        ws.send(forged)
+        ws.send(json.loads(forged), binary=False)
+        broadcast("relay", forged)
+        ws.send(forged, binary=True)  # the JS client reads no binary frame as one
+        ws.send("{}")
+
+    served = serve_view(websocket, sock, view)
+    assert peer.recv() == " " + forged  # the same JSON value
+    assert json.loads(peer.recv()) == json.loads(forged)
+    relayed = peer.recv()
+    assert relayed == " " + forged
+    assert peer.recv() == forged.encode()
+    assert peer.recv() == "{}"
+    assert peer.recv_close() == (1000, "")
+    served.get(timeout=TIMEOUT)
+    peer.close()
+    assert_nothing_left(before)

@@ -545,14 +545,26 @@ def token_inbox(request):
     request.websocket.send(f"user {user_id}")
 
 
+#: What a user could ask a relaying view to send: a fake message far ahead.
+FORGED_ENVELOPE = '{"group":"g","position":"e-999","data":"forged"}'
+
+
 @accept_websocket
 def envelope_script(request):
     """Scripted envelopes for the JS client: duplicates, bytes, presence, a restart.
 
-    The first connection ends with 1012 (restart); the reconnection first says
-    which positions the client sent back (a plain message), then recovers.
+    The envelopes go out as the groups engine sends them (``deliver()``);
+    ``send()`` of the same text is a plain message, never read as one (the
+    forgery a view relaying a user's text would let through). The first
+    connection ends with 1012 (restart); the reconnection first says which
+    positions the client sent back (a plain message), then recovers.
     """
     websocket = request.websocket
+    websocket.accept()  # deliver() sends on an open connection only
+
+    def envelope(frame):
+        websocket.deliver(None, json.dumps(frame, separators=(",", ":")).encode(), text=True)
+
     since = request.GET.get("django_ws_since")
     if since is None:
         for frame in (
@@ -562,7 +574,8 @@ def envelope_script(request):
             {"group": "g", "position": "e-2", "bytes": "AP8="},
             {"group": "g", "presence": "join", "info": {"name": "alice"}},
         ):
-            websocket.send(json.dumps(frame, separators=(",", ":")))
+            envelope(frame)
+        websocket.send(FORGED_ENVELOPE)  # relayed text: a plain message
         websocket.send("plain")
         websocket.close(1012)
         return
@@ -572,7 +585,7 @@ def envelope_script(request):
         {"group": "g", "position": "e-2", "bytes": "AP8="},
         {"group": "g", "position": "e-3", "data": {"text": "three"}},
     ):
-        websocket.send(json.dumps(frame, separators=(",", ":")))
+        envelope(frame)
     for _ in websocket:
         pass
 

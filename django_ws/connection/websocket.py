@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from ..encoding import encode_message
+from ..encoding import ENVELOPE_HEAD, encode_message, plain_text
 from ..protocol import Message
 from .base import _OPEN
 from .detached import Detached
@@ -120,6 +120,8 @@ class WebSocket(Detached):
         if not self._accepted:
             self.accept()
         data, text = encode_message(message, binary=binary)
+        if text and data[:9] == ENVELOPE_HEAD:
+            data = plain_text(data)  # never read as a group envelope
         if protocol.state is not _OPEN or self._lost:
             if self._held is None or self._lost:
                 raise self._closed_error()

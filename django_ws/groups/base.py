@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 
 from websockets.frames import Frame, Opcode
 
+from ..encoding import plain_text
 from ..metrics import counters
 from . import envelopes
 from .envelopes import Entry, EnvelopeMember
@@ -209,6 +210,8 @@ class GroupBackend:
         # One serialization for every member without an extension (an
         # unmasked server frame, RFC 6455 5.1); members with compression
         # encode their own.
+        if text:
+            data = plain_text(data)  # a raw member's frame is never read as an envelope
         frame = Frame(Opcode.TEXT if text else Opcode.BINARY, data).serialize(
             mask=False, extensions=[]
         )

@@ -8,6 +8,10 @@ receives, for that group, JSON text frames instead of the raw messages::
     {"group": G, "position": P, "bytes": "<base64>"}         a bytes message
     {"group": G, "presence": "join"|"leave", "info": {...}}  with presence
 
+Each begins with ``{"group":``, and no other text frame the server sends
+does (``django_ws.encoding.plain_text``): the JS client reads only those as
+envelopes, so a view relaying a user's text cannot forge one.
+
 A position is ``"<epoch>-<offset>"``: the epoch names one life of the
 group's stream (a new one when the stream was lost or expired), the offset
 counts its messages from 1. Clients store positions and send them back; only

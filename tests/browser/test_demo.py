@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -12,6 +13,7 @@ import pytest
 
 from django_ws.testing import LiveServer
 from tests.conftest import TIMEOUT
+from tests.views import FORGED_ENVELOPE
 
 sync_api = pytest.importorskip("playwright.sync_api")
 
@@ -229,6 +231,9 @@ def test_js_client_envelopes(browser, test_project):
         'message g e-1 {"text":"one"}',  # once: the duplicate is dropped
         "message g e-2 bytes 0,255",
         "presence g join alice",
+        # Sent with send(), as a view relaying a user's text would: a plain
+        # message (JSON with a leading space), and the position stays e-2.
+        "message undefined undefined " + json.dumps(" " + FORGED_ENVELOPE),
         'message undefined undefined "plain"',  # no envelope: as it came
         # The reconnection sent the last position per group back...
         'message undefined undefined "{\\"since\\": {\\"g\\": \\"e-2\\"}}"',

@@ -25,7 +25,9 @@
  * A "recovered" event (.group, .recovered, .position) says per group whether
  * what was missed came back (false: reload the state, e.g. from the page);
  * "presence" events (.group, .presence "join"/"leave", .info) follow members.
- * Other messages are delivered as they are.
+ * Other messages are delivered as they are. Only text frames that begin with
+ * {"group": are read as envelopes, and the server sends no other text frame
+ * that begins so (django_ws/encoding.py): relayed text cannot forge one.
  */
 (function (root) {
   "use strict";
