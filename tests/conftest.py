@@ -299,6 +299,13 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def durable_redis_command(binary: str, port: int, folder: object, *extra: str) -> list[str]:
+    """redis-server on 127.0.0.1:``port`` that writes every command to its
+    append-only file in ``folder`` before answering: a SIGKILL loses nothing."""
+    return [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+            "--appendonly", "yes", "--appendfsync", "always", "--dir", str(folder), *extra]
+
+
 def wait_for_port(port: int, process: subprocess.Popen, timeout: float = TIMEOUT * 3) -> None:
     """Wait until ``process`` listens on ``port`` of 127.0.0.1; fail if it exits first."""
     import socket

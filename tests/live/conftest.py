@@ -9,7 +9,7 @@ import subprocess
 import pytest
 import redis
 
-from tests.conftest import TIMEOUT, free_port, wait_for, wait_for_port
+from tests.conftest import TIMEOUT, durable_redis_command, free_port, wait_for, wait_for_port
 
 
 def cluster_port() -> int:
@@ -44,25 +44,8 @@ class Cluster:
         folder = self.folder / str(port)
         folder.mkdir(exist_ok=True)
         self.processes[port] = subprocess.Popen(
-            [
-                self.binary,
-                "--port",
-                str(port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "yes",
-                "--appendfsync",
-                "always",
-                "--dir",
-                str(folder),
-                "--cluster-enabled",
-                "yes",
-                "--cluster-config-file",
-                "nodes.conf",
-            ],
+            durable_redis_command(self.binary, port, folder, "--cluster-enabled", "yes",
+                                  "--cluster-config-file", "nodes.conf"),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )

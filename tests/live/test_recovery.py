@@ -23,7 +23,7 @@ import websocket
 from django_ws.groups.envelopes import parse_position
 from django_ws.groups.redis import RedisBackend
 from django_ws.testing import LiveServer
-from tests.conftest import TIMEOUT, UNIT, connect, wait_for
+from tests.conftest import TIMEOUT, UNIT, connect, durable_redis_command, wait_for
 from tests.live.test_redis_faults import RedisProcess
 
 PREFIX = "recovery:"
@@ -41,21 +41,7 @@ class PersistentRedis(RedisProcess):
         import subprocess
 
         self.process = subprocess.Popen(
-            [
-                self.binary,
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "yes",
-                "--appendfsync",
-                "always",
-                "--dir",
-                self.folder,
-            ],
+            durable_redis_command(self.binary, self.port, self.folder),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
