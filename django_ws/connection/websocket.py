@@ -120,7 +120,7 @@ class WebSocket(Detached):
         if not self._accepted:
             self.accept()
         data, text = encode_message(message, binary=binary)
-        if text and data[:9] == ENVELOPE_HEAD:
+        if text and data.startswith(ENVELOPE_HEAD):
             data = plain_text(data)  # never read as a group envelope
         if protocol.state is not _OPEN or self._lost:
             if self._held is None or self._lost:
