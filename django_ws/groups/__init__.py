@@ -91,7 +91,8 @@ def _reset_backends(setting: str, **kwargs: Any) -> None:
 
 
 def broadcast(
-    group: str, message: Any, *, binary: bool = False, using: str = "default"
+    group: str, message: Any, *, binary: bool = False, using: str = "default",
+    on_commit: bool | str = False,
 ) -> str | None:
     """Send ``message`` to every connection in ``group``, in every process.
 
@@ -101,16 +102,20 @@ def broadcast(
             ``dict``/``list`` sent as JSON.
         binary: send a ``str`` or JSON as a binary frame.
         using: the ``WEBSOCKET_GROUPS`` alias.
+        on_commit: True (the default database) or a database alias: send
+            when that database's current transaction commits, and never if
+            it rolls back (``transaction.on_commit``; outside a transaction,
+            at once). The message is serialized now, as it is at the call.
 
     Returns:
         The message's position in the group's history (an opaque string), or
-        None when the group keeps no history (``history_size`` 0).
+        None when the group keeps no history (``history_size`` 0) or the
+        sending waits for a commit.
 
     Messages from one sender arrive in the order it broadcast them. With the
     in-memory backend, only this process's connections are reached.
     """
     from ..encoding import encode_message
-    from ..metrics import counters
 
     data, text = encode_message(message, binary=binary)
     if isinstance(message, str):
@@ -119,7 +124,26 @@ def broadcast(
         kind = envelopes.JSON
     else:
         kind = envelopes.BYTES
-    position = get_backend(using).broadcast(group, bytes(data), text=text, kind=kind)
+    if on_commit is False:
+        return _publish(group, bytes(data), text, kind, using)
+    from django.db import DEFAULT_DB_ALIAS, transaction
+
+    from .base import validate_group
+
+    validate_group(group)  # now, in the caller's hands, not after the commit
+    database = DEFAULT_DB_ALIAS if on_commit is True else on_commit
+    payload = bytes(data)
+    # robust: the transaction is committed already; a groups backend that
+    # fails then (Redis down) is logged by Django, and the other callbacks run.
+    transaction.on_commit(lambda: _publish(group, payload, text, kind, using),
+                          using=database, robust=True)
+    return None
+
+
+def _publish(group: str, data: bytes, text: bool, kind: str, using: str) -> str | None:
+    from ..metrics import counters
+
+    position = get_backend(using).broadcast(group, data, text=text, kind=kind)
     counters.broadcasts += 1
     return position
 
