@@ -498,3 +498,60 @@ def test_a_malformed_client_position_is_not_recovered_and_logged(since, caplog):
 def test_since_from_a_malformed_query_is_none(value):
     path = "/ws/?" + urllib.parse.urlencode({envelopes.SINCE_PARAMETER: value})
     assert envelopes.since_from_path(path, "room") is None
+
+
+# -- join(latest=True) -------------------------------------------------------------
+
+
+def test_latest_on_a_fresh_envelope_join_comes_after_the_first_envelope():
+    memory = backend()
+    publish(memory, "prices", {"price": 1})
+    newest = publish(memory, "prices", {"price": 2})
+    member = Member()
+    memory.join("prices", member, recover=True, latest=True)
+    first, latest = member.envelopes()
+    assert first == {"group": "prices", "recovered": False, "position": newest}
+    assert latest == {"group": "prices", "position": newest, "data": {"price": 2}, "latest": True}
+    after = publish(memory, "prices", {"price": 3})
+    assert member.envelopes()[-1] == {"group": "prices", "position": after, "data": {"price": 3}}
+
+
+def test_latest_is_not_sent_again_to_a_member_that_recovered():
+    memory = backend()
+    seen = publish(memory, "prices", "seen")
+    missed = publish(memory, "prices", "missed")
+    member = Member()
+    memory.join("prices", member, since=seen, latest=True)
+    assert member.envelopes() == [
+        {"group": "prices", "recovered": True, "position": missed},
+        {"group": "prices", "position": missed, "data": "missed"},  # the replay has it
+    ]
+    uptodate = Member()
+    memory.join("prices", uptodate, since=missed, latest=True)
+    assert uptodate.envelopes() == [{"group": "prices", "recovered": True, "position": missed}]
+
+
+def test_latest_after_a_position_too_old_is_read_again():
+    memory = backend(history_size=2)
+    gone = publish(memory, "prices", "gone")
+    for n in range(3):
+        newest = publish(memory, "prices", f"p{n}")
+    member = Member()
+    memory.join("prices", member, since=gone, latest=True)
+    assert member.envelopes() == [
+        {"group": "prices", "recovered": False, "position": newest},
+        {"group": "prices", "position": newest, "data": "p2", "latest": True},
+    ]
+
+
+def test_latest_for_a_plain_member_and_for_a_group_without_messages():
+    memory = backend()
+    member = Member()
+    memory.join("quiet", member, latest=True)
+    assert member.frames == []
+    publish(memory, "prices", {"price": 2})
+    memory.join("prices", member, latest=True)
+    assert member.frames == [(b'{"price": 2}', True)]
+    publish(memory, "raw", b"\x00\xff")
+    memory.join("raw", member, latest=True)
+    assert member.frames[-1] == (b"\x00\xff", False)

@@ -279,9 +279,10 @@ def small(request):
 
 @accept_websocket
 def group_member(request, group):
-    """Joins ``group``; says "joined"; "leave" leaves it; echoes the rest."""
+    """Joins ``group`` (``?latest=1``: with the newest message first); says
+    "joined"; "leave" leaves it; echoes the rest."""
     websocket = request.websocket
-    websocket.join(group)
+    websocket.join(group, latest="latest" in request.GET)
     websocket.send("joined")
     for message in websocket:
         if message == "leave":
@@ -308,14 +309,15 @@ def group_broadcast(request, group):
 
 @accept_websocket
 def group_envelope_member(request, group):
-    """Joins ``group`` for envelopes: ``?recover=1``, ``?since=P``, ``?presence=<name>``.
+    """Joins ``group`` for envelopes: ``?recover=1``, ``?since=P``, ``?presence=<name>``,
+    ``?latest=1``.
 
     No "joined": the first envelope says it. "leave" leaves; echoes the rest.
     """
     websocket = request.websocket
     presence = {"name": request.GET["presence"]} if "presence" in request.GET else None
     websocket.join(group, recover="recover" in request.GET, since=request.GET.get("since"),
-                   presence=presence)
+                   presence=presence, latest="latest" in request.GET)
     for message in websocket:
         if message == "leave":
             websocket.leave(group)
@@ -569,6 +571,7 @@ def envelope_script(request):
     if since is None:
         for frame in (
             {"group": "g", "recovered": False, "position": "e-0"},
+            {"group": "g", "position": "e-0", "data": {"text": "zero"}, "latest": True},
             {"group": "g", "position": "e-1", "data": {"text": "one"}},
             {"group": "g", "position": "e-1", "data": {"text": "one"}},
             {"group": "g", "position": "e-2", "bytes": "AP8="},
@@ -606,7 +609,8 @@ def js_envelopes_page(request):
       const show = (data) => data instanceof Uint8Array ? "bytes " + Array.from(data)
                                                          : JSON.stringify(data);
       socket.addEventListener("message", (e) => window.events.push(
-        "message " + e.group + " " + e.position + " " + show(e.data)));
+        "message " + e.group + " " + e.position + " " + show(e.data)
+        + (e.latest ? " latest" : "")));
       socket.addEventListener("recovered", (e) => window.events.push(
         "recovered " + e.group + " " + e.recovered + " " + e.position));
       socket.addEventListener("presence", (e) => window.events.push(

@@ -156,7 +156,8 @@ class WebSocket(Detached):
         self._flush(self._options.send_timeout if timeout is None else timeout)
 
     def join(self, group: str, *, using: str = "default", recover: bool = False,
-             since: str | None = None, presence: Any = None) -> bool | None:
+             since: str | None = None, presence: Any = None,
+             latest: bool = False) -> bool | None:
         """Receive the messages broadcast to ``group`` (see ``django_ws.groups``).
 
         They go straight to the client, not through the view. The connection
@@ -167,15 +168,18 @@ class WebSocket(Detached):
         client sent in ``?django_ws_since=``) could be recovered, then those
         messages, then the live ones, each with its position. ``presence``:
         True lists the request's user in ``presence(group)``, a dict lists
-        that info. Returns None for a plain join, else whether the client
-        got everything after ``since`` (``recovered``).
+        that info. ``latest``: the newest message of the group's history is
+        sent right after the join (for an envelope member, an envelope with
+        ``"latest": true``, unless the recovery replayed it). Returns None for
+        a plain join, else whether the client got everything after ``since``
+        (``recovered``).
         """
         from ..groups import get_backend
 
         if not self._accepted:
             self.accept()
         recovered = get_backend(using).join(group, self, recover=recover, since=since,
-                                            presence=presence)
+                                            presence=presence, latest=latest)
         if self._groups is None:
             self._groups = set()
             # The function, not a bound method: nothing more per member.

@@ -96,8 +96,12 @@ class GroupBackend:
         recover: bool = False,
         since: str | None = None,
         presence: Any = None,
+        latest: bool = False,
     ) -> bool | None:
-        """Make ``websocket`` a member; an envelope member with any keyword.
+        """Make ``websocket`` a member; an envelope member with any keyword but ``latest``.
+
+        ``latest``: then send the newest message of the history (see
+        ``WebSocket.join``).
 
         Returns:
             None for a plain member; for an envelope member, whether what it
@@ -119,13 +123,27 @@ class GroupBackend:
                 raise pending.error
         if not envelope:
             members[websocket] = None
+            if latest:
+                self._send_latest(group, websocket)
             return None
         if since is None and recover:
             since = envelopes.since_from_path(getattr(websocket, "path", ""), group)
-        return self._join_envelope(group, websocket, since, info)
+        return self._join_envelope(group, websocket, since, info, latest)
+
+    def _send_latest(self, group: str, websocket: WebSocket) -> None:
+        # A plain member: the newest message as broadcast (a text frame for a
+        # str or JSON). Read after the subscription, so none is missed; a
+        # live message published meanwhile may come before it (plain members
+        # have no positions: an envelope member gets them in order).
+        _, _, entries = self.read_history(group, None, create=False)
+        if entries:
+            _, data, kind = entries[-1]
+            text = kind != envelopes.BYTES
+            websocket.deliver(None, plain_text(data) if text else data, text=text)
 
     def _join_envelope(
-        self, group: str, websocket: WebSocket, since: str | None, info: dict[str, Any] | None
+        self, group: str, websocket: WebSocket, since: str | None, info: dict[str, Any] | None,
+        latest: bool = False,
     ) -> bool:
         # Recorded (buffering live messages) before the history is read, so
         # that nothing published meanwhile is missed, and so that the group
@@ -138,7 +156,8 @@ class GroupBackend:
             if previous is not None and previous.info is not None:
                 self.presence_remove(group, previous.id)
             recovered = envelopes.recover(
-                member, group, since, lambda s: self.read_history(group, s), first=True
+                member, group, since, lambda s: self.read_history(group, s), first=True,
+                latest=latest,
             )
             if info is not None:
                 record = {"connection": member.id, "info": info, "joined": time.time()}

@@ -7,6 +7,8 @@ receives, for that group, JSON text frames instead of the raw messages::
     {"group": G, "position": P, "data": <message>}           each message, in order
     {"group": G, "position": P, "bytes": "<base64>"}         a bytes message
     {"group": G, "presence": "join"|"leave", "info": {...}}  with presence
+    {"group": G, "position": P, "data": <message>, "latest": true}
+                                          after the first, with latest=True
 
 Each begins with ``{"group":``, and no other text frame the server sends
 does (``django_ws.encoding.plain_text``): the JS client reads only those as
@@ -128,6 +130,12 @@ def envelope_payload(group: str, position: str | None, data: bytes, kind: str) -
     return head + b',"bytes":"' + base64.b64encode(data) + b'"}'
 
 
+def latest_payload(group: str, position: str, data: bytes, kind: str) -> bytes:
+    """A message envelope marked ``"latest": true``: sent on a ``join(latest=True)``."""
+    payload = envelope_payload(group, position, data, kind)
+    return payload[:-1] + b',"latest":true}'
+
+
 def envelope_frame(group: str, position: str | None, data: bytes, kind: str) -> tuple[bytes, bytes]:
     """``(frame, payload)`` of a message envelope."""
     payload = envelope_payload(group, position, data, kind)
@@ -228,6 +236,7 @@ def recover(
     read: Callable[[str | None], tuple[str | None, int, list[Entry] | None]],
     *,
     first: bool,
+    latest: bool = False,
 ) -> bool:
     """Bring ``member`` up to date from the history, then the buffered live messages.
 
@@ -240,6 +249,10 @@ def recover(
 
     ``first``: the join's first envelope, always sent; a resync sends one
     only when it could not recover (``recovered: false``).
+
+    ``latest``: after the first envelope, the newest kept message, marked
+    ``"latest": true``, unless recovered (the client has it, or the replay
+    that follows brings it).
 
     Returns:
         Whether everything after ``since`` was delivered.
@@ -277,6 +290,11 @@ def recover(
                 member.websocket,
             )
         member.send(state_payload(group, recovered=recovered, position=position))
+    if latest and not recovered:  # recovered: the client has the latest, or gets it now
+        newest = entries if since is None else read(None)[2]
+        if newest and epoch is not None:
+            offset, data, kind = newest[-1]
+            member.send(latest_payload(group, format_position(epoch, offset), data, kind))
     if recovered:
         for entry in entries or ():
             member.take(group, epoch, entry)

@@ -80,8 +80,8 @@ class RedisPresence(RedisClient):
     # -- watching the groups whose members may vanish with their process ---------
 
     def _join_envelope(self, group: str, websocket: Any, since: str | None,
-                       info: dict[str, Any] | None) -> bool:
-        recovered = super()._join_envelope(group, websocket, since, info)
+                       info: dict[str, Any] | None, latest: bool = False) -> bool:
+        recovered = super()._join_envelope(group, websocket, since, info, latest)
         self._watch(group)
         return recovered
 

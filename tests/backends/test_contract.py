@@ -75,6 +75,22 @@ def test_message_kinds(server):
     assert ws.recv_data() == (websocket.ABNF.OPCODE_BINARY, b"raw")
 
 
+def test_a_join_with_latest_gets_the_newest_message_first(server):
+    ws = join(server, "empty-latest")  # nothing kept yet: nothing first
+    for message in ("old", "newest"):
+        broadcast(server, "prices", message=message)
+    broadcast(server, "prices", json='{"price": 3}')
+    latecomer = connect(server, "/group/prices/member/?latest=1")
+    assert json.loads(latecomer.recv()) == {"price": 3}  # before "joined": right after the join
+    assert latecomer.recv() == "joined"
+    broadcast(server, "prices", message="live")
+    assert latecomer.recv() == "live"
+    nothing = connect(server, "/group/never-published/member/?latest=1")
+    assert nothing.recv() == "joined"
+    for client in (ws, latecomer, nothing):
+        client.close()
+
+
 def test_order_per_sender(server):
     ws = join(server, "ordered")
     for n in range(50):

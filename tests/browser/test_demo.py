@@ -228,6 +228,8 @@ def test_js_client_envelopes(browser, test_project):
     events = events_after(page, "window.events.some(e => e.includes('three'))")
     assert events == [
         "recovered g false e-0",
+        # join(latest=True): at the position "recovered" gave, delivered anyway.
+        'message g e-0 {"text":"zero"} latest',
         'message g e-1 {"text":"one"}',  # once: the duplicate is dropped
         "message g e-2 bytes 0,255",
         "presence g join alice",

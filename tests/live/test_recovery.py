@@ -446,3 +446,15 @@ def test_reading_the_history_of_an_unknown_group_creates_nothing(redis_process):
     finally:
         backend.close()
         client.close()
+
+
+def test_a_join_with_latest_gets_the_newest_message_from_another_process(servers):
+    one, two = servers
+    group = f"prices-{time.monotonic_ns()}"
+    for n in range(3):
+        newest = broadcast(one, group, f"price {n}")
+    ws, first = member(two, group, recover=1, latest=1)
+    assert first == {"group": group, "recovered": False, "position": newest}
+    assert json.loads(ws.recv()) == {"group": group, "position": newest, "data": "price 2",
+                                     "latest": True}
+    ws.close()

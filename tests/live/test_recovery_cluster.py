@@ -300,3 +300,17 @@ def test_a_shard_restarted_without_its_data_recovered_false_and_no_replay(server
         assert_nothing_more(ws)
         ws.close()
     bystander.close()
+
+
+def test_a_join_with_latest_gets_the_newest_message_across_processes(servers):
+    one, two = servers
+    group = group_name("prices")
+    for n in range(3):
+        newest = broadcast(one, group, f"price {n}")
+    ws, first = member(two, group, recover=1, latest=1)
+    assert first == {"group": group, "recovered": False, "position": newest}
+    assert json.loads(ws.recv()) == {"group": group, "position": newest, "data": "price 2",
+                                     "latest": True}
+    live = broadcast(one, group, "price 3")
+    assert json.loads(ws.recv()) == {"group": group, "position": live, "data": "price 3"}
+    ws.close()

@@ -25,6 +25,8 @@
  * A "recovered" event (.group, .recovered, .position) says per group whether
  * what was missed came back (false: reload the state, e.g. from the page);
  * "presence" events (.group, .presence "join"/"leave", .info) follow members.
+ * A view's join(group, latest=True) sends the group's newest message first:
+ * a "message" event with .latest true.
  * Other messages are delivered as they are. Only text frames that begin with
  * {"group": are read as envelopes, and the server sends no other text frame
  * that begins so (django_ws/encoding.py): relayed text cannot forge one.
@@ -179,7 +181,10 @@
       }
       if (!("data" in envelope) && !("bytes" in envelope)) return false;
       const position = envelope.position;
-      if (position !== null && position !== undefined) {
+      // join(latest=True): the newest message, sent after "recovered", which
+      // already set the position: delivered as it is, the position unmoved.
+      const latest = envelope.latest === true;
+      if (!latest && position !== null && position !== undefined) {
         if (!this._isNew(group, position)) return true;  // a duplicate
         this.positions[group] = position;
       }
@@ -189,6 +194,7 @@
       const message = new MessageEvent("message", { data, origin: event.origin });
       message.group = group;
       message.position = position;
+      message.latest = latest;
       this.dispatchEvent(message);
       return true;
     }
