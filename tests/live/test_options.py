@@ -44,9 +44,12 @@ def test_compression_setting_off(server_factory):
 def test_a_per_view_message_rate_closes_a_flooding_client_with_1008(server):
     # Burst 3, then 1 per second, closing past it: the first three are echoed.
     with connect(server.ws_url("/rate-limited/"), open_timeout=TIMEOUT) as ws:
-        for i in range(10):
-            ws.send(f"m{i}")
-        echoed = []
+        try:
+            for i in range(10):
+                ws.send(f"m{i}")
+        except ConnectionClosedError:
+            pass  # a slow client may meet the close before its last sends
+        echoed = []  # what came before the close is still read
         with pytest.raises(ConnectionClosedError) as info:
             while True:
                 echoed.append(ws.recv(timeout=TIMEOUT))
