@@ -183,6 +183,36 @@ def test_the_listener_survives_an_unexpected_error(fake_redis, caplog):
     assert "a bug in a parser" in caplog.text
 
 
+def test_two_first_joins_while_the_client_is_made_share_one_listener(fake_redis):
+    # A cluster's client finds its nodes as it is made (I/O: it yields).
+    # Two first joins of different groups then met; the second made a second
+    # pub/sub, and the listener of the first ended, failing both joins.
+    backend, _ = fake_redis
+    client_class = backend._redis.Redis
+    made = []
+
+    class SlowToMake(client_class):
+        @classmethod
+        def from_url(cls, url):
+            made.append(url)
+            gevent.sleep(0.01)
+            return cls()
+
+        def pubsub(self, **kwargs):
+            self._pubsub = getattr(self, "_pubsub", None) or FakePubSub()  # one each
+            return self._pubsub
+
+    backend._redis.Redis = SlowToMake
+    members = [Member(), Member()]
+    joins = [gevent.spawn(backend.join, group, member)
+             for group, member in zip(("room", "hall"), members, strict=True)]
+    gevent.joinall(joins, timeout=TIMEOUT)
+    assert [join.successful() for join in joins] == [True, True], [j.exception for j in joins]
+    assert len(made) == 2  # both made one; one was kept
+    backend._listener._pubsub.publish("t:db0:hall", b"thello")
+    wait_until(lambda: members[1].received == [b"hello"])
+
+
 def test_the_listener_ends_when_no_group_is_left(fake_redis):
     backend, pubsub = fake_redis
     member = Member()

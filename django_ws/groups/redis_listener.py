@@ -157,11 +157,19 @@ class Listener:
         from gevent.event import AsyncResult, Event
 
         if self._pubsub is None:
-            # Keep the client: when it is garbage-collected, redis-py closes
-            # its pool, the pub/sub connection with it.
-            self._client = self._connect()
-            self._pubsub = self._client.pubsub(ignore_subscribe_messages=False)
-            self._ready = Event()
+            # A cluster's client finds its nodes as it is made: this may
+            # yield, and another first step may make one meanwhile. One wins;
+            # a second pub/sub would end the listener reading the first,
+            # failing every step queued for it.
+            client = self._connect()
+            if self._pubsub is None:
+                # Keep the client: when it is garbage-collected, redis-py
+                # closes its pool, the pub/sub connection with it.
+                self._client = client
+                self._pubsub = client.pubsub(ignore_subscribe_messages=False)
+                self._ready = Event()
+            else:
+                client.close()
         step.done = AsyncResult()
         self._steps.append(step)
         self._ready.set()
