@@ -111,6 +111,7 @@ class GeventWebSocketWorker(GeventPyWSGIWorker):  # type: ignore[misc]
     def run(self) -> None:
         from .conf import settings as ws_settings
         from .connection import wait_for_detached
+        from .groups import listen_for_orders
         from .metrics import multiprocess
         from .watchdog import LoopWatchdog
 
@@ -120,6 +121,7 @@ class GeventWebSocketWorker(GeventPyWSGIWorker):  # type: ignore[misc]
         self._watchdog.install_interrupt(self.cfg.graceful_timeout)
         self._watchdog.start()
         multiprocess.start()  # with PROMETHEUS_MULTIPROC_DIR only
+        listen_for_orders()  # groups.disconnect() from other processes
         super().run()  # returns once the server's pool of requests is empty
         # Detached WebSocketView connections are in no pool: their close,
         # started by handle_exit(), ends within the graceful timeout too.

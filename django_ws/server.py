@@ -81,6 +81,8 @@ def serve(server: WebSocketServer, *, drain_timeout: float = 10.0,
     A watchdog thread reports a blocked event loop, and the signals get past
     a view that holds it (see django_ws.watchdog).
     """
+    from .groups import listen_for_orders
+
     stopping = Event()
     watchdog = LoopWatchdog(loop_blocked_threshold)
     watchdog.install_stop_signals(stopping.set, drain_timeout)
@@ -88,6 +90,7 @@ def serve(server: WebSocketServer, *, drain_timeout: float = 10.0,
     try:
         server.start()
         metrics_multiprocess.start()  # with PROMETHEUS_MULTIPROC_DIR only
+        listen_for_orders()  # groups.disconnect() from other processes
         stopping.wait()
         server.shutdown(code=CloseCode.GOING_AWAY, drain_timeout=drain_timeout)
     finally:

@@ -26,6 +26,7 @@ from django.dispatch import receiver
 from django.utils.module_loading import import_string
 
 from . import envelopes
+from .disconnect import DISCONNECTED, Order, user_key
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..connection import WebSocket
@@ -33,8 +34,10 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = [
     "DEFAULT_GROUPS",
+    "DISCONNECTED",
     "broadcast",
     "count",
+    "disconnect",
     "get_backend",
     "history",
     "members",
@@ -146,6 +149,57 @@ def _publish(group: str, data: bytes, text: bool, kind: str, using: str) -> str 
     position = get_backend(using).broadcast(group, data, text=text, kind=kind)
     counters.broadcasts += 1
     return position
+
+
+def disconnect(
+    *, user: Any = None, group: str | None = None, code: int = DISCONNECTED, reason: str = "",
+    using: str = "default",
+) -> None:
+    """Close every connection of ``user``, of ``group``, or of the user in the
+    group, in every server process the backend reaches, with ``code`` and ``reason``.
+
+    From anywhere: a view, the shell, a Celery task, an admin action. With
+    the Redis backend the order is one PUBLISH, and each server process
+    closes its matching connections as it receives it (within a round trip
+    to Redis); with the memory backend, this process's.
+
+    Args:
+        user: a user object or its pk; only authenticated connections match.
+        group: a group's name: its members (in every process).
+        code: the close code: ``DISCONNECTED`` (4001, which the JS client
+            does not reconnect after), or any code a server may send.
+        reason: the close reason, at most 123 bytes in UTF-8.
+        using: the ``WEBSOCKET_GROUPS`` alias.
+
+    Raises:
+        TypeError: neither ``user`` nor ``group``.
+        ValueError: a code a server may not send, a reason too long, an
+            invalid group name.
+    """
+    from .base import validate_group
+
+    if group is not None:
+        validate_group(group)
+    get_backend(using).disconnect(Order(user_key(user), group, code, reason))
+
+
+def listen_for_orders() -> None:
+    """In a server process (runws, the gunicorn worker): receive the
+    ``disconnect()`` orders of other processes, on every configured backend.
+
+    A backend that cannot start (the redis package missing) is logged, not
+    raised: the server serves, and its first join says the same.
+    """
+    import logging
+
+    from django.conf import settings
+
+    for alias in getattr(settings, "WEBSOCKET_GROUPS", DEFAULT_GROUPS):
+        try:
+            get_backend(alias).listen_for_orders()
+        except Exception:
+            logging.getLogger(__name__).exception(
+                "cannot listen for disconnect orders on WEBSOCKET_GROUPS[%r]", alias)
 
 
 def history(

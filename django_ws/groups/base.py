@@ -44,6 +44,7 @@ from websockets.frames import Frame, Opcode
 from ..encoding import plain_text
 from ..metrics import counters
 from . import envelopes
+from .disconnect import Order, close_matching
 from .envelopes import Entry, EnvelopeMember
 from .streams import HistoryOptions
 
@@ -261,6 +262,28 @@ class GroupBackend:
             None if member.epoch is None else envelopes.format_position(member.epoch, member.offset)
         )
         envelopes.recover(member, group, since, lambda s: self.read_history(group, s), first=False)
+
+    # -- disconnecting (django_ws.groups.disconnect) ---------------------------
+
+    def disconnect(self, order: Order) -> None:
+        """Close the connections ``order`` names in every process this backend
+        reaches: here, this one."""
+        self.disconnect_local(order)
+
+    def disconnect_local(self, order: Order) -> None:
+        """Start closing this process's connections that ``order`` names."""
+        if order.group is not None:
+            candidates = self.local_members(order.group)
+        else:
+            # A user's connections, in groups or not: the process's registry.
+            from ..connection.registry import open_connections
+
+            candidates = list(open_connections)
+        close_matching(candidates, order)
+
+    def listen_for_orders(self) -> None:
+        """In a server process: receive the orders other processes publish
+        (a backend that reaches only this process has nothing to listen to)."""
 
     def deliver_announcement(self, group: str, payload: bytes) -> None:
         """A presence envelope to this process's envelope members."""

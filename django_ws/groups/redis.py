@@ -41,6 +41,7 @@ from typing import Any
 
 from . import envelopes
 from .base import validate_group
+from .disconnect import Order
 from .envelopes import Entry, EnvelopeMember
 from .redis_listener import Listener
 from .redis_presence import RedisPresence
@@ -61,6 +62,8 @@ _KINDS = {ord("t"): envelopes.STR, ord("b"): envelopes.BYTES, ord("j"): envelope
           ord("J"): envelopes.JSON, ord("S"): envelopes.STR}
 _TEXT_KINDS = (ord("t"), ord("j"))
 _POSITION, _ANNOUNCE = ord("@"), ord("!")  # a payload with a position; a presence envelope
+_ORDER = ord("X")  # a disconnect order: on a group's channel, or on the control one
+_ORDER_RETRY = (1.0, 30.0)  # listen_for_orders(): first and longest wait while Redis is down
 
 
 class RedisBackend(RedisPresence):
@@ -75,6 +78,13 @@ class RedisBackend(RedisPresence):
         super().__init__(alias, options)
         # One greenlet owns the pub/sub connection (redis_listener.py).
         self._foreign_seen: set[str] = set()  # channels warned about, once each
+        self._order_listener: Any = None  # the greenlet of listen_for_orders()
+        # Where a user's disconnect orders go; never a group's channel, which
+        # has "db<n>:" (on a cluster, "{") right after the prefix.
+        self._control_channel = (
+            f"{self.prefix}control" if self.cluster
+            else f"{self.prefix}control:{self._channel_prefix[len(self.prefix):]}"
+        )
         self._listener = Listener(self._connect, cluster=self.cluster, handle=self._handle,
                                   describe_groups=self._groups_described,
                                   redis_error=self._redis.RedisError)
@@ -131,6 +141,42 @@ class RedisBackend(RedisPresence):
     def announce(self, group: str, payload: bytes) -> None:
         self._publish(group, b"!" + payload)
 
+    # -- disconnect orders -------------------------------------------------------------
+
+    def disconnect(self, order: Order) -> None:
+        # A group's order goes to the processes with members in it (its
+        # channel); a user's to every server process (the control channel,
+        # which each subscribes to from its start: listen_for_orders()).
+        payload = b"X" + order.payload()
+        if order.group is not None:
+            self._publish(order.group, payload)
+        elif self.cluster:
+            self._client().spublish(self._control_channel, payload)
+        else:
+            self._client().publish(self._control_channel, payload)
+
+    def listen_for_orders(self) -> None:
+        import gevent
+
+        if self._order_listener is None or self._order_listener.dead:
+            self._order_listener = gevent.spawn(self._subscribe_to_orders)
+
+    def _subscribe_to_orders(self) -> None:
+        # Once subscribed, redis-py subscribes again after every reconnection;
+        # until then (Redis down at the start), try again with back-off.
+        import gevent
+
+        delay, longest = _ORDER_RETRY
+        while True:
+            try:
+                if self._listener.subscribe(self._control_channel, self.subscribe_timeout):
+                    return
+            except self._redis.RedisError as exc:
+                logger.warning("cannot subscribe to %r for disconnect orders (%s); retrying "
+                               "in %.0fs", self._control_channel, exc, delay)
+            gevent.sleep(delay)
+            delay = min(delay * 2, longest)
+
     def _publish(self, group: str, payload: bytes) -> None:
         if self.cluster:
             self._client().spublish(self._channel(group), payload)
@@ -182,6 +228,9 @@ class RedisBackend(RedisPresence):
         if isinstance(kind, bytes):
             kind = kind.decode()
         if kind in ("message", "smessage"):
+            if channel == self._control_channel:
+                self._take_order(message["data"], None, channel)
+                return
             group = self._group(channel)
             try:
                 self._deliver(group, message["data"])
@@ -192,7 +241,7 @@ class RedisBackend(RedisPresence):
                         "dropped a message on Redis channel %r that django_ws did not publish "
                         "(%s): another project on the same Redis with the same prefix? Give "
                         "each its own OPTIONS['prefix']", channel, exc)
-        elif kind in ("subscribe", "ssubscribe"):
+        elif kind in ("subscribe", "ssubscribe") and channel != self._control_channel:
             group = self._group(channel)
             if self._envelopes.get(group):
                 # Subscribed again after a reconnection: what was published
@@ -223,6 +272,9 @@ class RedisBackend(RedisPresence):
             epoch, offset = position
             payload = payload[end + 1:]
             head = payload[0]
+        elif head == _ORDER:
+            self._take_order(payload, group, None)
+            return
         elif head == _ANNOUNCE:
             if not envelopes.is_announcement(payload[1:], group):
                 raise _Foreign("not a presence envelope of this group")
@@ -242,7 +294,16 @@ class RedisBackend(RedisPresence):
         if group in self._envelopes:
             self.deliver_envelopes(group, epoch, (offset, data, kind))
 
+    def _take_order(self, payload: bytes, group: str | None, channel: str | None) -> None:
+        order = Order.parse(payload[1:], group) if payload[:1] == b"X" else None
+        if order is None:
+            raise _Foreign("not a disconnect order") if channel is None else _Foreign(
+                "not a disconnect order on the control channel")
+        self.disconnect_local(order)
+
     def close(self) -> None:
+        if self._order_listener is not None:
+            self._order_listener.kill(block=False)
         self._listener.close()
         if self._refresher is not None:
             self._refresher.kill(block=False)

@@ -1,0 +1,115 @@
+"""Closing connections from anywhere: a user's, or a group's, in every process.
+
+``django_ws.groups.disconnect(user=..., group=...)`` makes an :class:`Order`;
+the groups backend carries it to every process it reaches (the memory
+backend: this one; Redis: a PUBLISH on the group's channel, or on the
+backend's control channel for a user's connections anywhere), and each
+process closes its matching connections with :func:`close_matching`.
+
+The default code, 4001, is in the range RFC 6455 7.4.2 leaves to
+applications, which the JS client does not reconnect after.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..connection import WebSocket
+
+__all__ = ["DISCONNECTED", "Order", "close_matching", "user_key"]
+
+logger = logging.getLogger(__name__)
+
+#: The close code of ``disconnect()`` unless told otherwise.
+DISCONNECTED = 4001
+_MAX_REASON_BYTES = 123  # RFC 6455 5.5: a control frame's payload is 125 bytes, 2 of them the code
+
+
+def user_key(user: Any) -> str | None:
+    """A user object's pk (or a pk as given) as a str; None for None."""
+    if user is None:
+        return None
+    return str(getattr(user, "pk", user))
+
+
+@dataclass(frozen=True)
+class Order:
+    """Which connections to close, and how."""
+
+    user: str | None
+    group: str | None
+    code: int
+    reason: str
+
+    def __post_init__(self) -> None:
+        if self.user is None and self.group is None:
+            raise TypeError("disconnect() needs a user, a group, or both")
+        # What a server may send (RFC 6455 7.4.1, 7.4.2): an error here, in
+        # the caller's hands, not in every process that receives the order.
+        code = self.code
+        if not (1000 <= code <= 1003 or 1007 <= code <= 1014 or 3000 <= code <= 4999):
+            raise ValueError(f"close code {self.code} is not one a server may send")
+        if len(self.reason.encode()) > _MAX_REASON_BYTES:
+            raise ValueError(f"a close reason is at most {_MAX_REASON_BYTES} bytes in UTF-8")
+
+    def payload(self) -> bytes:
+        """The order as published (the group goes with the channel)."""
+        return json.dumps({"user": self.user, "code": self.code, "reason": self.reason},
+                          separators=(",", ":")).encode()
+
+    @classmethod
+    def parse(cls, payload: bytes, group: str | None) -> Order | None:
+        """The order ``payload()`` made, or None for anything else (Redis is shared)."""
+        try:
+            value = json.loads(payload)
+            if (type(value) is not dict or value.keys() != {"user", "code", "reason"}
+                    or type(value["code"]) is not int or type(value["reason"]) is not str
+                    or not (value["user"] is None or type(value["user"]) is str)):
+                return None
+            return cls(value["user"], group, value["code"], value["reason"])
+        except (ValueError, TypeError, RecursionError):
+            return None
+
+
+def _is_user(websocket: WebSocket, key: str) -> bool:
+    user = getattr(websocket, "user", None)
+    try:
+        return bool(user is not None and user.is_authenticated and str(user.pk) == key)
+    except Exception:  # a broken session must not stop the others' closing
+        logger.exception("cannot read the user of %r to disconnect it", websocket)
+        return False
+
+
+def close_matching(candidates: Iterable[WebSocket], order: Order) -> None:
+    """Start closing the candidates that ``order`` names, each on a greenlet.
+
+    Runs on a greenlet of its own: reading a connection's user may query the
+    database (``request.user`` is lazy), which must not hold the caller (the
+    Redis listener); that greenlet's database connections are closed after.
+    """
+    import gevent
+
+    def run() -> None:
+        from django.db import connections
+
+        closed = 0
+        try:
+            for websocket in list(candidates):
+                if websocket.closed:
+                    continue
+                if order.user is not None and not _is_user(websocket, order.user):
+                    continue
+                gevent.spawn(websocket.close, order.code, order.reason)
+                closed += 1
+        finally:
+            connections.close_all()
+        if closed:
+            logger.info("disconnecting %d WebSocket connection(s) (user %s, group %r) with %d",
+                        closed, order.user or "-", order.group, order.code)
+
+    gevent.spawn(run)

@@ -1,0 +1,98 @@
+"""groups.disconnect() across processes: two runws servers on Redis (and on a
+3-master Redis Cluster), the order given by a third process, as an admin's
+shell or a Celery task would.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+
+import pytest
+
+from django_ws.testing import LiveServer
+from tests.conftest import TIMEOUT, connect, receive_close
+from tests.live.test_views_and_auth import login
+
+PREFIX = "disconnect-test:"
+
+
+def groups_config(url, cluster):
+    return {"default": {"BACKEND": "django_ws.groups.redis.RedisBackend",
+                        "OPTIONS": {"url": url, "prefix": PREFIX, "cluster": cluster,
+                                    "subscribe_timeout": TIMEOUT}}}
+
+
+@pytest.fixture(params=["redis", "cluster"])
+def backend(request):
+    cluster = request.param == "cluster"
+    url = request.getfixturevalue("cluster_url" if cluster else "redis_url")
+    return groups_config(url, cluster)
+
+
+@pytest.fixture
+def servers(backend, live_db):
+    settings = {"WEBSOCKET_GROUPS": backend}
+    env = {"DJANGO_WS_TEST_DB": live_db}
+    with (
+        LiveServer(settings_module="tests.settings", settings=settings, env=env) as one,
+        LiveServer(settings_module="tests.settings", settings=settings, env=env) as two,
+    ):
+        yield one, two
+
+
+def from_a_third_process(backend, live_db, code):
+    """Run ``code`` in a ``django shell`` with the servers' groups and database."""
+    config = backend["default"]["OPTIONS"]
+    setup = (
+        "from django.conf import settings; "
+        f"settings.WEBSOCKET_GROUPS = {backend!r}; "
+        "from django.contrib.auth.models import User; "
+        "from django_ws.groups import disconnect; "
+    )
+    subprocess.run(
+        [sys.executable, "-m", "django", "shell", "-c", setup + code],
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings",
+             "DJANGO_WS_TEST_DB": live_db, "DJANGO_WS_TEST_REDIS": config["url"]},
+        check=True, timeout=TIMEOUT * 6,
+    )
+
+
+def member(server, group, cookie=None):
+    ws = connect(server, f"/group/{group}/member/", cookie=cookie)
+    first = ws.recv()
+    assert first == "joined", server.log()[-3000:]
+    return ws
+
+
+def test_a_user_is_disconnected_on_every_process(servers, backend, live_db):
+    one, two = servers
+    name = f"dora-{uuid.uuid4().hex[:8]}"
+    session = login(one, name)  # one database: the session is good on both
+    group = f"room-{uuid.uuid4().hex[:8]}"
+    dora = [member(one, group, session), member(two, f"other-{group}", session)]
+    bystanders = [member(one, group), member(two, f"other-{group}")]
+    from_a_third_process(backend, live_db,
+                         f"disconnect(user=User.objects.get(username={name!r}), reason='bye')")
+    for ws in dora:
+        assert receive_close(ws) == (4001, "bye")
+    for ws in bystanders:  # anonymous, and in the same groups: untouched
+        ws.send("ping")
+        assert ws.recv() == "echo:ping"
+        ws.close()
+
+
+def test_a_group_is_disconnected_on_every_process(servers, backend, live_db):
+    one, two = servers
+    group = f"room-{uuid.uuid4().hex[:8]}"
+    members = [member(one, group), member(two, group)]
+    outsider = member(two, f"hall-{group}")
+    from_a_third_process(backend, live_db,
+                         f"disconnect(group={group!r}, code=1001, reason='room closed')")
+    for ws in members:
+        assert receive_close(ws) == (1001, "room closed")
+    outsider.send("ping")
+    assert outsider.recv() == "echo:ping"
+    outsider.close()

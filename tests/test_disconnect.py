@@ -1,0 +1,123 @@
+"""groups.disconnect() in one process (the memory backend), over socketpairs.
+
+tests/live/test_disconnect.py runs it across processes on Redis and on a
+Redis Cluster.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from django_ws import groups
+from django_ws.groups.disconnect import Order
+from tests.conftest import TIMEOUT
+from tests.core import assert_nothing_left, connection, serve_view
+
+MEMORY = {"default": {"BACKEND": "django_ws.groups.memory.MemoryBackend"}}
+
+
+class User:
+    is_authenticated = True
+
+    def __init__(self, pk):
+        self.pk = pk
+
+
+class Anonymous:
+    is_authenticated = False
+    pk = None
+
+
+@pytest.fixture
+def memory(settings):
+    settings.WEBSOCKET_GROUPS = MEMORY
+
+
+def open_connection(user, group=None):
+    """A served connection of ``user``, in ``group`` if given, echoing."""
+    websocket, sock, peer = connection()
+    websocket.user = user
+
+    def view(ws):
+        ws.accept()
+        if group is not None:
+            ws.join(group)
+        for message in ws:
+            ws.send(message)
+
+    served = serve_view(websocket, sock, view)
+    peer.send_text("ready")
+    assert peer.recv() == "ready"  # accepted, joined
+    return peer, served
+
+
+def still_open(peer):
+    peer.send_text("still there?")
+    return peer.recv() == "still there?"
+
+
+def end(peer, served):
+    peer.send_close()
+    peer.recv_close()
+    peer.close()
+    served.get(timeout=TIMEOUT)
+
+
+def test_a_user_is_disconnected_everywhere_and_only_that_user(before, memory):
+    alice_1, served_1 = open_connection(User(7), "room")
+    alice_2, served_2 = open_connection(User(7))  # in no group
+    bob, served_bob = open_connection(User(8), "room")
+    anonymous, served_anonymous = open_connection(Anonymous())
+    groups.disconnect(user=User(7), reason="banned")
+    assert alice_1.recv_close() == (4001, "banned")
+    assert alice_2.recv_close() == (4001, "banned")
+    for peer, served in ((alice_1, served_1), (alice_2, served_2)):
+        peer.close()
+        served.get(timeout=TIMEOUT)
+    assert still_open(bob) and still_open(anonymous)
+    groups.disconnect(user=8, code=1008, reason="by pk")  # a pk does as well as the user
+    assert bob.recv_close() == (1008, "by pk")
+    bob.close()
+    served_bob.get(timeout=TIMEOUT)
+    end(anonymous, served_anonymous)
+    assert_nothing_left(before)
+
+
+def test_a_group_or_a_user_in_a_group(before, memory):
+    alice, served_alice = open_connection(User(7), "room")
+    bob, served_bob = open_connection(User(8), "room")
+    carol, served_carol = open_connection(User(9), "hall")
+    groups.disconnect(group="room", user=7)
+    assert alice.recv_close() == (4001, "")
+    alice.close()
+    served_alice.get(timeout=TIMEOUT)
+    assert still_open(bob)
+    groups.disconnect(group="room", code=1001, reason="room closed")
+    assert bob.recv_close() == (1001, "room closed")
+    bob.close()
+    served_bob.get(timeout=TIMEOUT)
+    assert still_open(carol)
+    end(carol, served_carol)
+    assert_nothing_left(before)
+
+
+@pytest.mark.parametrize(("kwargs", "error"), [
+    ({}, TypeError),
+    ({"user": 1, "code": 1005}, ValueError),  # reserved: never sent
+    ({"user": 1, "code": 2000}, ValueError),
+    ({"user": 1, "reason": "é" * 62}, ValueError),  # 124 bytes
+    ({"group": ""}, ValueError),
+])
+def test_bad_orders_fail_in_the_callers_hands(memory, kwargs, error):
+    with pytest.raises(error):
+        groups.disconnect(**kwargs)
+
+
+def test_an_order_goes_through_its_wire_form_and_nothing_else_passes():
+    order = Order("7", "room", 4001, "bye")
+    assert Order.parse(order.payload(), "room") == order
+    for foreign in (b"", b"{}", b"[1]", b'{"user":7,"code":4001,"reason":""}',
+                    b'{"user":"7","code":"4001","reason":""}', b"[" * 3000,
+                    b'{"user":"7","code":4001,"reason":"","more":1}',
+                    b'{"user":null,"code":1005,"reason":""}'):
+        assert Order.parse(foreign, "room") is None
