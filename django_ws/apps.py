@@ -19,7 +19,14 @@ class DjangoWSConfig(AppConfig):
         super().import_models()
 
     def ready(self) -> None:
+        from django.contrib.auth.signals import user_logged_out
+
         from . import checks  # registers the checks
+        from .groups.disconnect import close_on_logout
+
+        # Connected whether or not django.contrib.auth is installed: the
+        # signal exists without it, and is then never sent.
+        user_logged_out.connect(close_on_logout, dispatch_uid="django_ws.close_on_logout")
 
         # Not left to `manage.py check`: with the unrelated django-ws
         # installed too, our own modules may be overwritten, and the first

@@ -171,6 +171,10 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
         "WEBSOCKET_THREADED", "django_ws.E017",
         "True (views run on a thread of the pool, WEBSOCKET_THREADS) or False (on greenlets)",
     ))
+    errors.extend(_check_bool(
+        "WEBSOCKET_CLOSE_ON_LOGOUT", "django_ws.E018",
+        "True (logout() closes the session's connections, code 4401) or False",
+    ))
     redact = getattr(django_settings, "WEBSOCKET_REDACT_QUERY_PARAMS",
                      DEFAULTS["WEBSOCKET_REDACT_QUERY_PARAMS"])
     if isinstance(redact, str) or not isinstance(redact, list | tuple | set | frozenset) or not all(

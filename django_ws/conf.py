@@ -106,6 +106,10 @@ class Settings:
         return bool(self._get("WEBSOCKET_THREADED"))
 
     @property
+    def CLOSE_ON_LOGOUT(self) -> bool:
+        return bool(self._get("WEBSOCKET_CLOSE_ON_LOGOUT"))
+
+    @property
     def THREADS(self) -> int:
         return self._get("WEBSOCKET_THREADS")  # type: ignore[no-any-return]
 

@@ -80,6 +80,8 @@ def run_websocket_view(
     """
     # For the connection's log line; a lazy object, evaluated when logged.
     websocket.user = getattr(request, "user", None)
+    # From the cookie, no query: logout() closes this session's connections.
+    websocket.session_key = getattr(getattr(request, "session", None), "session_key", None)
     # The metrics' view label: the URL's name ("namespace:name"), else the
     # view's dotted path; never the path itself, whose ids are unbounded.
     match = getattr(request, "resolver_match", None)

@@ -50,6 +50,9 @@ DEFAULTS: dict[str, Any] = {
     # pool; past it a handshake to a threaded view gets 503 with Retry-After.
     "WEBSOCKET_THREADED": False,
     "WEBSOCKET_THREADS": 32,
+    # Django's logout() closes the user's connections opened with that
+    # session, in every process (django_ws.groups.disconnect, code 4401).
+    "WEBSOCKET_CLOSE_ON_LOGOUT": True,
     # Seconds the event loop may stay blocked (a view that does not yield)
     # before runws logs a WARNING with the stack (django_ws.watchdog). None:
     # no watching (the shutdown still gets past a stuck view).

@@ -211,6 +211,14 @@ def test_a_threaded_setting_that_is_not_a_bool_is_e017(value):
     assert "WEBSOCKET_THREADED" in messages[0].msg
 
 
+@pytest.mark.parametrize("value", ["no", 0, None])
+def test_a_close_on_logout_setting_that_is_not_a_bool_is_e018(value):
+    with override_settings(WEBSOCKET_CLOSE_ON_LOGOUT=value):
+        messages = check_settings()
+    assert ids(messages) == ["django_ws.E018"]
+    assert "WEBSOCKET_CLOSE_ON_LOGOUT" in messages[0].msg
+
+
 def test_threaded_must_be_a_bool_in_a_view_s_options():
     from django_ws.decorators import accept_websocket
 

@@ -33,10 +33,12 @@ def memory(settings):
     settings.WEBSOCKET_GROUPS = MEMORY
 
 
-def open_connection(user, group=None):
-    """A served connection of ``user``, in ``group`` if given, echoing."""
+def open_connection(user, group=None, session_key=None):
+    """A served connection of ``user``, in ``group`` if given, echoing; the
+    session's key as the Django layer records it at the handshake."""
     websocket, sock, peer = connection()
     websocket.user = user
+    websocket.session_key = session_key
 
     def view(ws):
         ws.accept()
@@ -116,8 +118,35 @@ def test_bad_orders_fail_in_the_callers_hands(memory, kwargs, error):
 def test_an_order_goes_through_its_wire_form_and_nothing_else_passes():
     order = Order("7", "room", 4001, "bye")
     assert Order.parse(order.payload(), "room") == order
-    for foreign in (b"", b"{}", b"[1]", b'{"user":7,"code":4001,"reason":""}',
-                    b'{"user":"7","code":"4001","reason":""}', b"[" * 3000,
-                    b'{"user":"7","code":4001,"reason":"","more":1}',
-                    b'{"user":null,"code":1005,"reason":""}'):
+    with_session = Order("7", None, 4401, "logged out", "abc")
+    assert Order.parse(with_session.payload(), None) == with_session
+    for foreign in (b"", b"{}", b"[1]", b'{"user":7,"code":4001,"reason":"","session":null}',
+                    b'{"user":"7","code":"4001","reason":"","session":null}', b"[" * 3000,
+                    b'{"user":"7","code":4001,"reason":"","session":null,"more":1}',
+                    b'{"user":"7","code":4001,"reason":"","session":7}',
+                    b'{"user":null,"code":1005,"reason":"","session":null}'):
         assert Order.parse(foreign, "room") is None
+
+
+class Request:
+    def __init__(self, session_key):
+        self.session = type("Session", (), {"session_key": session_key})()
+
+
+def test_logout_closes_the_connections_of_that_session_only(before, memory, settings):
+    from django_ws.groups.disconnect import close_on_logout
+
+    user = User(7)
+    this_session, served_this = open_connection(user, session_key="session-a")
+    other_session, served_other = open_connection(user, session_key="session-b")
+    settings.WEBSOCKET_CLOSE_ON_LOGOUT = False
+    close_on_logout(None, Request("session-a"), user)
+    assert still_open(this_session)
+    settings.WEBSOCKET_CLOSE_ON_LOGOUT = True
+    close_on_logout(None, Request("session-a"), user)
+    assert this_session.recv_close() == (4401, "logged out")
+    this_session.close()
+    served_this.get(timeout=TIMEOUT)
+    assert still_open(other_session)  # the user's other session is not logged out
+    end(other_session, served_other)
+    assert_nothing_left(before)

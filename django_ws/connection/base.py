@@ -53,7 +53,7 @@ class Connection:
     __slots__ = (
         "_accepted", "_cleanups", "_close_seen", "_close_waiter", "_handler", "_held",
         "_initial", "_lost", "_options", "_path", "_peer", "_queue", "_sock", "closed_by_client",
-        "messages_in", "messages_out", "opened_at", "protocol", "user",
+        "messages_in", "messages_out", "opened_at", "protocol", "session_key", "user",
         "binary_in", "binary_out", "bytes_in", "bytes_out", "view_name",
     )
 
@@ -108,6 +108,8 @@ class Connection:
         self.closed_by_client: bool | None = None
         #: ``request.user`` (lazy), set by the Django layer for the log line.
         self.user: Any = None
+        #: The session's key, set by the Django layer: what logout() closes.
+        self.session_key: str | None = None
 
     @property
     def path(self) -> str:

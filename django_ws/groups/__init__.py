@@ -26,7 +26,7 @@ from django.dispatch import receiver
 from django.utils.module_loading import import_string
 
 from . import envelopes
-from .disconnect import DISCONNECTED, Order, user_key
+from .disconnect import DISCONNECTED, LOGGED_OUT, Order, user_key
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..connection import WebSocket
@@ -35,6 +35,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = [
     "DEFAULT_GROUPS",
     "DISCONNECTED",
+    "LOGGED_OUT",
     "broadcast",
     "count",
     "disconnect",

@@ -21,12 +21,16 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # pragma: no cover
     from ..connection import WebSocket
 
-__all__ = ["DISCONNECTED", "Order", "close_matching", "user_key"]
+__all__ = ["DISCONNECTED", "LOGGED_OUT", "Order", "close_matching", "close_on_logout",
+           "user_key"]
 
 logger = logging.getLogger(__name__)
 
 #: The close code of ``disconnect()`` unless told otherwise.
 DISCONNECTED = 4001
+#: The close code when Django's ``logout()`` closes a session's connections
+#: (``WEBSOCKET_CLOSE_ON_LOGOUT``): 4000 + HTTP's 401.
+LOGGED_OUT = 4401
 _MAX_REASON_BYTES = 123  # RFC 6455 5.5: a control frame's payload is 125 bytes, 2 of them the code
 
 
@@ -45,6 +49,7 @@ class Order:
     group: str | None
     code: int
     reason: str
+    session: str | None = None  # only the connections opened with this session
 
     def __post_init__(self) -> None:
         if self.user is None and self.group is None:
@@ -59,19 +64,20 @@ class Order:
 
     def payload(self) -> bytes:
         """The order as published (the group goes with the channel)."""
-        return json.dumps({"user": self.user, "code": self.code, "reason": self.reason},
-                          separators=(",", ":")).encode()
+        return json.dumps({"user": self.user, "code": self.code, "reason": self.reason,
+                           "session": self.session}, separators=(",", ":")).encode()
 
     @classmethod
     def parse(cls, payload: bytes, group: str | None) -> Order | None:
         """The order ``payload()`` made, or None for anything else (Redis is shared)."""
         try:
             value = json.loads(payload)
-            if (type(value) is not dict or value.keys() != {"user", "code", "reason"}
+            if (type(value) is not dict or value.keys() != {"user", "code", "reason", "session"}
                     or type(value["code"]) is not int or type(value["reason"]) is not str
-                    or not (value["user"] is None or type(value["user"]) is str)):
+                    or not (value["user"] is None or type(value["user"]) is str)
+                    or not (value["session"] is None or type(value["session"]) is str)):
                 return None
-            return cls(value["user"], group, value["code"], value["reason"])
+            return cls(value["user"], group, value["code"], value["reason"], value["session"])
         except (ValueError, TypeError, RecursionError):
             return None
 
@@ -102,7 +108,13 @@ def close_matching(candidates: Iterable[WebSocket], order: Order) -> None:
             for websocket in list(candidates):
                 if websocket.closed:
                     continue
-                if order.user is not None and not _is_user(websocket, order.user):
+                if order.session is not None:
+                    # The session is the user's, and may be gone already
+                    # (logout() flushes it): the lazy request.user would
+                    # read as anonymous. Its key, kept at the handshake, says.
+                    if websocket.session_key != order.session:
+                        continue
+                elif order.user is not None and not _is_user(websocket, order.user):
                     continue
                 gevent.spawn(websocket.close, order.code, order.reason)
                 closed += 1
@@ -113,3 +125,25 @@ def close_matching(candidates: Iterable[WebSocket], order: Order) -> None:
                         closed, order.user or "-", order.group, order.code)
 
     gevent.spawn(run)
+
+
+def close_on_logout(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
+    """``user_logged_out``: close the user's connections opened with this session.
+
+    In every process (``disconnect()``), with ``LOGGED_OUT``. Django sends
+    the signal before it flushes the session, so its key is still there. A
+    groups backend that fails (Redis down) is logged: the logout goes on.
+    """
+    from ..conf import settings
+    from . import get_backend
+
+    if user is None or not settings.CLOSE_ON_LOGOUT:
+        return
+    session_key = getattr(getattr(request, "session", None), "session_key", None)
+    if session_key is None:
+        return  # no session: no connection was opened with it
+    try:
+        get_backend().disconnect(Order(user_key(user), None, LOGGED_OUT, "logged out",
+                                       session_key))
+    except Exception:
+        logger.exception("could not close the WebSocket connections of %s at logout", user)

@@ -96,3 +96,28 @@ def test_a_group_is_disconnected_on_every_process(servers, backend, live_db):
     outsider.send("ping")
     assert outsider.recv() == "echo:ping"
     outsider.close()
+
+
+def test_logout_closes_that_session_s_sockets_on_every_process(servers, backend, live_db):
+    one, two = servers
+    name = f"erin-{uuid.uuid4().hex[:8]}"
+    laptop, phone = login(one, name), login(two, name)  # two sessions of one user
+    group = f"room-{uuid.uuid4().hex[:8]}"
+    on_laptop = [member(one, group, laptop), member(two, group, laptop)]
+    on_phone = member(one, group, phone)
+    key = laptop.partition("=")[2]
+    # Django's own logout(), in another process, on the laptop's session.
+    from_a_third_process(backend, live_db, (
+        "from django.contrib.auth import logout; "
+        "from django.contrib.sessions.backends.db import SessionStore; "
+        "from django.test import RequestFactory; "
+        "request = RequestFactory().get('/'); "
+        f"request.session = SessionStore(session_key={key!r}); "
+        f"request.user = User.objects.get(username={name!r}); "
+        "logout(request)"
+    ))
+    for ws in on_laptop:
+        assert receive_close(ws) == (4401, "logged out")
+    on_phone.send("ping")  # the phone's session was not logged out
+    assert on_phone.recv() == "echo:ping"
+    on_phone.close()
