@@ -67,6 +67,12 @@ def member(server, group, cookie=None):
     return ws
 
 
+def assert_still_served(ws):
+    ws.send("ping")
+    assert ws.recv() == "echo:ping"
+    ws.close()
+
+
 def test_a_user_is_disconnected_on_every_process(servers, backend, live_db):
     one, two = servers
     name = f"dora-{uuid.uuid4().hex[:8]}"
@@ -79,9 +85,7 @@ def test_a_user_is_disconnected_on_every_process(servers, backend, live_db):
     for ws in dora:
         assert receive_close(ws) == (4001, "bye")
     for ws in bystanders:  # anonymous, and in the same groups: untouched
-        ws.send("ping")
-        assert ws.recv() == "echo:ping"
-        ws.close()
+        assert_still_served(ws)
 
 
 def test_a_group_is_disconnected_on_every_process(servers, backend, live_db):
@@ -93,9 +97,7 @@ def test_a_group_is_disconnected_on_every_process(servers, backend, live_db):
                          f"disconnect(group={group!r}, code=1001, reason='room closed')")
     for ws in members:
         assert receive_close(ws) == (1001, "room closed")
-    outsider.send("ping")
-    assert outsider.recv() == "echo:ping"
-    outsider.close()
+    assert_still_served(outsider)
 
 
 def test_logout_closes_that_session_s_sockets_on_every_process(servers, backend, live_db):
@@ -118,6 +120,4 @@ def test_logout_closes_that_session_s_sockets_on_every_process(servers, backend,
     ))
     for ws in on_laptop:
         assert receive_close(ws) == (4401, "logged out")
-    on_phone.send("ping")  # the phone's session was not logged out
-    assert on_phone.recv() == "echo:ping"
-    on_phone.close()
+    assert_still_served(on_phone)  # the phone's session was not logged out

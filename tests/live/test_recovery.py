@@ -448,13 +448,19 @@ def test_reading_the_history_of_an_unknown_group_creates_nothing(redis_process):
         client.close()
 
 
-def test_a_join_with_latest_gets_the_newest_message_from_another_process(servers):
-    one, two = servers
-    group = f"prices-{time.monotonic_ns()}"
+def assert_latest_comes_first(publisher, joiner, group):
+    """join(latest=True) on ``joiner``: the newest message, after the first envelope."""
     for n in range(3):
-        newest = broadcast(one, group, f"price {n}")
-    ws, first = member(two, group, recover=1, latest=1)
+        newest = broadcast(publisher, group, f"price {n}")
+    ws, first = member(joiner, group, recover=1, latest=1)
     assert first == {"group": group, "recovered": False, "position": newest}
     assert json.loads(ws.recv()) == {"group": group, "position": newest, "data": "price 2",
                                      "latest": True}
+    live = broadcast(publisher, group, "price 3")
+    assert json.loads(ws.recv()) == {"group": group, "position": live, "data": "price 3"}
     ws.close()
+
+
+def test_a_join_with_latest_gets_the_newest_message_from_another_process(servers):
+    one, two = servers
+    assert_latest_comes_first(one, two, f"prices-{time.monotonic_ns()}")

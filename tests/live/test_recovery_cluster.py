@@ -21,6 +21,7 @@ from django_ws.testing import LiveServer
 from tests.conftest import TIMEOUT, wait_for
 from tests.live.test_recovery import (
     PREFIX,
+    assert_latest_comes_first,
     assert_nothing_more,
     broadcast,
     broadcast_when_up,
@@ -304,13 +305,4 @@ def test_a_shard_restarted_without_its_data_recovered_false_and_no_replay(server
 
 def test_a_join_with_latest_gets_the_newest_message_across_processes(servers):
     one, two = servers
-    group = group_name("prices")
-    for n in range(3):
-        newest = broadcast(one, group, f"price {n}")
-    ws, first = member(two, group, recover=1, latest=1)
-    assert first == {"group": group, "recovered": False, "position": newest}
-    assert json.loads(ws.recv()) == {"group": group, "position": newest, "data": "price 2",
-                                     "latest": True}
-    live = broadcast(one, group, "price 3")
-    assert json.loads(ws.recv()) == {"group": group, "position": live, "data": "price 3"}
-    ws.close()
+    assert_latest_comes_first(one, two, group_name("prices"))
