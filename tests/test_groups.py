@@ -213,6 +213,21 @@ def test_two_first_joins_while_the_client_is_made_share_one_listener(fake_redis)
     wait_until(lambda: members[1].received == [b"hello"])
 
 
+def test_what_is_no_order_on_the_control_channel_is_dropped_with_one_warning(fake_redis,
+                                                                             caplog):
+    backend, pubsub = fake_redis
+    member = Member()
+    backend.join("room", member)
+    backend.listen_for_orders()
+    wait_until(lambda: backend._control_channel in pubsub.channels)
+    for foreign in (b"hello", b"X{}", b'X{"user":"1","code":1005,"reason":"","session":null}'):
+        pubsub.publish(backend._control_channel, foreign)
+    pubsub.publish("t:db0:room", b"tstill delivered")
+    wait_until(lambda: member.received == [b"still delivered"])
+    assert caplog.text.count("dropped a message on Redis channel 't:control:db0:'") == 1
+    assert "Traceback" not in caplog.text
+
+
 def test_the_listener_ends_when_no_group_is_left(fake_redis):
     backend, pubsub = fake_redis
     member = Member()

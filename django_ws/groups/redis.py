@@ -228,12 +228,11 @@ class RedisBackend(RedisPresence):
         if isinstance(kind, bytes):
             kind = kind.decode()
         if kind in ("message", "smessage"):
-            if channel == self._control_channel:
-                self._take_order(message["data"], None, channel)
-                return
-            group = self._group(channel)
             try:
-                self._deliver(group, message["data"])
+                if channel == self._control_channel:
+                    self._take_order(message["data"], None)
+                else:
+                    self._deliver(self._group(channel), message["data"])
             except _Foreign as exc:
                 if channel not in self._foreign_seen:
                     self._foreign_seen.add(channel)
@@ -273,7 +272,7 @@ class RedisBackend(RedisPresence):
             payload = payload[end + 1:]
             head = payload[0]
         elif head == _ORDER:
-            self._take_order(payload, group, None)
+            self._take_order(payload, group)
             return
         elif head == _ANNOUNCE:
             if not envelopes.is_announcement(payload[1:], group):
@@ -294,11 +293,10 @@ class RedisBackend(RedisPresence):
         if group in self._envelopes:
             self.deliver_envelopes(group, epoch, (offset, data, kind))
 
-    def _take_order(self, payload: bytes, group: str | None, channel: str | None) -> None:
+    def _take_order(self, payload: bytes, group: str | None) -> None:
         order = Order.parse(payload[1:], group) if payload[:1] == b"X" else None
         if order is None:
-            raise _Foreign("not a disconnect order") if channel is None else _Foreign(
-                "not a disconnect order on the control channel")
+            raise _Foreign("not a disconnect order")
         self.disconnect_local(order)
 
     def close(self) -> None:
