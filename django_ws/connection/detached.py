@@ -24,8 +24,7 @@ from .registry import detached_connections, none_detached
 __all__ = ["Detached"]
 
 #: Reads one callback burst may do before the other connections get their
-#: turn (see Detached._serve_callbacks): at most 128 KiB, as a function
-#: view's reader between two trips through the event loop.
+#: turn (see Detached._serve_callbacks): at most 128 KiB.
 _BURST_READS = 2
 
 
