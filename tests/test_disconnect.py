@@ -65,7 +65,15 @@ def end(peer, served):
     served.get(timeout=TIMEOUT)
 
 
-def test_a_user_is_disconnected_everywhere_and_only_that_user(before, memory):
+@pytest.fixture(autouse=True)
+def disconnects(monkeypatch):
+    from django_ws.metrics import counters
+
+    monkeypatch.setattr(counters, "disconnects", {})
+    return counters
+
+
+def test_a_user_is_disconnected_everywhere_and_only_that_user(before, memory, disconnects):
     alice_1, served_1 = open_connection(User(7), "room")
     alice_2, served_2 = open_connection(User(7))  # in no group
     bob, served_bob = open_connection(User(8), "room")
@@ -83,6 +91,7 @@ def test_a_user_is_disconnected_everywhere_and_only_that_user(before, memory):
     served_bob.get(timeout=TIMEOUT)
     end(anonymous, served_anonymous)
     assert_nothing_left(before)
+    assert disconnects.disconnects == {"user": 3}  # django_ws_disconnects_total{by="user"}
 
 
 def test_a_group_or_a_user_in_a_group(before, memory):
@@ -133,7 +142,8 @@ class Request:
         self.session = type("Session", (), {"session_key": session_key})()
 
 
-def test_logout_closes_the_connections_of_that_session_only(before, memory, settings):
+def test_logout_closes_the_connections_of_that_session_only(before, memory, settings,
+                                                           disconnects):
     from django_ws.groups.disconnect import close_on_logout
 
     user = User(7)
@@ -150,3 +160,4 @@ def test_logout_closes_the_connections_of_that_session_only(before, memory, sett
     assert still_open(other_session)  # the user's other session is not logged out
     end(other_session, served_other)
     assert_nothing_left(before)
+    assert disconnects.disconnects == {"logout": 1}

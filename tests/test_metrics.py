@@ -82,6 +82,7 @@ def test_every_metric_name_of_the_contract_is_exposed():
         "django_ws_redis_reconnects": "counter",
         "django_ws_recoveries": "counter",
         "django_ws_policy_closes": "counter",
+        "django_ws_disconnects": "counter",
         "django_ws_loop_blocked_seconds": "histogram",
     }
 

@@ -103,6 +103,9 @@ def close_matching(candidates: Iterable[WebSocket], order: Order) -> None:
     def run() -> None:
         from django.db import connections
 
+        from ..metrics import counters
+
+        by = "logout" if order.session is not None else "group" if order.group else "user"
         closed = 0
         try:
             for websocket in list(candidates):
@@ -117,6 +120,7 @@ def close_matching(candidates: Iterable[WebSocket], order: Order) -> None:
                 elif order.user is not None and not _is_user(websocket, order.user):
                     continue
                 gevent.spawn(websocket.close, order.code, order.reason)
+                counters.disconnected(by)
                 closed += 1
         finally:
             connections.close_all()

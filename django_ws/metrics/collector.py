@@ -56,6 +56,8 @@ DOCS = {
     "join given a position, a resync), by whether all were delivered.",
     "django_ws_policy_closes": "WebSocket connections the server closed with 1008 for what "
     "the client sent, by reason (fragments, control_frames, message_rate).",
+    "django_ws_disconnects": "WebSocket connections closed by a disconnect order "
+    "(django_ws.groups.disconnect), by what it named (user, group, logout).",
 }
 
 
@@ -132,6 +134,12 @@ def families(snapshot: Snapshot) -> Iterator[Metric]:
     for reason, value in sorted(snapshot.policy_closes.items()):
         policy.add_metric([reason], value)
     yield policy
+    disconnects = CounterMetricFamily(
+        "django_ws_disconnects", DOCS["django_ws_disconnects"], labels=["by"]
+    )
+    for by, value in sorted(snapshot.disconnects.items()):
+        disconnects.add_metric([by], value)
+    yield disconnects
 
 
 class DjangoWsCollector(Collector):

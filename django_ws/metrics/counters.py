@@ -91,6 +91,17 @@ loop_blocked = Histogram(LOOP_BLOCKED_BUCKETS)
 policy_closes: dict[str, int] = {}
 
 
+#: Connections this process closed for a disconnect order
+#: (django_ws.groups.disconnect), by what the order named: "user", "group",
+#: "logout" (Django's logout(), a session's connections).
+disconnects: dict[str, int] = {}
+
+
+def disconnected(by: str) -> None:
+    """A disconnect order closed a connection of this process (``by``: a bounded label)."""
+    disconnects[by] = disconnects.get(by, 0) + 1
+
+
 def policy_close(reason: str) -> None:
     """The server closed a connection with 1008 because of ``reason`` (a bounded label)."""
     policy_closes[reason] = policy_closes.get(reason, 0) + 1

@@ -102,6 +102,7 @@ def _make() -> dict[str, Any]:
         "django_ws_redis_reconnects": counter("django_ws_redis_reconnects"),
         "django_ws_recoveries": counter("django_ws_recoveries", ("recovered",)),
         "django_ws_policy_closes": counter("django_ws_policy_closes", ("reason",)),
+        "django_ws_disconnects": counter("django_ws_disconnects", ("by",)),
     }
 
 
@@ -168,6 +169,8 @@ def sync(snapshot: Snapshot | None = None) -> None:
         )
     for reason, value in snapshot.policy_closes.items():
         _add(metrics["django_ws_policy_closes"], "policy_closes", (reason,), value)
+    for by, value in snapshot.disconnects.items():
+        _add(metrics["django_ws_disconnects"], "disconnects", (by,), value)
     _add_histogram(metrics["django_ws_connection_duration_seconds"], "duration", *snapshot.duration)
     _add_histogram(metrics["django_ws_ping_rtt_seconds"], "ping_rtt", *snapshot.ping_rtt)
     _add_histogram(metrics["django_ws_loop_blocked_seconds"], "loop_blocked",

@@ -34,6 +34,7 @@ class Snapshot:
     redis_reconnects: int
     recoveries: list[int]  # [not recovered, recovered]
     policy_closes: dict[str, int]  # by reason
+    disconnects: dict[str, int]  # by what the order named
     loop_blocked: tuple[list[int], float]
 
 
@@ -77,5 +78,6 @@ def take() -> Snapshot:
         redis_reconnects=counters.redis_reconnects,
         recoveries=list(counters.recoveries),
         policy_closes=dict(counters.policy_closes),
+        disconnects=dict(counters.disconnects),
         loop_blocked=(list(counters.loop_blocked.counts), counters.loop_blocked.sum),
     )
