@@ -161,3 +161,26 @@ def test_logout_closes_the_connections_of_that_session_only(before, memory, sett
     end(other_session, served_other)
     assert_nothing_left(before)
     assert disconnects.disconnects == {"logout": 1}
+
+
+def test_the_admin_action_disconnects_the_selected_users(before, memory, disconnects):
+    from django_ws.admin_actions import disconnect_websockets
+
+    class ModelAdmin:
+        said = []
+
+        def message_user(self, request, message, level):
+            self.said.append(message)
+
+    alice, served_alice = open_connection(User(7))
+    bob, served_bob = open_connection(User(8))
+    admin = ModelAdmin()
+    disconnect_websockets(admin, None, [User(7)])
+    assert alice.recv_close() == (4001, "disconnected by an administrator")
+    alice.close()
+    served_alice.get(timeout=TIMEOUT)
+    assert still_open(bob)
+    end(bob, served_bob)
+    assert admin.said == ["Disconnected the WebSockets of 1 user(s) in every server process."]
+    assert list(disconnect_websockets.allowed_permissions) == ["change"]
+    assert_nothing_left(before)
