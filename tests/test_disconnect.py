@@ -184,3 +184,16 @@ def test_the_admin_action_disconnects_the_selected_users(before, memory, disconn
     assert admin.said == ["Disconnected the WebSockets of 1 user(s) in every server process."]
     assert list(disconnect_websockets.allowed_permissions) == ["change"]
     assert_nothing_left(before)
+
+
+def test_a_logout_in_a_process_without_websockets_starts_no_greenlet(memory, monkeypatch):
+    # logout() runs in every process, WSGI ones too, where no event loop
+    # would ever run a greenlet started for nothing.
+    import gevent
+
+    from django_ws.groups.disconnect import close_on_logout
+
+    started = []
+    monkeypatch.setattr(gevent, "spawn", lambda *args, **kwargs: started.append(args))
+    close_on_logout(None, Request("session-a"), User(7))
+    assert started == []

@@ -100,6 +100,12 @@ def close_matching(candidates: Iterable[WebSocket], order: Order) -> None:
     """
     import gevent
 
+    candidates = list(candidates)
+    if not candidates:
+        # Nothing here (a process that serves no WebSocket, where logout()
+        # runs too): no greenlet, which no event loop might ever run.
+        return
+
     def run() -> None:
         from django.db import connections
 
@@ -108,7 +114,7 @@ def close_matching(candidates: Iterable[WebSocket], order: Order) -> None:
         by = "logout" if order.session is not None else "group" if order.group else "user"
         closed = 0
         try:
-            for websocket in list(candidates):
+            for websocket in candidates:
                 if websocket.closed:
                     continue
                 if order.session is not None:
