@@ -190,12 +190,15 @@ def test_two_first_joins_while_the_client_is_made_share_one_listener(fake_redis)
     backend, _ = fake_redis
     client_class = backend._redis.Redis
     made = []
+    both_making = Event()
 
     class SlowToMake(client_class):
         @classmethod
         def from_url(cls, url):
             made.append(url)
-            gevent.sleep(0.01)
+            if len(made) == 2:
+                both_making.set()
+            both_making.wait(TIMEOUT)  # I/O: the other first join runs meanwhile
             return cls()
 
         def pubsub(self, **kwargs):
