@@ -12,6 +12,7 @@ from django.conf import settings as django_settings
 from django.core.checks import Error, Tags, Warning, register
 
 from .conf import DEFAULTS
+from .options import PER_USER_POLICIES
 
 MIDDLEWARE_PATH = "django_ws.middleware.WebSocketMiddleware"
 #: The middleware classes that attach ``request.websocket``: ours and the
@@ -36,6 +37,7 @@ _NUMBERS: dict[str, tuple[type[int] | type[float], ...]] = {
     "WEBSOCKET_MAX_FRAGMENTS": (int,),
     "WEBSOCKET_MAX_CONTROL_FRAMES": (int,),
     "WEBSOCKET_MAX_CONNECTIONS": (int,),
+    "WEBSOCKET_MAX_CONNECTIONS_PER_USER": (int,),
     "WEBSOCKET_RETRY_AFTER": (int,),
     "WEBSOCKET_METRICS_INTERVAL": (int, float),
 }
@@ -175,6 +177,15 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
         "WEBSOCKET_CLOSE_ON_LOGOUT", "django_ws.E018",
         "True (logout() closes the session's connections, code 4401) or False",
     ))
+    policy = getattr(django_settings, "WEBSOCKET_MAX_CONNECTIONS_PER_USER_POLICY",
+                     DEFAULTS["WEBSOCKET_MAX_CONNECTIONS_PER_USER_POLICY"])
+    if policy not in PER_USER_POLICIES:
+        errors.append(Error(
+            f"WEBSOCKET_MAX_CONNECTIONS_PER_USER_POLICY is {policy!r}; expected 'refuse' "
+            f"(a user past WEBSOCKET_MAX_CONNECTIONS_PER_USER gets 429) or 'close_oldest' "
+            f"(their oldest connection closes).",
+            id="django_ws.E019",
+        ))
     redact = getattr(django_settings, "WEBSOCKET_REDACT_QUERY_PARAMS",
                      DEFAULTS["WEBSOCKET_REDACT_QUERY_PARAMS"])
     if isinstance(redact, str) or not isinstance(redact, list | tuple | set | frozenset) or not all(

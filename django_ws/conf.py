@@ -126,6 +126,15 @@ class Settings:
         return self._get("WEBSOCKET_MAX_CONNECTIONS")  # type: ignore[no-any-return]
 
     @property
+    def MAX_CONNECTIONS_PER_USER(self) -> int | None:
+        return self._get("WEBSOCKET_MAX_CONNECTIONS_PER_USER")  # type: ignore[no-any-return]
+
+    @property
+    def MAX_CONNECTIONS_PER_USER_POLICY(self) -> str:
+        """``"refuse"`` (429) or ``"close_oldest"`` (the newest tab wins)."""
+        return self._get("WEBSOCKET_MAX_CONNECTIONS_PER_USER_POLICY")  # type: ignore[no-any-return]
+
+    @property
     def RETRY_AFTER(self) -> int:
         return int(self._get("WEBSOCKET_RETRY_AFTER"))
 

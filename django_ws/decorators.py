@@ -20,7 +20,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, HttpR
 from django.http.response import HttpResponseBase
 from websockets.frames import CloseCode
 
-from . import threads
+from . import threads, user_caps
 from .conf import OPTION_NAMES
 from .conf import settings as ws_settings
 from .db import release_idle_connections
@@ -42,14 +42,16 @@ View = TypeVar("View", bound=Callable[..., Any])
 
 def check_options(options: dict[str, Any], where: str) -> None:
     """Raise TypeError at import time for an option name that does not exist."""
-    unknown = set(options) - OPTION_NAMES - {"threaded"}
+    view_options = {"threaded", user_caps.OPTION}  # the view's, not the connection's
+    unknown = set(options) - OPTION_NAMES - view_options
     if unknown:
         raise TypeError(
             f"unknown WebSocket option(s) {sorted(unknown)!r} for {where}; "
-            f"expected some of {sorted(OPTION_NAMES | {'threaded'})!r}"
+            f"expected some of {sorted(OPTION_NAMES | view_options)!r}"
         )
     if not isinstance(options.get("threaded", False), bool):
         raise TypeError(f"threaded={options['threaded']!r} for {where}; expected True or False")
+    user_caps.check_option(options.get(user_caps.OPTION), where)
 
 
 def forbidden_origin(request: HttpRequest) -> HttpResponse:
@@ -95,9 +97,12 @@ def run_websocket_view(
         if tried:
             tried.clear()
     threaded = ws_settings.THREADED
-    if "threaded" in options:  # not a connection option: the view's (see django_ws.threads)
+    view_options = options
+    if "threaded" in options or user_caps.OPTION in options:
+        # Not connection options: the view's (django_ws.threads, django_ws.user_caps).
         options = dict(options)
-        threaded = options.pop("threaded")
+        threaded = options.pop("threaded", threaded)
+        options.pop(user_caps.OPTION, None)
     if options:
         websocket.configure(**options)
     websocket.on_idle(release_idle_connections)
@@ -110,6 +115,11 @@ def run_websocket_view(
             status=503, content_type="text/plain")
         refusal["Retry-After"] = str(ws_settings.RETRY_AFTER)
         return refusal
+    counted = user_caps.take_slot(request, websocket, view_options,
+                                  websocket.view_name if match is not None else
+                                  f"{view.__module__}.{view.__qualname__}")
+    if isinstance(counted, HttpResponse):
+        return counted
     try:
         if threaded:
             response = _run_threaded(request, websocket, view, *args, **kwargs)
@@ -143,6 +153,11 @@ def run_websocket_view(
         if websocket.accepted:
             websocket.close(CloseCode.INTERNAL_ERROR)
         raise
+    finally:
+        if counted is not None:
+            # Once the view returned: accepted, it is released when the
+            # connection ends; else now.
+            user_caps.give_back_when_ended(websocket, counted)
     if websocket.accepted or response is None:
         # The socket was used, or the view had nothing to say in HTTP:
         # Django needs a response object, the handler will discard it.

@@ -17,9 +17,12 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # pragma: no cover
     from websockets.extensions.base import ServerExtensionFactory
 
-__all__ = ["DEFAULTS", "OPTION_NAMES", "ConnectionOptions", "MiB"]
+__all__ = ["DEFAULTS", "OPTION_NAMES", "PER_USER_POLICIES", "ConnectionOptions", "MiB"]
 
 MiB = 1024 * 1024
+
+#: The values of ``WEBSOCKET_MAX_CONNECTIONS_PER_USER_POLICY``.
+PER_USER_POLICIES = ("refuse", "close_oldest")
 
 #: Default of each setting, by its name.
 DEFAULTS: dict[str, Any] = {
@@ -60,7 +63,15 @@ DEFAULTS: dict[str, Any] = {
     # WebSocket connections one server process holds; past it a handshake
     # gets 503 with Retry-After before any 101. None: no limit.
     "WEBSOCKET_MAX_CONNECTIONS": None,
-    # Seconds a 503 (full, or shutting down) asks the client to wait.
+    # WebSocket connections one authenticated user may hold at once, counted
+    # in every process through the "default" groups backend (Redis: with
+    # expiry, so that a killed process's count ends); past it a handshake
+    # gets 429 with Retry-After before any 101, or, with the policy
+    # "close_oldest", the user's oldest connection closes (code 4429).
+    # None: no limit. Per view: @accept_websocket(max_connections_per_user=N).
+    "WEBSOCKET_MAX_CONNECTIONS_PER_USER": None,
+    "WEBSOCKET_MAX_CONNECTIONS_PER_USER_POLICY": "refuse",
+    # Seconds a 503 (full, or shutting down) or a 429 asks the client to wait.
     "WEBSOCKET_RETRY_AFTER": 5,
     # runws and the gunicorn worker set glibc malloc's thresholds for large
     # messages (django_ws.malloc).

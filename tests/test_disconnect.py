@@ -197,3 +197,26 @@ def test_a_logout_in_a_process_without_websockets_starts_no_greenlet(memory, mon
     monkeypatch.setattr(gevent, "spawn", lambda *args, **kwargs: started.append(args))
     close_on_logout(None, Request("session-a"), User(7))
     assert started == []
+
+
+DEAD_REDIS = {"default": {"BACKEND": "django_ws.groups.redis.RedisBackend",
+                          "OPTIONS": {"url": "redis://127.0.0.1:1/0"}}}
+
+
+def test_redis_down_at_a_logout_is_logged_and_the_logout_goes_on(settings, caplog):
+    from django_ws.groups.disconnect import close_on_logout
+
+    settings.WEBSOCKET_GROUPS = DEAD_REDIS
+    close_on_logout(None, Request("session-a"), User(7))  # no exception for logout()
+    assert "could not close the WebSocket connections of" in caplog.text
+    assert "Connection refused" in caplog.text or "Error" in caplog.text
+
+
+def test_redis_down_at_disconnect_fails_in_the_caller_s_hands(settings):
+    # The caller (an admin's shell, a task) must know the order went nowhere:
+    # a Celery task retries, a shell user sees it.
+    import redis
+
+    settings.WEBSOCKET_GROUPS = DEAD_REDIS
+    with pytest.raises(redis.ConnectionError):
+        groups.disconnect(user=7)

@@ -8,6 +8,8 @@ from . import views
 urlpatterns = [
     path("probe/<str:key>/", views.probe),
     path("echo/", views.echo, name="echo"),
+    path("one-per-user/", views.one_per_user, name="one-per-user"),
+    path("answers-in-http/", views.answers_in_http),
     path("only-ws/", views.only_ws),
     path("undecorated/", views.undecorated),
     path("queue/", views.queue),

@@ -33,6 +33,20 @@ def echo(request):
         request.websocket.send(message)
 
 
+@accept_websocket(max_connections_per_user=1)
+def one_per_user(request):
+    """An echo counted on its own: one connection per user (WEBSOCKET_MAX_CONNECTIONS_PER_USER
+    does not count it)."""
+    for message in request.websocket:
+        request.websocket.send(message)
+
+
+@accept_websocket
+def answers_in_http(request):
+    """Refuses every handshake in HTTP: a counted slot must be given back at once."""
+    return HttpResponse("not now", status=409, content_type="text/plain")
+
+
 # No compression: the echoes of the messages within the limit then go out
 # before the held close frame (see connection/holding.py).
 @require_websocket(message_rate=1, message_burst=3, rate_limit_close=True, compression=None)

@@ -53,7 +53,7 @@ class Connection:
     __slots__ = (
         "_accepted", "_cleanups", "_close_seen", "_close_waiter", "_handler", "_held",
         "_initial", "_lost", "_options", "_path", "_peer", "_queue", "_sock", "closed_by_client",
-        "messages_in", "messages_out", "opened_at", "protocol", "session_key", "user",
+        "messages_in", "messages_out", "opened_at", "protocol", "session_key", "user", "user_slot",
         "binary_in", "binary_out", "bytes_in", "bytes_out", "view_name",
     )
 
@@ -110,6 +110,8 @@ class Connection:
         self.user: Any = None
         #: The session's key, set by the Django layer: what logout() closes.
         self.session_key: str | None = None
+        # Its slot in its user's connection count (django_ws.groups.user_slots).
+        self.user_slot: str | None = None
 
     @property
     def path(self) -> str:

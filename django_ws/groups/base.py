@@ -47,6 +47,7 @@ from . import envelopes
 from .disconnect import Order, close_matching
 from .envelopes import Entry, EnvelopeMember
 from .streams import HistoryOptions
+from .user_slots import LocalUserSlots
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..connection import WebSocket
@@ -86,6 +87,9 @@ class GroupBackend:
         self._envelopes: dict[str, dict[WebSocket, EnvelopeMember]] = {}
         self.history_options = HistoryOptions.from_options(alias, options)
         self._records: dict[str, dict[str, Any]] = {}  # presence of local members, by id
+        #: The users' connection counts (WEBSOCKET_MAX_CONNECTIONS_PER_USER):
+        #: this process's here; a backend that reaches others shares them.
+        self.user_slots: Any = LocalUserSlots()
 
     # -- membership (this process) ---------------------------------------------
 

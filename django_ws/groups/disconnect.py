@@ -50,6 +50,7 @@ class Order:
     code: int
     reason: str
     session: str | None = None  # only the connections opened with this session
+    slot: str | None = None  # only the connection counted with this slot (user_slots.py)
 
     def __post_init__(self) -> None:
         if self.user is None and self.group is None:
@@ -64,20 +65,26 @@ class Order:
 
     def payload(self) -> bytes:
         """The order as published (the group goes with the channel)."""
-        return json.dumps({"user": self.user, "code": self.code, "reason": self.reason,
-                           "session": self.session}, separators=(",", ":")).encode()
+        value = {"user": self.user, "code": self.code, "reason": self.reason,
+                 "session": self.session}
+        if self.slot is not None:
+            value["slot"] = self.slot
+        return json.dumps(value, separators=(",", ":")).encode()
 
     @classmethod
     def parse(cls, payload: bytes, group: str | None) -> Order | None:
         """The order ``payload()`` made, or None for anything else (Redis is shared)."""
         try:
             value = json.loads(payload)
-            if (type(value) is not dict or value.keys() != {"user", "code", "reason", "session"}
+            if (type(value) is not dict
+                    or value.keys() - {"slot"} != {"user", "code", "reason", "session"}
                     or type(value["code"]) is not int or type(value["reason"]) is not str
                     or not (value["user"] is None or type(value["user"]) is str)
-                    or not (value["session"] is None or type(value["session"]) is str)):
+                    or not (value["session"] is None or type(value["session"]) is str)
+                    or type(value.get("slot", "")) is not str):
                 return None
-            return cls(value["user"], group, value["code"], value["reason"], value["session"])
+            return cls(value["user"], group, value["code"], value["reason"], value["session"],
+                       value.get("slot"))
         except (ValueError, TypeError, RecursionError):
             return None
 
@@ -111,13 +118,19 @@ def close_matching(candidates: Iterable[WebSocket], order: Order) -> None:
 
         from ..metrics import counters
 
-        by = "logout" if order.session is not None else "group" if order.group else "user"
+        by = ("logout" if order.session is not None else "replaced" if order.slot is not None
+              else "group" if order.group else "user")
         closed = 0
         try:
             for websocket in candidates:
                 if websocket.closed:
                     continue
-                if order.session is not None:
+                if order.slot is not None:
+                    # One connection, replaced by its user's newer one: the
+                    # slot it was counted with names it, no user to read.
+                    if websocket.user_slot != order.slot:
+                        continue
+                elif order.session is not None:
                     # The session is the user's, and may be gone already
                     # (logout() flushes it): the lazy request.user would
                     # read as anonymous. Its key, kept at the handshake, says.

@@ -45,6 +45,7 @@ from .disconnect import Order
 from .envelopes import Entry, EnvelopeMember
 from .redis_listener import Listener
 from .redis_presence import RedisPresence
+from .redis_slots import RedisUserSlots
 from .streams import new_epoch, select
 
 __all__ = ["RedisBackend"]
@@ -85,6 +86,7 @@ class RedisBackend(RedisPresence):
             f"{self.prefix}control" if self.cluster
             else f"{self.prefix}control:{self._channel_prefix[len(self.prefix):]}"
         )
+        self.user_slots = RedisUserSlots(self)
         self._listener = Listener(self._connect, cluster=self.cluster, handle=self._handle,
                                   describe_groups=self._groups_described,
                                   redis_error=self._redis.RedisError)
@@ -305,6 +307,7 @@ class RedisBackend(RedisPresence):
         self._listener.close()
         if self._refresher is not None:
             self._refresher.kill(block=False)
+        self.user_slots.close()
         if self._publisher is not None:
             self._publisher.close()
 

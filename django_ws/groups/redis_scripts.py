@@ -13,7 +13,7 @@ old positions are refused.
 
 from __future__ import annotations
 
-__all__ = ["PRESENCE", "PUBLISH", "READ", "SWEEP"]
+__all__ = ["CLAIM_SLOT", "PRESENCE", "PUBLISH", "READ", "SWEEP"]
 
 #: KEYS: meta, stream, channel. ARGV: "publish" or "spublish" (Redis
 #: Cluster's sharded pub/sub), payload, history_size, history_ttl (s), a new
@@ -85,3 +85,29 @@ SWEEP = _SWEEP + 'return {gone, redis.call("zcard", KEYS[2])}\n'
 #: KEYS: presence, presence.exp. ARGV: now (Unix ms). Returns {the expired
 #: records, the rest flat (id, record, id, record...)}.
 PRESENCE = _SWEEP + 'return {gone, redis.call("hgetall", KEYS[1])}\n'
+
+#: KEYS: a user's slots in one scope (sorted set: slot -> expiry, Unix ms;
+#: ``django_ws.groups.user_slots``). ARGV: now (Unix ms), the new slot's
+#: expiry, the new slot, the limit, "1" to take the oldest slots to make
+#: room (else refuse), the key's TTL (s). Returns {1 if taken else 0, the
+#: slots taken to make room}. The expired slots (of a process that stopped
+#: refreshing them) go first, so a killed process's count ends with its TTL.
+CLAIM_SLOT = """
+redis.call("zremrangebyscore", KEYS[1], "-inf", ARGV[1])
+local slots = redis.call("zrange", KEYS[1], 0, -1)
+local limit = tonumber(ARGV[4])
+local replaced = {}
+if #slots >= limit then
+  if ARGV[5] ~= "1" then
+    return {0, replaced}
+  end
+  table.sort(slots)
+  for i = 1, #slots - limit + 1 do
+    replaced[#replaced + 1] = slots[i]
+    redis.call("zrem", KEYS[1], slots[i])
+  end
+end
+redis.call("zadd", KEYS[1], ARGV[2], ARGV[3])
+redis.call("expire", KEYS[1], ARGV[6])
+return {1, replaced}
+"""

@@ -144,3 +144,38 @@ def redis_reconnects(server) -> float:
     with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
         text = response.read().decode()
     return float(re.search(r"^django_ws_redis_reconnects_total (\S+)$", text, re.M).group(1))
+
+
+def test_redis_down_at_the_start_then_disconnect_orders_arrive(server, redis_process, live_db):
+    # listen_for_orders() could not subscribe at the server's start: it says
+    # so and tries again with back-off, so that once Redis is there a
+    # disconnect() from another process reaches this one.
+    import sqlite3
+
+    import redis
+
+    from django_ws.groups.disconnect import Order
+    from django_ws.groups.redis import RedisBackend
+    from tests.live.test_views_and_auth import login
+
+    server.wait_for_log(r"cannot subscribe to 'faults:control:db0:' for disconnect orders",
+                        TIMEOUT)
+    name = f"fay-{time.monotonic_ns()}"
+    ws = connect(server, "/echo/", cookie=login(server, name))
+    with sqlite3.connect(live_db) as db:
+        (pk,), = db.execute("SELECT id FROM auth_user WHERE username = ?", (name,))
+    redis_process.start()
+    client = redis.Redis.from_url(redis_process.url)
+    try:
+        deadline = time.monotonic() + TIMEOUT * 4  # the back-off: 1 s, 2 s, 4 s...
+        while not client.pubsub_numsub("faults:control:db0:")[0][1]:
+            assert time.monotonic() < deadline, server.log()[-3000:]
+            time.sleep(0.05)
+    finally:
+        client.close()
+    other_process = RedisBackend("default", {"url": redis_process.url, "prefix": "faults:"})
+    try:
+        other_process.disconnect(Order(str(pk), None, 4001, "bye"))
+    finally:
+        other_process.close()
+    assert receive_close(ws) == (4001, "bye")
