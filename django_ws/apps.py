@@ -19,14 +19,23 @@ class DjangoWSConfig(AppConfig):
         super().import_models()
 
     def ready(self) -> None:
+        from django.conf import settings
         from django.contrib.auth.signals import user_logged_out
+        from django.db.models.signals import post_save
 
         from . import checks  # registers the checks
-        from .groups.disconnect import close_on_logout
+        from .groups.disconnect import close_on_logout, close_on_password_change
 
         # Connected whether or not django.contrib.auth is installed: the
         # signal exists without it, and is then never sent.
         user_logged_out.connect(close_on_logout, dispatch_uid="django_ws.close_on_logout")
+        try:
+            user_model = self.apps.get_model(settings.AUTH_USER_MODEL)
+        except (LookupError, ValueError):
+            user_model = None  # no django.contrib.auth, nor a user model of the project's
+        if user_model is not None:
+            post_save.connect(close_on_password_change, sender=user_model,
+                              dispatch_uid="django_ws.close_on_password_change")
 
         # Not left to `manage.py check`: with the unrelated django-ws
         # installed too, our own modules may be overwritten, and the first

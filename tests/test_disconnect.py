@@ -220,3 +220,44 @@ def test_redis_down_at_disconnect_fails_in_the_caller_s_hands(settings):
     settings.WEBSOCKET_GROUPS = DEAD_REDIS
     with pytest.raises(redis.ConnectionError):
         groups.disconnect(user=7)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_new_password_closes_the_user_s_connections_once_committed(before, memory, settings,
+                                                                    disconnects):
+    from django.contrib.auth.models import User as DjangoUser
+    from django.db import transaction
+
+    dora = DjangoUser.objects.create_user("dora-pw", password="old secret")
+    other = DjangoUser.objects.create_user("eve-pw", password="x")
+    phone, served_phone = open_connection(User(dora.pk), session_key="phone")
+    laptop, served_laptop = open_connection(User(dora.pk), session_key="laptop")
+    bystander, served_bystander = open_connection(User(other.pk))
+    dora.first_name = "Dora"
+    dora.save()  # not a password change
+    dora.refresh_from_db()
+    dora.set_password("old secret")  # a hasher upgrade at login saves the password so
+    dora._password = None
+    dora.save(update_fields=["password"])
+    with transaction.atomic():
+        dora.set_password("new secret")
+        dora.save()
+        transaction.set_rollback(True)  # rolled back: the password did not change
+    assert still_open(phone) and still_open(laptop)
+    settings.WEBSOCKET_CLOSE_ON_LOGOUT = False
+    dora.set_password("new secret")
+    dora.save()
+    assert still_open(phone)
+    settings.WEBSOCKET_CLOSE_ON_LOGOUT = True
+    with transaction.atomic():
+        dora.set_password("newer secret")
+        dora.save()
+        assert still_open(phone)  # not before the commit
+    for peer, served in ((phone, served_phone), (laptop, served_laptop)):
+        assert peer.recv_close() == (4401, "password changed")
+        peer.close()
+        served.get(timeout=TIMEOUT)
+    assert still_open(bystander)
+    end(bystander, served_bystander)
+    assert_nothing_left(before)
+    assert disconnects.disconnects == {"user": 2}

@@ -482,7 +482,7 @@ def db_identity(request):
 
 
 def js_client_page(request):
-    """A page running django_ws/websocket.js against ``close-with`` (browser tests)."""
+    """A page running django_ws/websocket.js against ``close-with``, or ``?path=``."""
     from pathlib import Path
 
     import django_ws
@@ -491,9 +491,10 @@ def js_client_page(request):
         encoding="utf-8"
     ).replace("</", "<\\/")  # inline: its comment's "</script>" would end the element
     code = int(request.GET.get("code", "1000"))
+    path = json.dumps(request.GET.get("path", f"/close-with/?code={code}&key=js"))
     return HttpResponse(f"""<!doctype html><html><body><script>{script}</script><script>
       window.events = [];
-      const socket = new DjangoWebSocket("/close-with/?code={code}&key=js",
+      const socket = new DjangoWebSocket({path.replace("<", "")},
                                          {{minDelay: 50, maxDelay: 100}});
       socket.addEventListener("open", () => window.events.push("open"));
       socket.addEventListener("close", (e) => window.events.push(

@@ -22,7 +22,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..connection import WebSocket
 
 __all__ = ["DISCONNECTED", "LOGGED_OUT", "Order", "close_matching", "close_on_logout",
-           "user_key"]
+           "close_on_password_change", "user_key"]
 
 logger = logging.getLogger(__name__)
 
@@ -170,3 +170,39 @@ def close_on_logout(sender: Any, request: Any, user: Any, **kwargs: Any) -> None
                                        session_key))
     except Exception:
         logger.exception("could not close the WebSocket connections of %s at logout", user)
+
+
+def close_on_password_change(sender: Any, instance: Any, created: bool = False,
+                             using: str | None = None, **kwargs: Any) -> None:
+    """``post_save`` of the user model: a new password closes the user's connections.
+
+    Django logs the user's other sessions out at their next request (their
+    session hash no longer matches); a WebSocket makes no next request, so
+    its connections close now, everywhere, with ``LOGGED_OUT``, once the
+    save commits (never for a rolled-back one). All of them: at the save,
+    nothing tells which session changed the password (the one that did is
+    given a new key right after, by ``update_session_auth_hash()``), and a
+    connection left open on a stale key would escape its session's logout.
+    That browser's pages connect again as they load.
+
+    ``set_password()`` leaves the raw password in ``_password`` until
+    ``save()`` is done, which is how a new password is told from any other
+    save without a query (a hasher upgrade at login clears it first).
+    """
+    from django.db import transaction
+
+    from ..conf import settings
+    from . import get_backend
+
+    if created or getattr(instance, "_password", None) is None or not settings.CLOSE_ON_LOGOUT:
+        return
+    order = Order(user_key(instance), None, LOGGED_OUT, "password changed")
+
+    def send() -> None:
+        try:
+            get_backend().disconnect(order)
+        except Exception:
+            logger.exception("could not close the WebSocket connections of user %s after "
+                             "a password change", order.user)
+
+    transaction.on_commit(send, using=using, robust=True)

@@ -152,7 +152,7 @@ def events_after(page, predicate):
     return page.evaluate("window.events")
 
 
-@pytest.mark.parametrize("code", [1000, 1008, 4001])
+@pytest.mark.parametrize("code", [1000, 1008, 4001, 4401, 4429])
 def test_js_client_does_not_retry_final_codes(browser, test_project, code):
     page = browser.new_page()
     page.goto(test_project.http_url(f"/js-client/?code={code}"))
@@ -170,6 +170,28 @@ def test_js_client_retries_temporary_codes(browser, test_project, code):
     events = events_after(page, "window.events.filter(e => e === 'open').length >= 2")
     assert events[:3] == ["open", f"close {code} true", "open"]
     page.close()
+
+
+def test_a_logout_in_another_process_closes_the_page_s_socket_for_good(browser, redis_url,
+                                                                      live_db):
+    from tests.live.test_disconnect import groups_config, logout_in_a_third_process
+
+    backend = groups_config(redis_url, cluster=False)
+    name = f"gil-{os.getpid()}-{id(backend)}"
+    with LiveServer(settings_module="tests.settings", settings={"WEBSOCKET_GROUPS": backend},
+                    env={"DJANGO_WS_TEST_DB": live_db}) as live:
+        page = browser.new_page()
+        page.goto(live.http_url(f"/test-login/?user={name}"))  # the session's cookie
+        page.goto(live.http_url("/js-client/?path=/echo/"))
+        events_after(page, "window.events.includes('open')")
+        session_key = next(cookie["value"] for cookie in page.context.cookies()
+                           if cookie["name"] == "sessionid")
+        logout_in_a_third_process(backend, live_db, name, session_key)
+        events = events_after(page, "window.events.some(e => e.startsWith('close'))")
+        assert events == ["open", "close 4401 false"]
+        page.wait_for_timeout(500)  # several retry delays: nothing more happens
+        assert page.evaluate("window.events") == events
+        page.close()
 
 
 def test_chat_recovers_what_was_sent_while_its_server_restarted(browser, demo_db, tmp_path):

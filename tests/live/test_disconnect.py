@@ -60,6 +60,19 @@ def from_a_third_process(backend, live_db, code):
     )
 
 
+def logout_in_a_third_process(backend, live_db, username, session_key):
+    """Django's own logout(), in another process, on that session."""
+    from_a_third_process(backend, live_db, (
+        "from django.contrib.auth import logout; "
+        "from django.contrib.sessions.backends.db import SessionStore; "
+        "from django.test import RequestFactory; "
+        "request = RequestFactory().get('/'); "
+        f"request.session = SessionStore(session_key={session_key!r}); "
+        f"request.user = User.objects.get(username={username!r}); "
+        "logout(request)"
+    ))
+
+
 def member(server, group, cookie=None):
     ws = connect(server, f"/group/{group}/member/", cookie=cookie)
     first = ws.recv()
@@ -107,17 +120,7 @@ def test_logout_closes_that_session_s_sockets_on_every_process(servers, backend,
     group = f"room-{uuid.uuid4().hex[:8]}"
     on_laptop = [member(one, group, laptop), member(two, group, laptop)]
     on_phone = member(one, group, phone)
-    key = laptop.partition("=")[2]
-    # Django's own logout(), in another process, on the laptop's session.
-    from_a_third_process(backend, live_db, (
-        "from django.contrib.auth import logout; "
-        "from django.contrib.sessions.backends.db import SessionStore; "
-        "from django.test import RequestFactory; "
-        "request = RequestFactory().get('/'); "
-        f"request.session = SessionStore(session_key={key!r}); "
-        f"request.user = User.objects.get(username={name!r}); "
-        "logout(request)"
-    ))
+    logout_in_a_third_process(backend, live_db, name, laptop.partition("=")[2])
     for ws in on_laptop:
         assert receive_close(ws) == (4401, "logged out")
     assert_still_served(on_phone)  # the phone's session was not logged out
