@@ -19,6 +19,7 @@ class DjangoWSConfig(AppConfig):
         super().import_models()
 
     def ready(self) -> None:
+        from django.apps import apps
         from django.conf import settings
         from django.contrib.auth.signals import user_logged_out
         from django.db.models.signals import post_save
@@ -30,7 +31,7 @@ class DjangoWSConfig(AppConfig):
         # signal exists without it, and is then never sent.
         user_logged_out.connect(close_on_logout, dispatch_uid="django_ws.close_on_logout")
         try:
-            user_model = self.apps.get_model(settings.AUTH_USER_MODEL)
+            user_model = apps.get_model(settings.AUTH_USER_MODEL)
         except (LookupError, ValueError):
             user_model = None  # no django.contrib.auth, nor a user model of the project's
         if user_model is not None:
