@@ -27,6 +27,7 @@ from django.utils.module_loading import import_string
 
 from . import envelopes
 from .disconnect import DISCONNECTED, LOGGED_OUT, Order, user_key
+from .user_slots import REPLACED
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..connection import WebSocket
@@ -36,6 +37,7 @@ __all__ = [
     "DEFAULT_GROUPS",
     "DISCONNECTED",
     "LOGGED_OUT",
+    "REPLACED",
     "broadcast",
     "count",
     "disconnect",
