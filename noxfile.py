@@ -35,7 +35,7 @@ import nox
 ROOT = Path(__file__).resolve().parent
 DIST = ROOT / "dist"
 
-nox.options.sessions = ["lint", "build", "tests", "contention"]
+nox.options.sessions = ["lint", "docs", "build", "tests", "contention"]
 nox.options.reuse_existing_virtualenvs = False
 nox.options.error_on_missing_interpreters = True
 
@@ -64,7 +64,8 @@ WEBSOCKETS_FLOOR = "websockets==17.0"
 # Files the tests need that setuptools would not put in an sdist by itself
 # (MANIFEST.in adds them).
 SDIST_MUST_HOLD = ("tests/conftest.py", "tests/settings.py", "tests/urls.py", "tests/views.py",
-                   "demo_project/settings.py", "manage.py", "compliance/autobahn.py", "LICENSE")
+                   "demo_project/settings.py", "manage.py", "compliance/autobahn.py", "LICENSE",
+                   "docs/tutorial/files/chat/views.py")
 
 LINT_REQUIREMENTS = ("ruff==0.17.6", "mypy==2.4.1", "django-stubs==6.1.2", "pytest", "redis",
                      "gunicorn", "prometheus_client")
@@ -95,6 +96,24 @@ def lint(session: nox.Session) -> None:
     session.install(*LINT_REQUIREMENTS, ".")
     session.run("ruff", "check", ".")
     session.run("mypy", "django_ws")
+
+
+@nox.session(python=MATRIX[0][0])
+def docs(session: nox.Session) -> None:
+    """The documentation site (docs/): Sphinx with warnings and broken
+    references as errors, the reference's completeness, spelling, and the
+    built site in Chromium."""
+    html = ROOT / "docs" / "_build" / "html"
+    session.install("-r", "docs/requirements.txt", ".[test]")
+    # Offline: no inventory of the other projects' docs to fetch here, so
+    # references into them are not checked (Read the Docs checks them).
+    session.run("sphinx-build", "-E", "-W", "--keep-going", "-n", "-q", "-b", "html", "docs",
+                str(html), env={"DJANGO_WS_DOCS_OFFLINE": "1"})
+    session.run("python", "docs/check_reference.py")
+    session.run("codespell", "--skip", "docs/_build", "docs", "README.md", "CHANGELOG.md",
+                "ARCHITECTURE.md", "django_ws")
+    session.run("python", "-m", "pytest", "-p", "no:cacheprovider", "tests/docs",
+                env={"DJANGO_WS_DOCS_HTML": str(html)})
 
 
 @nox.session(python="3.11")

@@ -165,7 +165,7 @@ class WebSocketHandler(pywsgi.WSGIHandler):  # type: ignore[misc]  # gevent has 
                 # pywsgi's own parser failing on the client's bytes (an
                 # IndexError for "HTTP/2"): still the client's request, and
                 # pywsgi would print a traceback for it. Logged, answered 400.
-                ex = ValueError(f"unparseable request ({type(ex).__name__}: {ex})")
+                ex = ValueError(f"unparsable request ({type(ex).__name__}: {ex})")
             return super()._handle_client_error(ex)
         counters.refused(431)
         logger.info("refused a request from %s: 431 %s (WEBSOCKET_MAX_REQUEST_HEAD is %s "

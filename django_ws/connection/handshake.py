@@ -122,7 +122,7 @@ class Handshake(Reading):
         """Send the 101 response; a no-op once accepted.
 
         Args:
-            subprotocol: one of :attr:`subprotocols` to agree on (RFC 6455
+            subprotocol: one of ``subprotocols`` to agree on (RFC 6455
                 4.2.2). By default the first of the decorator's
                 ``subprotocols`` that the client offered, else none.
 

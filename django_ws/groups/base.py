@@ -5,7 +5,7 @@ carries broadcasts to the processes that have members:
 
 - ``join(group, websocket)`` / ``leave(group, websocket)``: membership of a
   local connection. The first local member of a group calls
-  :meth:`subscribe`, the last one leaving calls :meth:`unsubscribe`. A group
+  ``subscribe()``, the last one leaving calls ``unsubscribe()``. A group
   counts as joined once ``subscribe()`` returned: members joining meanwhile
   wait for it, and when it raises they all get its error and nothing is
   recorded, so that the next member subscribes again.
@@ -23,7 +23,7 @@ History, recovery and presence (the envelope members of
   keeps no history; ``kind`` says what the message was (str, JSON, bytes),
   for envelopes and ``history()``.
 - ``read_history(group, since)``: ``(epoch, top, entries)`` as
-  :func:`~django_ws.groups.envelopes.recover` documents; may block.
+  ``django_ws.groups.envelopes.recover()`` documents; may block.
 - ``deliver_envelopes(group, epoch, entry)``: hand a message with its
   position to this process's envelope members.
 - ``presence_add()``, ``presence_remove()``, ``presence()``, ``announce()``:
