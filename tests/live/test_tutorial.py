@@ -11,58 +11,18 @@ test through ``manage.py test``.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
-import sys
 import urllib.request
-from pathlib import Path
 
 import pytest
 
 from django_ws.testing import LiveServer
+from tests import tutorial_project
 from tests.conftest import TIMEOUT, connect
-
-DOCS = Path(__file__).resolve().parents[2] / "docs"
-TUTORIAL = DOCS / "tutorial" / "files"
-CHANNELS = DOCS / "howto" / "files" / "chat"
-
-
-def run(*args: str, cwd: Path) -> str:
-    """A command as the user types it in the project: no settings of ours."""
-    env = {key: value for key, value in os.environ.items()
-           if key not in ("DJANGO_SETTINGS_MODULE", "PYTHONPATH")}
-    result = subprocess.run([sys.executable, *args], cwd=cwd, env=env,
-                            capture_output=True, text=True, timeout=TIMEOUT * 12)
-    assert result.returncode == 0, result.stdout + result.stderr
-    return result.stdout + result.stderr
 
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
-    if not DOCS.is_dir():
-        pytest.skip("the docs are not in this tree")
-    root = tmp_path_factory.mktemp("tutorial")
-    run("-m", "django", "startproject", "mysite", cwd=root)
-    project = root / "mysite"
-    run("manage.py", "startapp", "chat", cwd=project)
-    settings = project / "mysite" / "settings.py"
-    settings.write_text(settings.read_text() + "\n" + (TUTORIAL / "settings_lines.py").read_text())
-    shutil.copytree(TUTORIAL / "chat", project / "chat", dirs_exist_ok=True)
-    shutil.copy(TUTORIAL / "mysite" / "urls.py", project / "mysite" / "urls.py")
-    # The Channels guide's view, URL and test, beside the tutorial's.
-    shutil.copy(CHANNELS / "views_django_ws.py", project / "chat" / "moved.py")
-    shutil.copy(CHANNELS / "tests_django_ws.py", project / "chat" / "tests.py")
-    moved_urls = (CHANNELS / "urls_django_ws.py").read_text().replace(
-        "from chat import views", "from chat import moved as views")
-    (project / "chat" / "moved_urls.py").write_text(moved_urls)
-    urls = project / "mysite" / "urls.py"
-    urls.write_text(urls.read_text().replace(
-        "from django.urls import path", "from django.urls import include, path").replace(
-        "\n]", '\n    path("", include("chat.moved_urls")),\n]'))
-    run("manage.py", "migrate", "-v0", cwd=project)
-    assert "System check identified no issues" in run("manage.py", "check", cwd=project)
-    return project
+    return tutorial_project.build(tmp_path_factory.mktemp("tutorial"))
 
 
 @pytest.fixture(scope="module")
@@ -124,7 +84,7 @@ def test_the_chat_moved_from_channels(project, live):
     with pytest.raises(websocket.WebSocketBadStatusException) as refused:
         connect(live, "/ws/chat/lobby/")
     assert refused.value.status_code == 401
-    session = run("manage.py", "shell", "-c", (
+    session = tutorial_project.run("manage.py", "shell", "-c", (
         "from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY\n"
         "from django.contrib.auth.models import User\n"
         "from django.contrib.sessions.backends.db import SessionStore\n"
@@ -140,4 +100,4 @@ def test_the_chat_moved_from_channels(project, live):
     assert json.loads(ann.recv()) == {"text": "hello", "user": "ann"}
     ann.close()
     # The guide's test, by Django's test runner.
-    assert "OK" in run("manage.py", "test", "chat", "-v1", cwd=project)
+    assert "OK" in tutorial_project.run("manage.py", "test", "chat", "-v1", cwd=project)
