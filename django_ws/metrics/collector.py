@@ -57,7 +57,7 @@ DOCS = {
     "django_ws_policy_closes": "WebSocket connections the server closed with 1008 for what "
     "the client sent, by reason (fragments, control_frames, message_rate).",
     "django_ws_disconnects": "WebSocket connections closed by a disconnect order "
-    "(django_ws.groups.disconnect), by what it named (user, group, logout).",
+    "(django_ws.groups.disconnect), by what it named (user, group, logout, replaced).",
 }
 
 
