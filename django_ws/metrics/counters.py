@@ -92,8 +92,9 @@ policy_closes: dict[str, int] = {}
 
 
 #: Connections this process closed for a disconnect order
-#: (django_ws.groups.disconnect), by what the order named: "user", "group",
-#: "logout" (Django's logout(), a session's connections).
+#: (django_ws.groups.disconnect), by what the order named: "user" (a new
+#: password too), "group", "logout" (Django's logout(), a session's
+#: connections), "replaced" (WEBSOCKET_MAX_CONNECTIONS_PER_USER_POLICY).
 disconnects: dict[str, int] = {}
 
 
