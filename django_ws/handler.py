@@ -28,8 +28,7 @@ from websockets.server import ServerProtocol
 
 from . import ENVIRON_KEY
 from .conf import settings
-from .connection import WebSocket, open_connections, open_handshake
-from .metrics import counters
+from .connection import WebSocket, counters, open_connections, open_handshake
 from .protocol import build_request
 from .redact import REDACTED, SENSITIVE_HEADERS, redact_requestline, redact_target
 

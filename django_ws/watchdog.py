@@ -37,8 +37,8 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
+from .connection import counters
 from .exceptions import ViewInterrupted
-from .metrics import counters
 
 __all__ = ["LoopWatchdog"]
 

@@ -771,7 +771,7 @@ def test_a_flooding_client_cannot_keep_the_loop_from_another_connection(before, 
 
 def test_a_views_budgets_override_the_settings_and_the_close_is_counted(before, caplog,
                                                                       monkeypatch):
-    from django_ws.metrics import counters
+    from django_ws.connection import counters
 
     monkeypatch.setattr(counters, "policy_closes", {})
     websocket, sock, peer = connection()  # the defaults: 4096 fragments

@@ -67,7 +67,7 @@ def end(peer, served):
 
 @pytest.fixture(autouse=True)
 def disconnects(monkeypatch):
-    from django_ws.metrics import counters
+    from django_ws.connection import counters
 
     monkeypatch.setattr(counters, "disconnects", {})
     return counters

@@ -15,11 +15,11 @@ import urllib.parse
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
+from django_ws.connection import counters
 from django_ws.groups import envelopes
 from django_ws.groups.envelopes import parse_position, since_from_path
 from django_ws.groups.memory import MemoryBackend
 from django_ws.groups.streams import HistoryOptions, MemoryHistory
-from django_ws.metrics import counters
 
 
 class Member:

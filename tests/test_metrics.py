@@ -15,7 +15,8 @@ from django.core import checks
 from django.test import RequestFactory, override_settings
 
 from django_ws.checks import check_metrics
-from django_ws.metrics import counters, metrics_view
+from django_ws.connection import counters
+from django_ws.metrics import metrics_view
 from tests.conftest import TIMEOUT
 
 pytest.importorskip("prometheus_client")
@@ -225,7 +226,7 @@ def test_the_servers_start_without_prometheus_client(tmp_path):
 def test_policy_closes_are_exported_by_reason(monkeypatch):
     from prometheus_client.parser import text_string_to_metric_families
 
-    from django_ws.metrics import counters
+    from django_ws.connection import counters
 
     monkeypatch.setattr(counters, "policy_closes", {})
     counters.policy_close("fragments")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from websockets.frames import CloseCode
 
 from ..exceptions import ConnectionClosed
-from ..metrics import counters
+from . import counters
 from .base import _OPEN, logger
 from .handshake import Handshake
 from .registry import open_connections

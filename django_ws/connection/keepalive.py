@@ -9,7 +9,7 @@ import gevent
 from websockets.frames import CloseCode
 
 from ..exceptions import ConnectionClosed
-from ..metrics import counters
+from . import counters
 from .base import _OPEN
 from .holding import Holding
 

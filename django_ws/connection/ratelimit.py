@@ -21,7 +21,7 @@ from typing import Any
 import gevent
 from websockets.frames import CloseCode
 
-from ..metrics import counters
+from . import counters
 from .base import _OPEN, logger
 from .keepalive import Keepalive
 

@@ -20,7 +20,7 @@ import gevent
 from gevent.lock import Semaphore
 
 from ..exceptions import ConnectionClosed
-from ..metrics import counters
+from . import counters
 from .base import _OPEN, Connection, logger
 
 __all__ = ["Writing"]

@@ -147,7 +147,7 @@ def broadcast(
 
 
 def _publish(group: str, data: bytes, text: bool, kind: str, using: str) -> str | None:
-    from ..metrics import counters
+    from ..connection import counters
 
     position = get_backend(using).broadcast(group, data, text=text, kind=kind)
     counters.broadcasts += 1

@@ -41,8 +41,8 @@ from typing import TYPE_CHECKING, Any
 
 from websockets.frames import Frame, Opcode
 
+from ..connection import counters
 from ..encoding import plain_text
-from ..metrics import counters
 from . import envelopes
 from .disconnect import Order, close_matching
 from .envelopes import Entry, EnvelopeMember

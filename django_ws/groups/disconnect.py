@@ -116,7 +116,7 @@ def close_matching(candidates: Iterable[WebSocket], order: Order) -> None:
     def run() -> None:
         from django.db import connections
 
-        from ..metrics import counters
+        from ..connection import counters
 
         by = ("logout" if order.session is not None else "replaced" if order.slot is not None
               else "group" if order.group else "user")

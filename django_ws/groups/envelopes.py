@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 from websockets.frames import Frame, Opcode
 
-from ..metrics import counters
+from ..connection import counters
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..connection import WebSocket

@@ -38,7 +38,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..metrics import counters
+from ..connection import counters
 
 __all__ = ["Listener"]
 

@@ -9,13 +9,12 @@
     # or beside django-prometheus' metrics, in its registry (the default one)
     django_ws.metrics.register()
 
-The layout: :mod:`.counters` counts, in plain integers (the connection counts
-its own messages and bytes); :mod:`.snapshot` adds them up at scrape time;
+The layout: ``django_ws.connection.counters`` counts, in plain integers (the
+connection counts its own messages and bytes); :mod:`.snapshot` adds them up at scrape time;
 :mod:`.collector` turns that into Prometheus metric families;
 :mod:`.multiprocess` copies it into ``PROMETHEUS_MULTIPROC_DIR`` for
 several worker processes; :mod:`.views` serves it. Only the last three import
-prometheus_client, when used, and only the view imports Django: the
-connection core imports :mod:`.counters` without either.
+prometheus_client, when used, and only the view imports Django.
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
-from . import counters
+from ..connection import counters
 from .snapshot import Snapshot, take
 
 __all__ = ["DOCS", "DjangoWsCollector", "families"]

@@ -29,7 +29,7 @@ import logging
 import os
 from typing import Any
 
-from . import counters
+from ..connection import counters
 from .snapshot import Snapshot, take
 
 __all__ = ["enabled", "start", "stop", "sync"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from . import counters
+from ..connection import counters
 
 __all__ = ["Snapshot", "take"]
 

@@ -7,8 +7,9 @@ and what belongs to no connection (broadcasts, refused handshakes, Redis
 reconnects, groups' recoveries) is counted in this module's globals. When a
 connection ends, :func:`fold` adds its counts to this process's totals; a
 scrape adds the totals and the open connections' counts (see
-``collector.py``). Nothing here imports prometheus_client: this module is
-imported by the connection.
+``django_ws/metrics/collector.py``). Nothing here imports prometheus_client
+nor Django: it sits in the connection core, the bottom of the layers, and
+the groups, the handler and the watchdog count here too.
 
 No lock: under gevent the increments run on one thread and never switch in
 the middle. In a process with real threads (a broadcast from a threaded
@@ -22,7 +23,7 @@ from bisect import bisect_left
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..connection import WebSocket
+    from .websocket import WebSocket
 
 __all__ = [
     "DURATION_BUCKETS",
