@@ -15,6 +15,7 @@ from typing import Any
 from django.conf import settings as django_settings
 from django.core.signals import setting_changed
 
+from .connection import redaction
 from .options import DEFAULTS, OPTION_NAMES, ConnectionOptions, MiB
 
 __all__ = ["DEFAULTS", "OPTION_NAMES", "ConnectionOptions", "MiB", "Settings", "settings"]
@@ -203,3 +204,5 @@ def _setting_changed(setting: str, **kwargs: Any) -> None:
 
 
 setting_changed.connect(_setting_changed, dispatch_uid="django_ws.conf")
+# The connection core redacts with the setting's names (it imports no Django).
+redaction.use_names(lambda: settings.REDACT_QUERY_PARAMS)

@@ -23,10 +23,10 @@ from websockets.frames import CloseCode
 from . import threads, user_caps
 from .conf import OPTION_NAMES
 from .conf import settings as ws_settings
+from .connection.redaction import redact_target
 from .db import release_idle_connections
 from .exceptions import ConnectionClosed, ViewAbandoned, ViewInterrupted
 from .origin import origin_allowed
-from .redact import redact_target
 from .request import VIEW_MARKER, attach_websocket, unserved_upgrade
 
 if TYPE_CHECKING:  # pragma: no cover

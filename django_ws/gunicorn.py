@@ -50,8 +50,8 @@ def handler_class() -> type[Any]:
 
     Made on first use, in a patched worker: the handler imports Django.
     """
+    from .connection.redaction import redact_query, redact_target
     from .handler import WebSocketHandler
-    from .redact import redact_query, redact_target
 
     class GunicornWebSocketHandler(WebSocketHandler, PyWSGIHandler):  # type: ignore[misc]
         def log_request(self) -> None:

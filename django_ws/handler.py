@@ -29,8 +29,13 @@ from websockets.server import ServerProtocol
 from . import ENVIRON_KEY
 from .conf import settings
 from .connection import WebSocket, counters, open_connections, open_handshake
+from .connection.redaction import (
+    REDACTED,
+    SENSITIVE_HEADERS,
+    redact_requestline,
+    redact_target,
+)
 from .protocol import build_request
-from .redact import REDACTED, SENSITIVE_HEADERS, redact_requestline, redact_target
 
 __all__ = ["WebSocketHandler", "close_idle_connections"]
 

@@ -77,7 +77,7 @@ DEFAULTS: dict[str, Any] = {
     # messages (django_ws.malloc).
     "WEBSOCKET_TUNE_MALLOC": True,
     # Query parameters whose values never reach a log line or the connection
-    # registry (django_ws.redact): tokens that clients without cookies send.
+    # registry (django_ws.connection.redaction): tokens that clients without cookies send.
     "WEBSOCKET_REDACT_QUERY_PARAMS": [
         "token", "auth", "authorization", "key", "apikey", "secret", "password", "passwd",
         "signature", "sig", "session", "sessionid", "jwt", "ticket", "credential",

@@ -25,10 +25,10 @@ from typing import TYPE_CHECKING, Any
 from django.http import HttpRequest, HttpResponse
 
 from .conf import settings
+from .connection.redaction import redact_target
 from .groups import get_backend
 from .groups.disconnect import Order, user_key
 from .groups.user_slots import REPLACED, make_slot
-from .redact import redact_target
 
 if TYPE_CHECKING:  # pragma: no cover
     from .connection import WebSocket

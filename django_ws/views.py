@@ -26,9 +26,9 @@ from django.views import View
 from websockets.frames import CloseCode
 
 from .connection import open_connections
+from .connection.redaction import redact_target
 from .decorators import check_options, forbidden_origin, refuse_async, run_websocket_view
 from .origin import origin_allowed
-from .redact import redact_target
 from .request import VIEW_MARKER, attach_websocket, unserved_upgrade
 
 if TYPE_CHECKING:  # pragma: no cover

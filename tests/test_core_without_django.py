@@ -1,7 +1,8 @@
 """The connection core runs without Django: no settings, not even imported.
 
 It takes a ConnectionOptions (django_ws.options) and nothing else from the
-project; django_ws.conf is the adapter that builds those from the settings.
+project; django_ws.conf is the adapter that builds those from the settings
+(and passes the redacted query parameters' names to its log lines).
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ SCRIPT = textwrap.dedent(
         ("Host", "127.0.0.1"), ("Upgrade", "websocket"), ("Connection", "Upgrade"),
         ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="), ("Sec-WebSocket-Version", "13"),
     ]
-    request = build_request("/core/", headers)
+    # A query string: the log lines redact it without the settings.
+    request = build_request("/core/?token=s3cret&room=1", headers)
     options = ConnectionOptions(compression=None)
     protocol, response = open_handshake(request, options)
     websocket = WebSocket(sock=server_end, request=request, protocol=protocol,
@@ -44,7 +46,8 @@ SCRIPT = textwrap.dedent(
         websocket.finish(failed=False)
 
     served = gevent.spawn(view)
-    client = ClientProtocol(parse_uri("ws://127.0.0.1/core/"), state=State.OPEN)
+    client = ClientProtocol(parse_uri("ws://127.0.0.1/core/?token=s3cret&room=1"),
+                            state=State.OPEN)
     client.send_text(b"hello")
 
     def flush():
@@ -76,6 +79,8 @@ SCRIPT = textwrap.dedent(
     assert head.startswith(b"HTTP/1.1 101"), head
     assert texts == [b"HELLO"], texts
     assert websocket.close_code == 1000, websocket.close_code
+    described = websocket._describe()
+    assert described.startswith("/core/?token=[redacted]&room=1 from"), described
     leaked = sorted(name for name in sys.modules if name == "django" or name.startswith("django."))
     assert not leaked, leaked
     print("OK")

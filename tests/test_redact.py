@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.test import override_settings
 
-from django_ws.redact import redact_query, redact_requestline, redact_target
+from django_ws.connection.redaction import redact_query, redact_requestline, redact_target
 
 
 @pytest.mark.parametrize(("query", "expected"), [

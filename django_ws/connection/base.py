@@ -23,8 +23,8 @@ from websockets.protocol import State
 from ..exceptions import ConnectionClosed, WebSocketUsageError
 from ..options import ConnectionOptions
 from ..protocol import Message, WebSocketProtocol
-from ..redact import redact_target
 from .inbox import Inbox
+from .redaction import redact_target
 
 if TYPE_CHECKING:  # pragma: no cover
     from gevent.socket import socket as GeventSocket

@@ -4,8 +4,9 @@ Clients without cookies often pass a token in the query string
 (``/ws/feed/?token=...``), and a request line in an access log would keep it
 for as long as the log lives. Every line django_ws writes, and its connection
 registry, show such values as ``[redacted]``; the parameter names are
-``WEBSOCKET_REDACT_QUERY_PARAMS``. A name matches, in any case, when it equals
-one of them, ends with one after ``_`` or ``-`` (``refresh_token``,
+``WEBSOCKET_REDACT_QUERY_PARAMS`` (``django_ws.conf`` passes them in through
+:func:`use_names`; without Django, the setting's default). A name matches,
+in any case, when it equals one of them, ends with one after ``_`` or ``-`` (``refresh_token``,
 ``x-api-key``), or its last word is one: words split at ``_``, ``-``, ``.``,
 brackets and camelCase (``accessToken``, ``authToken``, ``token[]``,
 ``user[token]``). Other parameters, and the path, are left exactly as they
@@ -19,11 +20,13 @@ The values of the handshake's headers that may carry a credential
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from urllib.parse import unquote_plus
 
+from ..options import DEFAULTS
+
 __all__ = ["REDACTED", "SENSITIVE_HEADERS", "redact_query", "redact_requestline",
-           "redact_target"]
+           "redact_target", "use_names"]
 
 REDACTED = "[redacted]"
 
@@ -88,7 +91,16 @@ def redact_requestline(line: str, secrets: Iterable[str] | None = None) -> str:
     return " ".join(parts)
 
 
-def _names() -> frozenset[str]:
-    from .conf import settings
+#: The default names, without Django: the setting's default.
+_DEFAULT_NAMES = frozenset(name.lower() for name in DEFAULTS["WEBSOCKET_REDACT_QUERY_PARAMS"])
+_provider: list[Callable[[], frozenset[str]]] = []
 
-    return settings.REDACT_QUERY_PARAMS
+
+def use_names(names: Callable[[], frozenset[str]]) -> None:
+    """Where the default names come from: ``django_ws.conf`` passes the
+    ``WEBSOCKET_REDACT_QUERY_PARAMS`` setting in (this core needs no Django)."""
+    _provider[:] = [names]
+
+
+def _names() -> frozenset[str]:
+    return _provider[0]() if _provider else _DEFAULT_NAMES
