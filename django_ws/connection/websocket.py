@@ -7,15 +7,39 @@ layers below it (see the package docstring).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from ..encoding import ENVELOPE_HEAD, encode_message, plain_text
+from ..exceptions import WebSocketUsageError
 from ..protocol import Message
 from .base import _OPEN
 from .detached import Detached
 
-__all__ = ["WebSocket"]
+__all__ = ["WebSocket", "use_group_backends"]
+
+#: How join() and leave() find a groups backend by alias. The groups layer
+#: (django_ws.groups, above this core) passes its get_backend() in when it
+#: is imported, which the app's ready() does: the core imports nothing of it.
+_group_backends: list[Callable[[str], Any]] = []
+
+
+def use_group_backends(get_backend: Callable[[str], Any]) -> None:
+    """Called by ``django_ws.groups``: where ``join()``/``leave()`` find backends."""
+    _group_backends[:] = [get_backend]
+
+
+def _group_backend(using: str) -> Any:
+    if not _group_backends:
+        raise WebSocketUsageError(
+            "join() and leave() need django_ws's groups: add 'django_ws' to "
+            "INSTALLED_APPS (or import django_ws.groups)"
+        )
+    return _group_backends[0](using)
+
+
+def _leave(using: str, group: str, websocket: WebSocket) -> None:
+    _group_backend(using).leave(group, websocket)
 
 #: Payloads from this size on are written beside their frame header
 #: (sendmsg) rather than copied into one bytes object with it.
@@ -174,12 +198,11 @@ class WebSocket(Detached):
         a plain join, else whether the client got everything after ``since``
         (``recovered``).
         """
-        from ..groups import get_backend
-
         if not self._accepted:
             self.accept()
-        recovered = get_backend(using).join(group, self, recover=recover, since=since,
-                                            presence=presence, latest=latest)
+        recovered: bool | None = _group_backend(using).join(group, self, recover=recover,
+                                                            since=since, presence=presence,
+                                                            latest=latest)
         if self._groups is None:
             self._groups = set()
             # The function, not a bound method: nothing more per member.
@@ -189,9 +212,7 @@ class WebSocket(Detached):
 
     def leave(self, group: str, *, using: str = "default") -> None:
         """Stop receiving the messages broadcast to ``group``."""
-        from ..groups import get_backend
-
-        get_backend(using).leave(group, self)
+        _group_backend(using).leave(group, self)
         if self._groups is not None:
             self._groups.discard((using, group))
 
@@ -199,11 +220,9 @@ class WebSocket(Detached):
         # The cleanup the first join() registered: leave every group, each
         # on its own (a Redis error in one must not keep the connection in
         # the others).
-        from ..groups import get_backend
-
         groups, self._groups = self._groups or set(), None
         for using, group in sorted(groups):
-            self._step(f"leave({group!r})", get_backend(using).leave, group, self)
+            self._step(f"leave({group!r})", _leave, using, group, self)
 
     @property
     def groups(self) -> list[str]:

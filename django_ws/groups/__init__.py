@@ -25,6 +25,7 @@ from django.core.signals import setting_changed
 from django.dispatch import receiver
 from django.utils.module_loading import import_string
 
+from ..connection.websocket import use_group_backends
 from . import envelopes
 from .disconnect import DISCONNECTED, LOGGED_OUT, Order, user_key
 from .user_slots import REPLACED
@@ -241,3 +242,8 @@ def members(group: str, *, using: str = "default") -> list[WebSocket]:
 def count(group: str, *, using: str = "default") -> int:
     """How many connections of this process are in ``group``."""
     return len(get_backend(using).local_members(group))
+
+
+# join() and leave() on a connection find their backends here: the
+# connection core, below this layer, imports nothing of it.
+use_group_backends(get_backend)
