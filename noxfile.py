@@ -2,7 +2,8 @@
 
 ``nox`` (what ``.ci/run`` and the README's test command run) does, in order:
 
-- ``lint``: ruff, and mypy with Django's type stubs;
+- ``lint``: ruff, mypy with Django's type stubs, and import-linter's
+  contracts of the layers (``lint-imports``);
 - ``build``: the sdist and the wheel (``python -m build``), ``twine check
   --strict``, and a check that the sdist holds the whole test suite;
 - ``tests``: for each supported (Python, Django) pair, a fresh virtualenv with
@@ -67,8 +68,8 @@ SDIST_MUST_HOLD = ("tests/conftest.py", "tests/settings.py", "tests/urls.py", "t
                    "demo_project/settings.py", "manage.py", "compliance/autobahn.py", "LICENSE",
                    "docs/tutorial/files/chat/views.py")
 
-LINT_REQUIREMENTS = ("ruff==0.17.6", "mypy==2.4.1", "django-stubs==6.1.2", "pytest", "redis",
-                     "gunicorn", "prometheus_client")
+LINT_REQUIREMENTS = ("ruff==0.17.6", "mypy==2.4.1", "django-stubs==6.1.2", "import-linter==2.17",
+                     "pytest", "redis", "gunicorn", "prometheus_client")
 
 
 def _pyenv_interpreters() -> None:
@@ -92,10 +93,12 @@ _pyenv_interpreters()
 
 @nox.session(python="3.11")
 def lint(session: nox.Session) -> None:
-    """ruff on the whole tree; mypy on the package, against Django's stubs."""
+    """ruff on the whole tree; mypy on the package, against Django's stubs;
+    the layers' contracts (pyproject.toml), function-level imports included."""
     session.install(*LINT_REQUIREMENTS, ".")
     session.run("ruff", "check", ".")
     session.run("mypy", "django_ws")
+    session.run("lint-imports")
 
 
 @nox.session(python=MATRIX[0][0])

@@ -11,10 +11,6 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-#: The WSGI environ key under which our server hands a WebSocket upgrade
-#: request's connection to the application (see ``django_ws.handler``).
-ENVIRON_KEY = "django_ws.websocket"
-
 __all__ = [
     "ConnectionClosed",
     "WebSocket",
@@ -30,6 +26,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .exceptions import ConnectionClosed, WebSocketError, WebSocketUsageError
 
 _LAZY = {
+    "ENVIRON_KEY": "django_ws.request",
     "WebSocket": "django_ws.connection",
     "accept_websocket": "django_ws.decorators",
     "require_websocket": "django_ws.decorators",

@@ -13,8 +13,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from django.conf import settings as django_settings
+from django.core.serializers.json import DjangoJSONEncoder
 from django.core.signals import setting_changed
 
+from . import encoding
 from .connection import redaction
 from .options import DEFAULTS, OPTION_NAMES, ConnectionOptions, MiB
 
@@ -204,5 +206,7 @@ def _setting_changed(setting: str, **kwargs: Any) -> None:
 
 
 setting_changed.connect(_setting_changed, dispatch_uid="django_ws.conf")
-# The connection core redacts with the setting's names (it imports no Django).
+# The connection core imports no Django: it redacts with the setting's
+# names, and sends dicts and lists with Django's JSON encoder, given here.
 redaction.use_names(lambda: settings.REDACT_QUERY_PARAMS)
+encoding.use_json_encoder(DjangoJSONEncoder)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-__all__ = ["ENVELOPE_HEAD", "encode_message", "plain_text"]
+__all__ = ["ENVELOPE_HEAD", "encode_message", "plain_text", "use_json_encoder"]
 
 #: How every group envelope begins, and no other text frame does.
 ENVELOPE_HEAD = b'{"group":'
@@ -27,12 +27,18 @@ def plain_text(data: Any) -> Any:
     return data
 
 
-def _json_encoder() -> type[json.JSONEncoder]:
-    # Django's encoder knows dates, decimals, UUIDs and lazy strings; import
-    # it late so that this module works without configured settings.
-    from django.core.serializers.json import DjangoJSONEncoder
+#: The JSON encoder of dicts and lists: the standard one without Django;
+#: django_ws.conf passes Django's in (dates, decimals, UUIDs, lazy strings).
+_encoder: list[type[json.JSONEncoder]] = [json.JSONEncoder]
 
-    return DjangoJSONEncoder
+
+def use_json_encoder(encoder: type[json.JSONEncoder]) -> None:
+    """Called by ``django_ws.conf``: the encoder of the dicts and lists sent."""
+    _encoder[:] = [encoder]
+
+
+def _json_encoder() -> type[json.JSONEncoder]:
+    return _encoder[0]
 
 
 def encode_message(message: Any, *, binary: bool = False) -> tuple[Any, bool]:

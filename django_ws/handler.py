@@ -26,7 +26,6 @@ from gevent import pywsgi
 from websockets.exceptions import InvalidHeader
 from websockets.server import ServerProtocol
 
-from . import ENVIRON_KEY
 from .conf import settings
 from .connection import WebSocket, counters, open_connections, open_handshake
 from .connection.redaction import (
@@ -36,6 +35,7 @@ from .connection.redaction import (
     redact_target,
 )
 from .protocol import build_request
+from .request import ENVIRON_KEY
 
 __all__ = ["WebSocketHandler", "close_idle_connections"]
 

@@ -11,12 +11,14 @@ from typing import TYPE_CHECKING
 
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 
-from . import ENVIRON_KEY
-
 if TYPE_CHECKING:  # pragma: no cover
     from .connection import WebSocket
 
-__all__ = ["VIEW_MARKER", "attach_websocket", "unserved_upgrade"]
+__all__ = ["ENVIRON_KEY", "VIEW_MARKER", "attach_websocket", "unserved_upgrade"]
+
+#: The WSGI environ key under which our server hands a WebSocket upgrade
+#: request's connection to the application (see ``django_ws.handler``).
+ENVIRON_KEY = "django_ws.websocket"
 
 logger = logging.getLogger("django_ws.middleware")  # the name it logged under before
 
