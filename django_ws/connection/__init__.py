@@ -22,9 +22,11 @@ layers, one module and one job each; a layer uses only those below it:
 ``base.py``        the shared state; describing, losing, dropping
 =================  =========================================================
 
-Beside them: ``inbox.py`` (the received messages not read yet) and
+Beside them: ``inbox.py`` (the received messages not read yet),
 ``registry.py`` (the open connections of the process, and what shutdown
-does with them). Layers rather than helper objects: a message's path stays
+does with them), ``counters.py`` (the process's counts, which every layer of
+django_ws adds to) and ``redaction.py`` (secrets out of log lines, with the
+names ``django_ws.conf`` passes in). Layers rather than helper objects: a message's path stays
 a chain of method calls on one object, with no attribute hop per message,
 and the frames on the stack while a view blocks (kept for the connection's
 life) are the same three as in one class.
