@@ -37,7 +37,7 @@ LIMIT = 60.0  # seconds any one measurement may take
 
 def serve(mode: str) -> None:
     """The server process: ``before`` undoes the fix in this process only."""
-    from django_ws.patching import patch
+    from django_ws.process.patching import patch
 
     patch()
     import django
@@ -45,9 +45,9 @@ def serve(mode: str) -> None:
     django.setup()
     from django.core.wsgi import get_wsgi_application
 
-    from django_ws.handler import WebSocketHandler
-    from django_ws.server import WebSocketServer
-    from django_ws.server import serve as run
+    from django_ws.server.handler import WebSocketHandler
+    from django_ws.server.wsgi import WebSocketServer
+    from django_ws.server.wsgi import serve as run
 
     if mode == "before":
         WebSocketHandler.tcp_nodelay = False

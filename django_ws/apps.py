@@ -48,7 +48,7 @@ class DjangoWSConfig(AppConfig):
 def _patch_before_ready_for_runws() -> None:
     """``manage.py runws`` patches here, before any app's ready() runs.
 
-    runws patches first thing (django_ws.patching), but Django imports a
+    runws patches first thing (django_ws.process.patching), but Django imports a
     command only after ``django.setup()``, which runs every app's ready(): a
     thread started there (a dwebsocket project's pusher) was a real thread,
     broken by the patch that came after ("cannot release un-acquired lock").
@@ -59,6 +59,6 @@ def _patch_before_ready_for_runws() -> None:
     never does (the house rule); this is runws's own, earlier.
     """
     if len(sys.argv) > 1 and sys.argv[1] == "runws":
-        from .patching import patch
+        from .process.patching import patch
 
         patch()

@@ -215,7 +215,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Any]:
 
 def _check_open_files() -> list[Any]:
     """django_ws.W003: this machine's hard open-files limit is below the connection limit."""
-    from .limits import MARGIN, open_files_limit
+    from .process.fd_limit import MARGIN, open_files_limit
 
     limit = getattr(django_settings, "WEBSOCKET_MAX_CONNECTIONS", None)
     if not isinstance(limit, int) or isinstance(limit, bool) or limit <= 0:

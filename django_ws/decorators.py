@@ -78,7 +78,7 @@ def run_websocket_view(
 
     Shared by the decorators and :class:`~django_ws.views.WebSocketView`.
     Calls ``view(*args, **kwargs)`` itself, not through a closure: one
-    frame less kept for the connection's life (see django_ws.callchain).
+    frame less kept for the connection's life (see django_ws.server.middleware_chain).
     """
     # For the connection's log line; a lazy object, evaluated when logged.
     websocket.user = getattr(request, "user", None)

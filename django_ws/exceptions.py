@@ -54,7 +54,7 @@ class ViewInterrupted(BaseException):  # noqa: N818  (no error of the caller's)
     """Ends a view that holds the event loop when the server is asked to stop.
 
     Raised in the view's greenlet by runws's SIGTERM/SIGINT handler (see
-    ``django_ws.watchdog``): the shutdown (1001 to every other client) needs
+    ``django_ws.server.watchdog``): the shutdown (1001 to every other client) needs
     the loop. A BaseException, so that the view's ``except Exception`` does
     not swallow it.
     """

@@ -198,22 +198,22 @@ INTERNALS: tuple[Internal, ...] = (
              "connection/reading.py waits for readability on gevent's own watcher",
              _gevent_socket_attribute("_read_event")),
     Internal("gevent", "gevent.pywsgi.WSGIHandler._orig_status",
-             "handler.py sets the status pywsgi logs for a 101 it did not send",
+             "server/handler.py sets the status pywsgi logs for a 101 it did not send",
              _class_attribute("gevent.pywsgi:WSGIHandler", "_orig_status")),
     Internal("gevent", "gevent.pywsgi.WSGIHandler._write_with_headers",
-             "handler.py sends a small response's head and body in one write; it "
+             "server/handler.py sends a small response's head and body in one write; it "
              "collects what this method passes to self._sendall(), head then body",
              _in_source("gevent.pywsgi:WSGIHandler._write_with_headers", "self._sendall(")),
     Internal("gevent", "gevent.pywsgi.WSGIHandler._write",
              "the body half of the above: it must write through self._sendall()",
              _in_source("gevent.pywsgi:WSGIHandler._write", "self._sendall(")),
     Internal("gevent", "gevent.pywsgi.WSGIHandler._handle_client_error",
-             "handler.py answers a request head past WEBSOCKET_MAX_REQUEST_HEAD with 431: "
+             "server/handler.py answers a request head past WEBSOCKET_MAX_REQUEST_HEAD with 431: "
              "pywsgi sends the (status, bytes) this hook returns for a ValueError",
              _in_source("gevent.pywsgi:WSGIHandler.handle_one_request",
                         "return self._handle_client_error(ex)")),
     Internal("gevent", "gevent.pywsgi.WSGIHandler.MessageClass",
-             "handler.py reads the headers through a byte meter (the reader this "
+             "server/handler.py reads the headers through a byte meter (the reader this "
              "method is given)",
              _in_source("gevent.pywsgi:WSGIHandler.read_request",
                         "self.headers = self.MessageClass(self.rfile, 0)")),

@@ -57,7 +57,7 @@ DEFAULTS: dict[str, Any] = {
     # session, in every process (django_ws.groups.disconnect, code 4401).
     "WEBSOCKET_CLOSE_ON_LOGOUT": True,
     # Seconds the event loop may stay blocked (a view that does not yield)
-    # before runws logs a WARNING with the stack (django_ws.watchdog). None:
+    # before runws logs a WARNING with the stack (django_ws.server.watchdog). None:
     # no watching (the shutdown still gets past a stuck view).
     "WEBSOCKET_LOOP_BLOCKED_THRESHOLD": 0.5,
     # WebSocket connections one server process holds; past it a handshake
@@ -74,7 +74,7 @@ DEFAULTS: dict[str, Any] = {
     # Seconds a 503 (full, or shutting down) or a 429 asks the client to wait.
     "WEBSOCKET_RETRY_AFTER": 5,
     # runws and the gunicorn worker set glibc malloc's thresholds for large
-    # messages (django_ws.malloc).
+    # messages (django_ws.process.malloc).
     "WEBSOCKET_TUNE_MALLOC": True,
     # Query parameters whose values never reach a log line or the connection
     # registry (django_ws.connection.redaction): tokens that clients without cookies send.

@@ -17,7 +17,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["ENVIRON_KEY", "VIEW_MARKER", "attach_websocket", "unserved_upgrade"]
 
 #: The WSGI environ key under which our server hands a WebSocket upgrade
-#: request's connection to the application (see ``django_ws.handler``).
+#: request's connection to the application (see ``django_ws.server.handler``).
 ENVIRON_KEY = "django_ws.websocket"
 
 logger = logging.getLogger("django_ws.middleware")  # the name it logged under before

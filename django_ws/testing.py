@@ -306,7 +306,7 @@ class WebSocketLiveServerTestCase(_SimpleTestCase):
 
 def _main(argv: list[str]) -> None:
     # Patch before Django is set up, as runws would if it could run first.
-    from django_ws.patching import patch
+    from django_ws.process.patching import patch
 
     patch()
     import django

@@ -25,9 +25,8 @@ from websockets.frames import Frame, Opcode
 from websockets.protocol import State
 from websockets.uri import parse_uri
 
-from django_ws import bursts
 from django_ws.conf import ConnectionOptions
-from django_ws.connection import WebSocket, open_handshake
+from django_ws.connection import WebSocket, bursts, open_handshake
 from django_ws.connection import registry as core
 from django_ws.groups.memory import MemoryBackend
 from django_ws.protocol import build_request

@@ -9,7 +9,7 @@ import gevent
 from gevent.event import Event
 from greenlet import getcurrent
 
-from django_ws.bursts import Bursts
+from django_ws.connection.bursts import Bursts
 
 
 def test_a_parked_worker_serves_the_next_burst():

@@ -1,4 +1,4 @@
-"""The middleware chain called without C recursion (django_ws.callchain)."""
+"""The middleware chain called without C recursion (django_ws.server.middleware_chain)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from django.test import RequestFactory, override_settings
 from django.urls import path
 from gevent.event import Event
 
-from django_ws.callchain import shallow_callable, shorten_middleware_chain
+from django_ws.server.middleware_chain import shallow_callable, shorten_middleware_chain
 
 factory = RequestFactory()
 release = Event()

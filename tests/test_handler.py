@@ -12,8 +12,8 @@ import socket
 import gevent
 from gevent import socket as gsocket
 
-from django_ws.handler import WebSocketHandler
-from django_ws.server import WebSocketServer
+from django_ws.server.handler import WebSocketHandler
+from django_ws.server.wsgi import WebSocketServer
 from tests.conftest import TIMEOUT
 
 
@@ -100,7 +100,7 @@ def test_a_large_response_is_not_copied_into_its_head():
 
 
 def test_a_handshake_while_the_server_drains_gets_503_with_retry_after(monkeypatch):
-    import django_ws.handler as handler
+    import django_ws.server.handler as handler
     from tests.conftest import handshake, recv_until
 
     monkeypatch.setattr(handler, "_draining", True)  # as close_idle_connections() leaves it

@@ -8,7 +8,7 @@ import sys
 from django.test import override_settings
 
 from django_ws.checks import check_settings
-from django_ws.limits import open_files_limit
+from django_ws.process.fd_limit import open_files_limit
 
 
 def test_the_soft_limit_is_raised_to_the_hard_one():
@@ -19,7 +19,7 @@ def test_the_soft_limit_is_raised_to_the_hard_one():
         "logging.basicConfig(stream=sys.stdout, level=logging.INFO, format='%(message)s')\n"
         "soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)\n"
         "resource.setrlimit(resource.RLIMIT_NOFILE, (256, hard))\n"
-        "from django_ws.limits import raise_open_files_limit\n"
+        "from django_ws.process.fd_limit import raise_open_files_limit\n"
         "print(raise_open_files_limit() == (256, hard), "
         "resource.getrlimit(resource.RLIMIT_NOFILE)[0] == hard)\n"
         "print(raise_open_files_limit())\n"

@@ -1,4 +1,4 @@
-"""glibc malloc thresholds for large messages (django_ws.malloc)."""
+"""glibc malloc thresholds for large messages (django_ws.process.malloc)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from django_ws.malloc import tune_malloc
+from django_ws.process.malloc import tune_malloc
 
 glibc = pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="glibc only")
 
@@ -22,7 +22,7 @@ def run(code, **env):
 
 @glibc
 def test_sets_the_thresholds_on_glibc():
-    assert run("from django_ws.malloc import tune_malloc; print(tune_malloc())") == "True"
+    assert run("from django_ws.process.malloc import tune_malloc; print(tune_malloc())") == "True"
 
 
 def test_leaves_an_operators_settings_alone(monkeypatch):
@@ -37,7 +37,7 @@ def test_large_messages_no_longer_fault_their_memory_in_each_time():
     # it, the unmasked copy). Counted in page faults, not in time.
     code = """
 import resource, sys
-from django_ws.malloc import tune_malloc
+from django_ws.process.malloc import tune_malloc
 if sys.argv[-1] == "tune":
     tune_malloc()
 chunk = b"x" * 65536

@@ -208,7 +208,8 @@ def test_the_servers_start_without_prometheus_client(tmp_path):
         sys.meta_path.insert(0, NoPrometheus())
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = sys.argv[1]
         logging.basicConfig(level=logging.WARNING)
-        import django_ws.connection, django_ws.handler, django_ws.server, django_ws.gunicorn
+        import django_ws.connection, django_ws.server.handler, django_ws.server.wsgi
+        import django_ws.gunicorn
         from django_ws.metrics import multiprocess
         assert multiprocess.start() is False
         multiprocess.stop()

@@ -84,7 +84,7 @@ redis_reconnects = 0  # times the Redis pub/sub listener came back after a failu
 #: an outage); not a join with nothing to recover (see there).
 recoveries = [0, 0]
 #: Spans during which the event loop was blocked past
-#: WEBSOCKET_LOOP_BLOCKED_THRESHOLD (observed by django_ws.watchdog's thread).
+#: WEBSOCKET_LOOP_BLOCKED_THRESHOLD (observed by django_ws.server.watchdog's thread).
 loop_blocked = Histogram(LOOP_BLOCKED_BUCKETS)
 #: Connections the server closed with 1008 for what the client sent, by
 #: cause: "fragments", "control_frames" (django_ws.protocol.FrameBudget),

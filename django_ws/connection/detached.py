@@ -1,7 +1,7 @@
 """Detached serving: callbacks instead of a waiting view (``WebSocketView``).
 
 A detached connection has no view waiting: a libev watcher in the hub
-notices data, and a greenlet lent for the burst (``django_ws.bursts``) reads
+notices data, and a greenlet lent for the burst (``django_ws.connection.bursts``) reads
 it and passes each message to the handler's ``on_message``. An idle detached
 connection holds no greenlet.
 """
@@ -14,9 +14,9 @@ from typing import Any
 import gevent
 from websockets.frames import CloseCode
 
-from ..bursts import run_burst
 from ..exceptions import ConnectionClosed
 from .base import MessageHandler, logger
+from .bursts import run_burst
 from .closing import Closing
 from .reading import _LAZY_READS, _STREAK
 from .registry import detached_connections, none_detached
@@ -51,7 +51,7 @@ class Detached(Closing):
         Detached, the view returns through Django's middleware as any
         request does; the event loop then watches the socket, and each burst
         of messages goes to ``handler.on_message`` on a greenlet lent for the
-        burst (django_ws.bursts), one message after the other, in order.
+        burst (django_ws.connection.bursts), one message after the other, in order.
         ``handler.on_close`` is called once, when the connection has ended.
         Nothing is read while ``on_message`` runs: the client's data waits
         in the TCP window.

@@ -25,7 +25,7 @@ What one read costs to parse is bounded by the frame budgets
 is closed with 1008 instead of being parsed for ever.
 
 The frames on the stack while a view blocks here are kept for the
-connection's whole life (see django_ws.callchain): the blocking path
+connection's whole life (see django_ws.server.middleware_chain): the blocking path
 (``_next_message`` -> ``_receive`` -> ``_recv``) stays three calls deep, and
 ``_recv`` keeps its loop inline.
 """
@@ -337,7 +337,7 @@ class Reading(RateLimit):
             # (about 2 µs) when they are. Read first while it works; after a
             # miss, wait first for the next _LAZY_READS reads, then try again.
             # Inline, not in a helper: each Python frame here is kept for the
-            # connection's whole life (see django_ws.callchain).
+            # connection's whole life (see django_ws.server.middleware_chain).
             if self._lazy_reads:
                 self._lazy_reads -= 1
             else:

@@ -106,7 +106,7 @@ def test_sigterm_closes_connections_with_1001_and_exits(server_factory, path):
 
 def test_manage_runws_gives_each_greenlet_its_own_db_connection(live_db):
     # `manage.py runws` patches after Django is set up; each view must still
-    # get its own connection, as each thread would (django_ws.patching).
+    # get its own connection, as each thread would (django_ws.process.patching).
     with LiveServer(settings_module="tests.settings", via_manage=True,
                     env={"DJANGO_WS_TEST_DB": live_db}) as live:
         sockets = [connect(live, "/db-identity/") for _ in range(5)]

@@ -1,6 +1,6 @@
 """A view that holds the event loop: reported, and unable to stop a shutdown.
 
-Every connection of a process shares one gevent hub (see django_ws.watchdog).
+Every connection of a process shares one gevent hub (see django_ws.server.watchdog).
 """
 
 from __future__ import annotations

@@ -5,13 +5,13 @@ else: views are plain blocking code (``time.sleep()``, the ORM, ``requests``),
 and only patched sockets and sleeps yield to the other connections' greenlets
 instead of stopping the whole process. Django itself was imported before
 this module (manage.py sets it up to find the command); ``patch()`` mends
-what it made unpatched (see ``django_ws.patching``). Library code never
+what it made unpatched (see ``django_ws.process.patching``). Library code never
 patches: only this command and the documented production entry points do.
 """
 
-from django_ws.patching import patch
+from django_ws.process.patching import patch
 
-patch()  # first thing: see django_ws.patching for why
+patch()  # first thing: see django_ws.process.patching for why
 
 # ruff: noqa: E402
 import errno
@@ -30,9 +30,9 @@ from websockets.frames import CloseCode
 
 from django_ws.checks import check_gevent_patched
 from django_ws.conf import settings as ws_settings
-from django_ws.limits import raise_open_files_limit
-from django_ws.malloc import tune_malloc
-from django_ws.server import WebSocketServer, close_all, serve
+from django_ws.process.fd_limit import raise_open_files_limit
+from django_ws.process.malloc import tune_malloc
+from django_ws.server.wsgi import WebSocketServer, close_all, serve
 
 
 class Command(RunserverCommand):

@@ -37,12 +37,12 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
-from .connection import counters
-from .exceptions import ViewInterrupted
+from ..connection import counters
+from ..exceptions import ViewInterrupted
 
 __all__ = ["LoopWatchdog"]
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("django_ws.watchdog")  # its name before the move
 
 #: Seconds past the drain timeout after which a stopping process exits at once.
 _HARD_EXIT_AFTER = 5.0
@@ -233,7 +233,7 @@ _VIEW_RUNNERS = {"run_websocket_view": "websocket", "_serve_callbacks": "self"}
 
 def _connection_of(frame: Any) -> str:
     """The WebSocket (path and view) whose view runs in ``frame``'s stack, if any."""
-    from .connection import WebSocket
+    from ..connection import WebSocket
 
     while frame is not None:
         # Only the frames that run a view, whose connection is a known local:

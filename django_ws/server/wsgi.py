@@ -18,15 +18,15 @@ from gevent.event import Event
 from gevent.pool import Pool
 from websockets.frames import CloseCode
 
-from .callchain import shallow_application
-from .connection import close_open_connections, wait_for_detached
+from ..connection import close_open_connections, wait_for_detached
+from ..metrics import multiprocess as metrics_multiprocess
 from .handler import WebSocketHandler, close_idle_connections
-from .metrics import multiprocess as metrics_multiprocess
+from .middleware_chain import shallow_application
 from .watchdog import LoopWatchdog
 
 __all__ = ["WebSocketServer", "close_all"]
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("django_ws.server")  # its name before the move
 
 
 class WebSocketServer(pywsgi.WSGIServer):  # type: ignore[misc]  # gevent has no stubs
@@ -79,9 +79,9 @@ def serve(server: WebSocketServer, *, drain_timeout: float = 10.0,
     """Serve until SIGTERM or SIGINT, then shut down gracefully.
 
     A watchdog thread reports a blocked event loop, and the signals get past
-    a view that holds it (see django_ws.watchdog).
+    a view that holds it (see django_ws.server.watchdog).
     """
-    from .groups import listen_for_orders
+    from ..groups import listen_for_orders
 
     stopping = Event()
     watchdog = LoopWatchdog(loop_blocked_threshold)

@@ -19,7 +19,7 @@ from greenlet import greenlet as RawGreenlet
 
 __all__ = ["Bursts", "run_burst"]
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("django_ws.bursts")  # its name before the move
 
 
 class Bursts:

@@ -26,20 +26,21 @@ from gevent import pywsgi
 from websockets.exceptions import InvalidHeader
 from websockets.server import ServerProtocol
 
-from .conf import settings
-from .connection import WebSocket, counters, open_connections, open_handshake
-from .connection.redaction import (
+from ..conf import settings
+from ..connection import WebSocket, counters, open_connections, open_handshake
+from ..connection.redaction import (
     REDACTED,
     SENSITIVE_HEADERS,
     redact_requestline,
     redact_target,
 )
-from .protocol import build_request
-from .request import ENVIRON_KEY
+from ..protocol import build_request
+from ..request import ENVIRON_KEY
 
 __all__ = ["WebSocketHandler", "close_idle_connections"]
 
-logger = logging.getLogger(__name__)
+# The name it always logged under (users configure it in LOGGING).
+logger = logging.getLogger("django_ws.handler")
 
 #: Handlers waiting for the first line of a request: idle keep-alive
 #: connections (and new ones that have sent nothing yet). Shutdown closes
@@ -229,7 +230,7 @@ class WebSocketHandler(pywsgi.WSGIHandler):  # type: ignore[misc]  # gevent has 
 
         One function, longer than most, on purpose: its frame stays under a
         WebSocket view for the connection's whole life, and a helper called
-        from here would be one more (see django_ws.callchain).
+        from here would be one more (see django_ws.server.middleware_chain).
         """
         if not self.is_websocket_request():
             super().run_application()

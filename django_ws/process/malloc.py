@@ -27,7 +27,7 @@ import platform
 
 __all__ = ["MMAP_THRESHOLD", "TRIM_THRESHOLD", "tune_malloc"]
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("django_ws.malloc")  # its name before the move
 
 #: Allocations from this size on are mapped on their own (glibc: 128 KiB,
 #: raised at run time up to 32 MiB).
