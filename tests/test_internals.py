@@ -1,14 +1,14 @@
 """The private internals of other libraries we use are still there.
 
 When this fails after an upgrade, the message names each internal that
-changed and where django_ws uses it (django_ws/internals.py).
+changed and where django_ws uses it (tests/support/third_party_internals.py).
 """
 
 import importlib.metadata
 
 import pytest
 
-from django_ws.internals import INTERNALS, Internal, missing_internals
+from tests.support.third_party_internals import INTERNALS, Internal, missing_internals
 
 
 def test_every_internal_is_present_in_the_installed_versions():
@@ -27,7 +27,7 @@ def test_a_changed_internal_is_reported_by_name():
                     lambda: hasattr(object(), "no_such_thing"))
     broken = Internal("websockets", "websockets.nowhere", "a test",
                       lambda: __import__("websockets.nowhere") is None)
-    import django_ws.internals as internals
+    import tests.support.third_party_internals as internals
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(internals, "INTERNALS", (*INTERNALS, gone, broken))

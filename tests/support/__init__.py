@@ -1,0 +1,1 @@
+"""Helpers shared by the tests: launchers, waits, fixtures (no tests here)."""
