@@ -14,14 +14,19 @@ client, which has no ambient cookies to abuse) passes.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 from urllib.parse import urlsplit
 
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseForbidden
 
 from .conf import settings
+from .connection.redaction import redact_target
 
-__all__ = ["origin_allowed"]
+__all__ = ["forbidden_origin", "origin_allowed"]
+
+# The handshake refusals' logger.
+logger = logging.getLogger("django_ws.handler")
 
 
 def origin_allowed(request: HttpRequest) -> bool:
@@ -54,3 +59,15 @@ def _same_origin(origin: str, own: str) -> bool:
 
 def _port(url: Any) -> int | None:
     return url.port or {"http": 80, "https": 443}.get(url.scheme)
+
+
+def forbidden_origin(request: HttpRequest) -> HttpResponse:
+    origin = request.META.get("HTTP_ORIGIN")
+    # %r: the client's bytes (see handler._send_rejection).
+    logger.info("WebSocket handshake refused for %r: 403 Forbidden (origin %r is not the "
+                "site's own nor in WEBSOCKET_ALLOWED_ORIGINS)",
+                redact_target(request.get_full_path()), origin)
+    return HttpResponseForbidden(
+        f"Origin {origin!r} may not open a WebSocket here (see WEBSOCKET_ALLOWED_ORIGINS).",
+        content_type="text/plain",
+    )

@@ -27,8 +27,8 @@ from websockets.frames import CloseCode
 
 from .connection import open_connections
 from .connection.redaction import redact_target
-from .decorators import check_options, forbidden_origin, refuse_async, run_websocket_view
-from .origin import origin_allowed
+from .dispatch import check_options, refuse_async, run_websocket_view
+from .origin import forbidden_origin, origin_allowed
 from .request import VIEW_MARKER, attach_websocket, unserved_upgrade
 
 if TYPE_CHECKING:  # pragma: no cover

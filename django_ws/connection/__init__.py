@@ -2,7 +2,7 @@
 
 This is the only blocking code in django_ws. It needs no Django settings:
 it takes a :class:`~django_ws.options.ConnectionOptions` (the Django layer,
-:mod:`django_ws.server.handler` and :mod:`django_ws.decorators`, builds them from
+:mod:`django_ws.server.handler` and :mod:`django_ws.dispatch`, builds them from
 the settings), so it runs, and is tested, over a ``socket.socketpair()``.
 
 One connection is one object, :class:`WebSocket`, built as a stack of

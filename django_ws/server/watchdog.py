@@ -228,7 +228,7 @@ class LoopWatchdog:
 
 #: Functions that run a view (function views, detached callbacks), and the
 #: local variable that holds the connection there.
-_VIEW_RUNNERS = {"run_websocket_view": "websocket", "_serve_callbacks": "self"}
+_VIEW_RUNNERS = {"run_websocket_view": "websocket", "_serve_callbacks": "self"}  # dispatch.py, connection/detached.py
 
 
 def _connection_of(frame: Any) -> str:

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 from django.http import HttpRequest
 
 from ... import decorators as native
+from ...dispatch import refuse_async
 from .websocket import WebSocket
 
 __all__ = ["accept_websocket", "require_websocket"]
@@ -41,7 +42,7 @@ def _with_compat_socket(view: Callable[..., Any]) -> Callable[..., Any]:
 def _decorate(view: View, options: dict[str, Any], *, required: bool) -> View:
     # Here, not only by the native decorator: the sync wrapper below would
     # hide an async view from it.
-    native.refuse_async(view, "@require_websocket" if required else "@accept_websocket")
+    refuse_async(view, "@require_websocket" if required else "@accept_websocket")
     decorator = native.require_websocket if required else native.accept_websocket
     wrapped: Any = decorator(**options)(_with_compat_socket(view))
     # dwebsocket's markers, which its middleware (and some projects) read.
