@@ -20,6 +20,33 @@ TIMEOUT = 10 * UNIT
 
 SETTINGS = "tests.settings"
 
+#: Markers from where a test lives (pyproject.toml lists them).
+_FOLDER_MARKERS = {"live": ("live",), "browser": ("browser", "live"),
+                   "compliance": ("live", "slow")}
+_SLOW_FILES = {"test_redis_faults.py", "test_recovery.py", "test_recovery_cluster.py"}
+#: ... and from the fixtures it uses.
+_FIXTURE_MARKERS = {"redis_url": "redis", "cluster_url": "redis", "cluster": "redis",
+                    "redis_process": "redis", "postgres": "postgres"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        path = item.path
+        folder = path.parent.name
+        names = set(_FOLDER_MARKERS.get(folder, ()))
+        if path.name in _SLOW_FILES:
+            names.add("slow")
+        fixtures = getattr(item, "fixturenames", ())
+        names.update(marker for fixture, marker in _FIXTURE_MARKERS.items()
+                     if fixture in fixtures)
+        # A backend fixture parametrized "redis"/"cluster" asks for Redis late.
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        if any(value in ("redis", "cluster") for value in params.values()
+               if isinstance(value, str)):
+            names.add("redis")
+        for name in sorted(names):
+            item.add_marker(name)
+
 
 @pytest.fixture(scope="session")
 def live_db(tmp_path_factory):
