@@ -227,8 +227,9 @@ class LoopWatchdog:
 
 
 #: Functions that run a view (function views, detached callbacks), and the
-#: local variable that holds the connection there.
-_VIEW_RUNNERS = {"run_websocket_view": "websocket", "_serve_callbacks": "self"}  # dispatch.py, connection/detached.py
+#: local variable that holds the connection there (dispatch.py,
+#: connection/detached.py).
+_VIEW_RUNNERS = {"run_websocket_view": "websocket", "_serve_callbacks": "self"}
 
 
 def _connection_of(frame: Any) -> str:
