@@ -79,7 +79,7 @@ slow_members_dropped = 0  # members disconnected past WEBSOCKET_MAX_SEND_BUFFER
 redis_reconnects = 0  # times the Redis pub/sub listener came back after a failure
 #: Recovery attempts of envelope members, indexed by their outcome:
 #: [not recovered, recovered] (``recoveries[recovered] += 1``). Counted by
-#: ``groups.envelopes.recover()``: a join given a ``since`` position, and
+#: ``groups.recovery.recover()``: a join given a ``since`` position, and
 #: every resync (a gap in the live messages, the Redis listener back after
 #: an outage); not a join with nothing to recover (see there).
 recoveries = [0, 0]

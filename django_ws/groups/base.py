@@ -23,7 +23,7 @@ History, recovery and presence (the envelope members of
   keeps no history; ``kind`` says what the message was (str, JSON, bytes),
   for envelopes and ``history()``.
 - ``read_history(group, since)``: ``(epoch, top, entries)`` as
-  ``django_ws.groups.envelopes.recover()`` documents; may block.
+  ``django_ws.groups.recovery.recover()`` documents; may block.
 - ``deliver_envelopes(group, epoch, entry)``: hand a message with its
   position to this process's envelope members.
 - ``presence_add()``, ``presence_remove()``, ``presence()``, ``announce()``:
@@ -43,9 +43,10 @@ from websockets.frames import Frame, Opcode
 
 from ..connection import counters
 from ..encoding import plain_text
-from . import envelopes
+from . import envelopes, recovery
 from .disconnect import Order, close_matching
-from .envelopes import Entry, EnvelopeMember
+from .envelopes import Entry
+from .recovery import EnvelopeMember
 from .streams import HistoryOptions
 from .user_slots import LocalUserSlots
 
@@ -160,7 +161,7 @@ class GroupBackend:
         try:
             if previous is not None and previous.info is not None:
                 self.presence_remove(group, previous.id)
-            recovered = envelopes.recover(
+            recovered = recovery.recover(
                 member, group, since, lambda s: self.read_history(group, s), first=True,
                 latest=latest,
             )
@@ -256,7 +257,7 @@ class GroupBackend:
         group_envelopes = self._envelopes.get(group)
         if not group_envelopes:
             return 0
-        return envelopes.deliver(group_envelopes.values(), group, epoch, entry, self.resync)
+        return recovery.deliver(group_envelopes.values(), group, epoch, entry, self.resync)
 
     def resync(self, group: str, member: EnvelopeMember) -> None:
         """``member`` saw a gap (its live messages are buffered): fill it."""
@@ -265,7 +266,7 @@ class GroupBackend:
         since = (
             None if member.epoch is None else envelopes.format_position(member.epoch, member.offset)
         )
-        envelopes.recover(member, group, since, lambda s: self.read_history(group, s), first=False)
+        recovery.recover(member, group, since, lambda s: self.read_history(group, s), first=False)
 
     # -- disconnecting (django_ws.groups.disconnect) ---------------------------
 

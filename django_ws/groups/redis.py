@@ -22,7 +22,7 @@ With history (``history_size`` > 0, the default), a broadcast is one Lua
 script instead (``redis_scripts.PUBLISH``): the next offset, XADD to the
 group's stream, the expiry, and the PUBLISH with the position. Envelope
 members are brought up to date from the stream at their join and after a
-reconnection of the listener (``envelopes.recover``), or told
+reconnection of the listener (``recovery.recover``), or told
 ``recovered: false``. Presence lives in Redis too, each record refreshed by
 its process every ``presence_ttl / 3`` seconds: a killed process's members
 are gone from ``presence()`` within ``presence_ttl``.
@@ -39,10 +39,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from . import envelopes
+from . import envelopes, recovery
 from .base import validate_group
 from .disconnect import Order
-from .envelopes import Entry, EnvelopeMember
+from .envelopes import Entry
+from .recovery import EnvelopeMember
 from .redis_listener import Listener
 from .redis_presence import RedisPresence
 from .redis_slots import RedisUserSlots
@@ -206,7 +207,7 @@ class RedisBackend(RedisPresence):
                 gevent.sleep(0.2 * 2**attempt)
         # Out of tries: go on with the live messages; a gap is reported.
         if member.buffer is not None:
-            envelopes.drain(member, group)
+            recovery.drain(member, group)
 
     # -- subscribing (server processes, under gevent) ---------------------------
 
