@@ -75,7 +75,7 @@ def main() -> int:
     ensure_venv_python()
 
     sys.path.insert(0, str(BENCH))
-    from harness import machine, procs, report, scenarios, trial
+    from harness import machine, procs, report, runner, scenarios, trial
     from harness.servers import SERVERS
 
     if args.render is not None:
@@ -179,7 +179,7 @@ def main() -> int:
                             time.sleep(NOISE_BACKOFF_S)  # give a burst of foreign load time to pass
                         t0 = time.monotonic()
                         one = dict(rec, attempt=attempt)
-                        one.update(trial.run_trial(server, sc, args.quick, places, log_dir,
+                        one.update(runner.run_trial(server, sc, args.quick, places, log_dir,
                                                    f"{sc.id}-{name}-{rep}-{attempt}"))
                         one["wall_s"] = round(time.monotonic() - t0, 2)
                         attempts.append(one)
@@ -420,9 +420,9 @@ def write_results_md(run: dict[str, Any], trials: list[dict[str, Any]]) -> None:
     (BENCH / "RESULTS.md").write_text("\n".join(parts))
 
 
-#: Pages written by hand or by bench scripts other than run.py, in the order
-#: RESULTS.md shows them.
-REPORTS = ("CORE.md", "RECOVERY.md", "FAIRNESS.md")
+#: The studies' pages (bench/studies/: written by hand or by their own
+#: scripts), in the order RESULTS.md shows them.
+REPORTS = ("studies/CORE.md", "studies/RECOVERY.md", "studies/FAIRNESS.md")
 
 
 def rerender(run_id: str | None) -> int:

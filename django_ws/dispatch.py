@@ -94,7 +94,7 @@ def run_websocket_view(
         # Django keeps in the match, for its 404 page, a list for each URL
         # pattern tried before this one (about 80 bytes each), and a waiting
         # view keeps its request: a WebSocket URL 50 patterns down a URLconf
-        # cost each idle connection 4 KiB (bench/RECOVERY.md, B4).
+        # cost each idle connection 4 KiB (bench/studies/RECOVERY.md, B4).
         tried = getattr(match, "tried", None)
         if tried:
             tried.clear()

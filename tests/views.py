@@ -343,7 +343,7 @@ def group_envelope_member(request, group):
 @accept_websocket
 def group_recover_member(request, group):
     """Joins ``group`` with ``recover=True``, reading no query string: the
-    plain member's twin in bench/recovery.py's memory figure (B4), where
+    plain member's twin in bench/studies/recovery.py's memory figure (B4), where
     parsing ``request.GET`` alone would cost each member about 0.75 KiB."""
     websocket = request.websocket
     websocket.join(group, recover=True)
@@ -374,7 +374,7 @@ from django_ws.views import WebSocketView  # noqa: E402
 
 class GroupMemberView(WebSocketView):
     """A detached group member, plain (``recover = False``) or for envelopes:
-    bench/recovery.py's memory figure (B4) for class views."""
+    bench/studies/recovery.py's memory figure (B4) for class views."""
 
     recover = False
 

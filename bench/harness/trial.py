@@ -177,14 +177,10 @@ def _read_line(proc: subprocess.Popen[bytes], deadline: float) -> str | None:
         sel.close()
 
 
-def run_trial(
+def run_single_client_trial(
     server: Server, scenario: Scenario, quick: bool, places: dict[str, Placement], log_dir: Path, tag: str
 ) -> dict[str, Any]:
-    """Run one scenario once against a fresh server. Always stops both processes."""
-    if scenario.kind == "scale":
-        from .scale import run_scale_trial  # S6: several client processes, one server
-
-        return run_scale_trial(server, scenario, quick, places, log_dir, tag)
+    """Run one scenario (one client process) once against a fresh server. Always stops both."""
     place = places[scenario.placement]
     out: dict[str, Any] = {"placement": scenario.placement}
     with ServerProcess(server, place.server, log_dir / f"{tag}-server.log", place.server | place.client) as sp:

@@ -51,5 +51,5 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": "WARNING"},
 }
-# bench/metrics_cost.py: the scrape token of /metrics/ (mounted when set).
+# bench/studies/metrics_cost.py: the scrape token of /metrics/ (mounted when set).
 WEBSOCKET_METRICS_TOKEN = __import__("os").environ.get("BENCH_DJWS_METRICS") or None

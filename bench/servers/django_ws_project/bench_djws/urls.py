@@ -16,7 +16,7 @@ urlpatterns = [
     path("broadcast/", views.broadcast),
 ]
 
-# BENCH_DJWS_METRICS=<token> (bench/metrics_cost.py): the Prometheus view too.
+# BENCH_DJWS_METRICS=<token> (bench/studies/metrics_cost.py): the Prometheus view too.
 if os.environ.get("BENCH_DJWS_METRICS"):
     from django_ws.metrics import metrics_view
 

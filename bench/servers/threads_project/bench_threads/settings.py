@@ -1,4 +1,4 @@
-"""Settings for bench/threads.py: the bench project's (bench_djws.settings), as they are.
+"""Settings for bench/studies/threads.py: the bench project's (bench_djws.settings), as they are.
 
 Only the URLconf differs, and WEBSOCKET_THREADS comes from the environment
 (BENCH_THREADS_POOL), since the idle-connection cell needs one thread per

@@ -1,4 +1,4 @@
-"""The same view code on a greenlet and on a thread (bench/threads.py)."""
+"""The same view code on a greenlet and on a thread (bench/studies/threads.py)."""
 
 import ctypes
 

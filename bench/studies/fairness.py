@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Print the before/after and S7 tables of one run of bench/run.py (for FAIRNESS.md).
 
-    bench/.venv/bin/python bench/fairness.py [RUN_ID]      # default: the latest run with S7
+    bench/.venv/bin/python bench/studies/fairness.py [RUN_ID]      # default: the latest run with S7
 
 The run is one made with BENCH_BASELINE_ROOT=<the checkout before> (servers
 ``*_base``) and ``--scenarios S1,S2,S7``: each pair (django_ws and
@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-BENCH = Path(__file__).resolve().parent
+BENCH = Path(__file__).resolve().parents[1]  # the suite: bench/
 sys.path.insert(0, str(BENCH))
 
 PAIRS = (("django_ws", "django_ws_base"), ("django_ws_cls", "django_ws_cls_base"))

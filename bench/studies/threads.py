@@ -1,11 +1,11 @@
 """Thread mode (``@require_websocket(threaded=True)``) against greenlet mode, in one run.
 
-    python bench/threads.py [--reps 3] [--out bench/threads.jsonl] [--quick]
+    python bench/studies/threads.py [--reps 3] [--out bench/studies/threads.jsonl] [--quick]
 
 Runs with a venv where django_ws is installed (editable) with picows and
 uvloop (the load generator, as in bench/client/loadgen.py); it re-executes
 itself with ``$BENCH_THREADS_VENV/bin/python`` (default
-/work/bench-threads-venv) when picows is missing. Every server is
+bench/studies/.threads-venv) when picows is missing. Every server is
 ``django-admin runws 127.0.0.1:PORT --noreload --no-access-log
 --settings=bench_threads.settings`` (bench/servers/threads_project: the bench
 project's settings, its own URLconf), started on a free port, pinned, and
@@ -54,8 +54,9 @@ from importlib import metadata
 from typing import Any
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
-VENV = os.environ.get("BENCH_THREADS_VENV", "/work/bench-threads-venv")
+BENCH = os.path.dirname(HERE)
+ROOT = os.path.dirname(BENCH)
+VENV = os.environ.get("BENCH_THREADS_VENV", os.path.join(HERE, ".threads-venv"))
 
 try:
     import uvloop
@@ -94,8 +95,8 @@ class Server:
         self.log = tempfile.NamedTemporaryFile(prefix="bench_threads_", suffix=".log", delete=False)  # noqa: SIM115  (closed in stop())
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join([
-            os.path.join(HERE, "servers", "threads_project"),
-            os.path.join(HERE, "servers", "django_ws_project"),
+            os.path.join(BENCH, "servers", "threads_project"),
+            os.path.join(BENCH, "servers", "django_ws_project"),
             ROOT,
         ])
         env.pop("DJANGO_SETTINGS_MODULE", None)
@@ -610,13 +611,13 @@ def main() -> None:
     os.sched_setaffinity(0, {CLIENT_CORE})
 
     def too_long(signum: int, frame: Any) -> None:
-        raise SystemExit(f"bench/threads.py: past --timeout {args.timeout} s")
+        raise SystemExit(f"bench/studies/threads.py: past --timeout {args.timeout} s")
 
     signal.signal(signal.SIGALRM, too_long)
     signal.alarm(args.timeout)
     results: dict[str, Any] = {
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "command": "python " + " ".join(["bench/threads.py", *sys.argv[1:]]),
+        "command": "python " + " ".join(["bench/studies/threads.py", *sys.argv[1:]]),
         "reps": args.reps, "machine": machine(), "cells": {},
     }
     with contextlib.suppress(KeyboardInterrupt):

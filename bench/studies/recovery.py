@@ -1,6 +1,6 @@
 """Issue 14's figures: envelopes and history against plain groups, on one machine.
 
-    python bench/recovery.py [--members 5000] [--reconnect 1000] [--out FILE]
+    python bench/studies/recovery.py [--members 5000] [--reconnect 1000] [--out FILE]
 
 Runs with the package's venv (websockets' asyncio client is the load
 generator; redis-server must be installed). In one run:
@@ -33,7 +33,7 @@ import tempfile
 import time
 import urllib.request
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, ROOT)
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
 
@@ -246,7 +246,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--members", type=int, default=5000)
     parser.add_argument("--reconnect", type=int, default=1000)
-    parser.add_argument("--out", default=os.path.join(ROOT, "bench", "recovery.jsonl"))
+    parser.add_argument("--out", default=os.path.join(ROOT, "bench", "studies", "recovery.jsonl"))
     parser.add_argument("--parts", default="b1b4,b2,b3", help="which figures, comma-separated")
     args = parser.parse_args()
     parts = set(args.parts.split(","))

@@ -1,6 +1,6 @@
 """Nagle's algorithm and runws: keep-alive requests and a push stream, before and after.
 
-    python3 bench/nagle.py [--requests 200] [--ticks 60] [--interval 0.005]
+    python3 bench/studies/nagle.py [--requests 200] [--ticks 60] [--interval 0.005]
 
 Starts the test project (``tests.settings``) under django_ws's server twice on
 127.0.0.1, once as before the fix (``TCP_NODELAY`` not set, head and body in
@@ -14,7 +14,7 @@ two writes, as pywsgi does) and once as shipped, and measures against each:
 
 Every loop is bounded in count and time; the servers are stopped by PID.
 Nothing here asserts: it prints figures and ratios. Run it from the
-repository root with the package's venv (``.venv/bin/python bench/nagle.py``).
+repository root with the package's venv (``.venv/bin/python bench/studies/nagle.py``).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 LIMIT = 60.0  # seconds any one measurement may take
 
 

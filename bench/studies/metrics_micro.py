@@ -1,8 +1,8 @@
 """The counting's own cost, in one process: CPU per echo round trip, metrics on vs off.
 
-    .venv/bin/python bench/metrics_micro.py [--rounds 6] [--trips 50000]
+    .venv/bin/python bench/studies/metrics_micro.py [--rounds 6] [--trips 50000]
 
-A companion of ``bench/metrics_cost.py`` (bench S2, two processes and the
+A companion of ``bench/studies/metrics_cost.py`` (bench S2, two processes and the
 network stack, where a busy machine's noise is larger than what is
 measured). Here one process holds a ``WebSocket`` over a
 ``socket.socketpair()`` and a raw client end; each round trip is one masked
@@ -30,7 +30,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 BASE = "ea127dd"  # the last commit before django_ws.metrics
 
 

@@ -1,6 +1,6 @@
 """What the metrics cost: bench S2's server CPU per message, metrics on vs off, in one run.
 
-    bench/.venv/bin/python bench/metrics_cost.py [--pairs 4] [--quick]
+    bench/.venv/bin/python bench/studies/metrics_cost.py [--pairs 4] [--quick]
 
 S2 (100 connections, closed-loop ping-pong of 32-byte text, the load
 generator of ``bench/client/loadgen.py`` on the other core) against two
@@ -33,10 +33,10 @@ import time
 import urllib.request
 from pathlib import Path
 
-BENCH = Path(__file__).resolve().parent
+BENCH = Path(__file__).resolve().parents[1]  # the suite: bench/
 sys.path.insert(0, str(BENCH))
 
-from harness import procs, trial  # noqa: E402
+from harness import procs, runner, trial  # noqa: E402
 from harness.scenarios import SCENARIOS  # noqa: E402
 from harness.servers import DJANGO_WS_VENV, REPO, SERVERS_DIR, Server  # noqa: E402
 
@@ -141,7 +141,7 @@ def main() -> None:
             if scraper is not None:
                 scraper.start()
             try:
-                result = trial.run_trial(
+                result = runner.run_trial(
                     candidate, scenario, args.quick, places, log_dir, f"{n:02d}-{candidate.name}"
                 )
             finally:
