@@ -2,7 +2,7 @@
 
 All cases 1.* to 13.* in CI (about 7 minutes, mostly the compression cases
 12.* and 13.*); locally 12.* and 13.* are left out unless
-DJANGO_WS_AUTOBAHN=full. The runner (compliance/autobahn.py) builds its
+DJANGO_WS_AUTOBAHN=full. The runner (compliance/autobahn/run.py) builds its
 Python 2.7 environment once and caches it. Target: every case OK or
 INFORMATIONAL (the README's Conformance section). The runner itself lets
 NON-STRICT pass, as the suite does; this test does not.
@@ -27,7 +27,7 @@ def test_autobahn_fuzzingclient(tmp_path):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    command = [sys.executable, str(ROOT / "compliance" / "autobahn.py"), "--django",
+    command = [sys.executable, str(ROOT / "compliance" / "autobahn" / "run.py"), "--django",
                "--url", f"ws://127.0.0.1:{port}/echo/", "--reports", str(tmp_path / "reports")]
     if not full:
         command += ["--exclude", "12.*,13.*"]

@@ -1,9 +1,9 @@
 """django_ws.compat.dwebsocket against dwebsocket 0.5.12 itself.
 
-The probe views of ``compliance/dwebsocket_probes`` run here on the compat
-layer under runws, driven as ``compliance/dwebsocket_probe.py`` drove them on
+The probe views of ``compliance/dwebsocket/probes`` run here on the compat
+layer under runws, driven as ``compliance/dwebsocket/record.py`` drove them on
 dwebsocket 0.5.12 (Django 3.0.14, runserver); what each showed there is
-``compliance/dwebsocket_0.5.12.json``. Every probe must show the same, except
+``compliance/dwebsocket/dwebsocket_0.5.12.json``. Every probe must show the same, except
 the deliberate differences below, each listed by name in the README's
 migration guide with the setting that changes it.
 """
@@ -17,13 +17,14 @@ import urllib.request
 
 import pytest
 
-from compliance.dwebsocket_probes.driver import observe
-from compliance.dwebsocket_probes.modes import MODES, PROBE_MODES
+from compliance.dwebsocket.probes.driver import observe
+from compliance.dwebsocket.probes.modes import MODES, PROBE_MODES
 from django_ws.testing import LiveServer
 from tests.conftest import TIMEOUT, connect
 
 RECORD = json.loads(
-    (pathlib.Path(__file__).parents[2] / "compliance" / "dwebsocket_0.5.12.json").read_text()
+    (pathlib.Path(__file__).parents[2] / "compliance" / "dwebsocket"
+     / "dwebsocket_0.5.12.json").read_text()
 )
 PROBES = RECORD["probes"]
 
@@ -108,7 +109,7 @@ def observed():
     for mode, env in MODES.items():
         env = {**env, "DWEBSOCKET_PROBES_LIBRARY": "django_ws.compat.dwebsocket",
                "DWEBSOCKET_PROBES_PATIENCE": str(2 * TIMEOUT)}
-        with LiveServer(settings_module="compliance.dwebsocket_probes.settings",
+        with LiveServer(settings_module="compliance.dwebsocket.probes.settings",
                         env=env) as live:
             found.update(observe(live.http_url(""), mode=mode, timeout=TIMEOUT))
     return found

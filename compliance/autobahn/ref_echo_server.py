@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
 """Reference echo server built on the `websockets` library's own sync server.
 
-It lets the Autobahn runner (compliance/autobahn.py) be validated end to end
+It lets the Autobahn runner (compliance/autobahn/run.py) be validated end to end
 without django_ws: whatever `websockets` scores here is the baseline that
 django_ws, which reuses the same sans-I/O protocol core, should match.
 
-    .venv/bin/python compliance/ref_echo_server.py --port 9002
+    .venv/bin/python compliance/autobahn/ref_echo_server.py --port 9002
 
 The request path is ignored, so ws://127.0.0.1:9002/echo/ works as well.
 """

@@ -1,13 +1,13 @@
 #!/usr/bin/env python3
 """Record dwebsocket 0.5.12's behaviour on the probe views, and run its example project.
 
-    python compliance/dwebsocket_probe.py            # writes compliance/dwebsocket_0.5.12.json
-    python compliance/dwebsocket_probe.py --check    # runs, compares with that file, writes nothing
+    python compliance/dwebsocket/record.py          # writes dwebsocket_0.5.12.json beside it
+    python compliance/dwebsocket/record.py --check  # runs, compares with it, writes nothing
 
 It makes a venv once (``~/.cache/django_ws/dwebsocket-0.5.12``, from
 ``$(pyenv root)/versions/3.11.7``, or ``--python``) with Django 3.0.14,
 dwebsocket 0.5.12 and websocket-client from PyPI, then serves
-``compliance/dwebsocket_probes`` with ``runserver`` on 127.0.0.1 (once with
+``compliance/dwebsocket/probes`` with ``runserver`` on 127.0.0.1 (once with
 the decorators, once with the middleware, once with it and
 ``WEBSOCKET_ACCEPT_ALL``), drives every probe with
 websocket-client (``driver.py``) and writes what each showed.
@@ -37,11 +37,11 @@ import tarfile
 import tempfile
 import time
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
-from compliance.dwebsocket_probes.modes import MODES  # noqa: E402
+from compliance.dwebsocket.probes.modes import MODES  # noqa: E402
 
-RECORD = ROOT / "compliance" / "dwebsocket_0.5.12.json"
+RECORD = ROOT / "compliance" / "dwebsocket" / "dwebsocket_0.5.12.json"
 VENV = pathlib.Path.home() / ".cache" / "django_ws" / "dwebsocket-0.5.12"
 REQUIREMENTS = ["Django==3.0.14", "dwebsocket==0.5.12", "six", "websocket-client==1.8.0"]
 HERE = "127.0.0.1"
@@ -114,7 +114,7 @@ class Server:
 def drive(interpreter: pathlib.Path, port: int, *, mode: str) -> dict[str, object]:
     """Run driver.observe() in the dwebsocket venv (its websocket-client)."""
     code = (
-        "import json, sys; from compliance.dwebsocket_probes.driver import observe; "
+        "import json, sys; from compliance.dwebsocket.probes.driver import observe; "
         f"json.dump(observe('http://{HERE}:{port}', mode={mode!r}), sys.stdout)"
     )
     result = subprocess.run([str(interpreter), "-c", code], cwd=ROOT, capture_output=True,
@@ -129,7 +129,7 @@ def record_probes(interpreter: pathlib.Path) -> dict[str, object]:
     for mode in MODES:
         port = free_port()
         env = {"PYTHONPATH": str(ROOT), "DWEBSOCKET_PROBES_LIBRARY": "dwebsocket",
-               "DJANGO_SETTINGS_MODULE": "compliance.dwebsocket_probes.settings",
+               "DJANGO_SETTINGS_MODULE": "compliance.dwebsocket.probes.settings",
                **MODES[mode]}
         server = Server([str(interpreter), "-m", "django", "runserver", f"{HERE}:{port}",
                          "--noreload"], env=env, cwd=ROOT, port=port)
@@ -236,7 +236,7 @@ def main() -> int:
         "python": version[0],
         "server": "manage.py runserver (threaded), 127.0.0.1",
         "client": "websocket-client 1.8.0",
-        "made_by": "compliance/dwebsocket_probe.py",
+        "made_by": "compliance/dwebsocket/record.py",
         "probes": record_probes(interpreter),
         "example_project": run_example(interpreter, args.ours),
     }

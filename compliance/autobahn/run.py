@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Run the Autobahn|Testsuite fuzzing client against a WebSocket echo endpoint.
 
-    python compliance/autobahn.py --url ws://127.0.0.1:9001/echo/ \
+    python compliance/autobahn/run.py --url ws://127.0.0.1:9001/echo/ \
         [--cases '*'] [--exclude '9.*,12.*,13.*'] [--server-cmd '...']
 
 autobahntestsuite only runs on Python 2.7, which Debian 12 no longer ships. The
@@ -9,7 +9,7 @@ first run therefore builds, under ~/.cache/django_ws/autobahn (or
 $DJANGO_WS_AUTOBAHN_CACHE), a private Python 2.7 from Debian 11 packages
 (fetched with a private apt configuration, so the system's apt state is never
 touched), and a virtualenv holding autobahntestsuite and its pinned
-dependencies. Later runs reuse it. See compliance/README.md.
+dependencies. Later runs reuse it. See compliance/autobahn/README.md.
 
 Exit status: 0 when every case passed (OK, NON-STRICT or INFORMATIONAL), 1 when
 some case failed (unless --allow-failures), 2 on a setup/run error, 130/143 when
@@ -41,7 +41,7 @@ from typing import IO, Any
 from urllib.parse import urlsplit
 
 HERE = Path(__file__).resolve().parent
-REPO = HERE.parent
+REPO = HERE.parents[1]
 
 AUTOBAHN_VERSION = "25.10.1"
 # Full freeze of a working install; see the header of that file.
@@ -784,15 +784,15 @@ def parse_env(pairs: list[str]) -> dict[str, str]:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        description="Autobahn|Testsuite fuzzingclient runner (see compliance/README.md).",
+        description="Autobahn|Testsuite fuzzingclient runner (see compliance/autobahn/README.md).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("--url", help="WebSocket echo endpoint, e.g. ws://127.0.0.1:9001/echo/")
     p.add_argument(
         "--django",
         action="store_true",
-        help="test django_ws: serve the demo's echo view with runws (compliance/settings.py, "
-        "16 MiB messages allowed for 9.*) on 127.0.0.1:9001",
+        help="test django_ws: serve the demo's echo view with runws "
+        "(compliance/autobahn/settings.py, 16 MiB messages allowed for 9.*) on 127.0.0.1:9001",
     )
     p.add_argument("--cases", default="*", help="comma-separated case patterns")
     p.add_argument(
@@ -824,7 +824,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--serve-websockets-echo",
         action="store_true",
-        help="start compliance/ref_echo_server.py (the websockets library's own sync "
+        help="start compliance/autobahn/ref_echo_server.py (the websockets library's own sync "
         "server) on --url's port as the server under test",
     )
     p.add_argument(
@@ -869,7 +869,7 @@ def main(argv: list[str] | None = None) -> int:
         python = REPO / ".venv" / "bin" / "python"
         args.server_cmd = (
             f"{python if python.exists() else sys.executable} manage.py runws "
-            f"127.0.0.1:{port} --noreload --settings compliance.settings"
+            f"127.0.0.1:{port} --noreload --settings compliance.autobahn.settings"
         )
     if not args.setup_only and not args.url:
         parser.error("--url is required (unless --setup-only)")

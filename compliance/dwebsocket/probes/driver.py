@@ -4,7 +4,7 @@
 (``MODES``: its environment for the probe project's settings) against a
 server at ``base`` (``http://127.0.0.1:PORT``) and returns, per probe, what
 the view recorded (``view``) and what the client saw (``client``: frames,
-statuses). Used by ``compliance/dwebsocket_probe.py`` on dwebsocket 0.5.12
+statuses). Used by ``compliance/dwebsocket/record.py`` on dwebsocket 0.5.12
 and by ``tests/live/test_compat_dwebsocket.py`` on the compatibility layer.
 """
 

@@ -16,13 +16,13 @@ SECRET_KEY = "dwebsocket-probes-only"
 DEBUG = False
 ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
 INSTALLED_APPS = [] if DWEBSOCKET else ["django_ws"]
-ROOT_URLCONF = "compliance.dwebsocket_probes.urls"
+ROOT_URLCONF = "compliance.dwebsocket.probes.urls"
 DATABASES = {}
 USE_TZ = True
 MIDDLEWARE = []
 if os.environ.get("DWEBSOCKET_PROBES_MIDDLEWARE") == "1":
     MIDDLEWARE = [
-        "compliance.dwebsocket_probes.dwebsocket_middleware.WebSocketMiddleware"
+        "compliance.dwebsocket.probes.dwebsocket_middleware.WebSocketMiddleware"
         if DWEBSOCKET else "django_ws.compat.dwebsocket.middleware.WebSocketMiddleware"
     ]
 WEBSOCKET_ACCEPT_ALL = os.environ.get("DWEBSOCKET_PROBES_ACCEPT_ALL") == "1"
