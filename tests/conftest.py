@@ -372,3 +372,12 @@ def before():
     ended_connections.clear()
     return census()
 
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Chromium for one test module (tests/support/browser.py)."""
+    from tests.support.browser import chromium
+
+    with chromium() as launched:
+        yield launched
+

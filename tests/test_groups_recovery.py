@@ -20,22 +20,7 @@ from django_ws.groups import envelopes
 from django_ws.groups.envelopes import parse_position, since_from_path
 from django_ws.groups.memory import MemoryBackend
 from django_ws.groups.streams import HistoryOptions, MemoryHistory
-
-
-class Member:
-    """What a backend needs of a connection: deliver(), a path and a user."""
-
-    def __init__(self, path="/room/"):
-        self.path = path
-        self.user = None
-        self.frames = []
-
-    def deliver(self, frame, data, *, text):
-        self.frames.append((bytes(data), text))
-        return True
-
-    def envelopes(self):
-        return [json.loads(data) for data, text in self.frames]
+from tests.support.members import Member, publish
 
 
 class Clock:
@@ -51,20 +36,6 @@ def backend(clock=None, **options):
     if clock is not None:
         memory._history.clock = clock
     return memory
-
-
-def publish(memory, group, message):
-    from django_ws.encoding import encode_message
-
-    data, text = encode_message(message)
-    kind = (
-        envelopes.STR
-        if isinstance(message, str)
-        else envelopes.JSON
-        if isinstance(message, (dict, list))
-        else envelopes.BYTES
-    )
-    return memory.broadcast(group, bytes(data), text=text, kind=kind)
 
 
 # -- positions and broadcast ----------------------------------------------------

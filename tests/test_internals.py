@@ -52,7 +52,7 @@ def test_a_text_frame_still_arriving_is_visible_to_the_protocol():
 
     from django_ws.protocol import _frame_parser
     from tests.conftest import client_frame
-    from tests.test_protocol import open_protocol
+    from tests.support.protocol import open_protocol
 
     protocol = open_protocol()
     wire = client_frame(1, b"still arriving")

@@ -98,7 +98,7 @@ def recoveries_scraped():
 
 def test_recoveries_are_exported_by_outcome():
     from django_ws.groups.memory import MemoryBackend
-    from tests.test_groups_recovery import Member, publish
+    from tests.support.members import Member, publish
 
     before = recoveries_scraped()
     assert set(before) == {"true", "false"}  # both series, from the start

@@ -17,27 +17,13 @@ from django_ws.protocol import (
     compression_extensions,
 )
 from tests.conftest import client_frame
+from tests.support.protocol import open_protocol
 
 MASK = b"\x01\x02\x03\x04"  # the mask client_frame() uses
 
 
 def frame(opcode: int, payload: bytes, *, fin: bool = True) -> bytes:
     return client_frame(opcode, payload, fin=fin)
-
-
-def open_protocol(*, headers: tuple[tuple[str, str], ...] = (), **kwargs) -> WebSocketProtocol:
-    protocol = WebSocketProtocol(**kwargs)
-    request = build_request("/", [
-        ("Host", "example.com"), ("Upgrade", "websocket"), ("Connection", "Upgrade"),
-        ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="), ("Sec-WebSocket-Version", "13"),
-        *headers,
-    ])
-    protocol.receive_data(request.serialize())
-    parsed = protocol.events_received()[0]
-    protocol.send_response(protocol.accept(parsed))
-    protocol.data_to_send()
-    assert protocol.state is State.OPEN
-    return protocol
 
 
 def sent_close(protocol: WebSocketProtocol) -> Close:

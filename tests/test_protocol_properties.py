@@ -13,7 +13,7 @@ from websockets.protocol import State
 from websockets.streams import StreamReader
 
 from tests.conftest import client_frame
-from tests.test_protocol import open_protocol
+from tests.support.protocol import open_protocol
 
 RFC_CODES = {1000, 1002, 1007, 1009, 1011}
 CONTROL = (Opcode.PING, Opcode.PONG, Opcode.CLOSE)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from django_ws.testing import LiveServer
-from tests.browser.test_demo import EXPECT_MS, browser, sync_api  # noqa: F401 (the fixture)
+from tests.support.browser import EXPECT_MS, sync_api
 
 
 @pytest.fixture(scope="module")
@@ -19,12 +19,12 @@ def example():
         yield live
 
 
-def test_the_browser_gets_strings_from_the_examples_bytes(browser, example):  # noqa: F811
+def test_the_browser_gets_strings_from_the_examples_bytes(browser, example):
     page = browser.new_page()
     page.goto(example.http_url("/"))
     page.wait_for_function("window.s.readyState === 1", timeout=EXPECT_MS)
     page.evaluate("window.s.send('Hello, World!')")
-    expect = sync_api.expect
+    expect = sync_api().expect
     expect(page.locator("#messagecontainer")).to_contain_text("Hello, World!", timeout=EXPECT_MS)
     assert page.evaluate("window.kinds") == ["string"]
     page.close()

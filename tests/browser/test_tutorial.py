@@ -7,7 +7,7 @@ import pytest
 
 from django_ws.testing import LiveServer
 from tests import tutorial_project
-from tests.browser.test_demo import EXPECT_MS, browser, sync_api  # noqa: F401 (the fixture)
+from tests.support.browser import EXPECT_MS
 
 
 @pytest.fixture(scope="module")
@@ -18,7 +18,7 @@ def live(tmp_path_factory):
         yield server
 
 
-def test_two_pages_in_the_tutorial_s_room(browser, live):  # noqa: F811
+def test_two_pages_in_the_tutorial_s_room(browser, live):
     ann, bob = browser.new_page(), browser.new_page()
     ann.goto(live.http_url("/room/lobby/?nickname=ann"))
     ann.wait_for_function("document.getElementById('status').textContent === 'connected'",

@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser.test_demo import CHROMIUM_ARGS, EXPECT_MS, browser, sync_api  # noqa: F401
+from tests.support.browser import EXPECT_MS
 
 HTML = os.environ.get("DJANGO_WS_DOCS_HTML")
 pytestmark = pytest.mark.skipif(not HTML, reason="run by nox -s docs, on the site it built")
 
 
-def test_the_tutorial_renders_with_its_navigation_and_nothing_from_elsewhere(browser):  # noqa: F811
+def test_the_tutorial_renders_with_its_navigation_and_nothing_from_elsewhere(browser):
     site = Path(HTML)
     page = browser.new_page()
     requests = []

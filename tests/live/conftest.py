@@ -116,3 +116,15 @@ def cluster(tmp_path_factory):
 @pytest.fixture(scope="module")
 def cluster_url(cluster):
     return cluster.url
+
+
+@pytest.fixture
+def gunicorn(live_db):
+    """gunicorn with two of our workers, as users run it (tests/support/gunicorn.py)."""
+    pytest.importorskip("gunicorn")
+    from tests.support.gunicorn import Gunicorn
+
+    server = Gunicorn(live_db)
+    yield server
+    server.stop()
+

@@ -14,7 +14,7 @@ from tests.conftest import (
     receive_close,
     wait_for,
 )
-from tests.live.test_views_and_auth import probe
+from tests.support.auth import probe
 
 PING, PONG = 9, 10
 

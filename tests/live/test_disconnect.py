@@ -14,7 +14,7 @@ import pytest
 
 from django_ws.testing import LiveServer
 from tests.conftest import TIMEOUT, connect, receive_close
-from tests.live.test_views_and_auth import login
+from tests.support.auth import login
 
 PREFIX = "disconnect-test:"
 

@@ -12,10 +12,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
-import subprocess
-import sys
-import time
 import urllib.error
 import urllib.request
 
@@ -199,84 +195,18 @@ def test_exact_totals_under_runws(server_factory):
 # -- gunicorn --------------------------------------------------------------------
 
 
-class Gunicorn:
-    """gunicorn with our worker on a free port; stopped by PID."""
-
-    def __init__(self, live_db, tmp_path, *, workers, env=(), settings="tests.settings"):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
-        self.host = "127.0.0.1"
-        config = tmp_path / "gunicorn.conf.py"
-        config.write_text("from django_ws.gunicorn import child_exit  # noqa: F401\n")
-        self.env = {
-            **os.environ,
-            "DJANGO_WS_TEST_DB": live_db,
-            "DJANGO_SETTINGS_MODULE": settings,
-            **dict(env),
-        }
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "-c",
-                str(config),
-                "-k",
-                "django_ws.gunicorn.GeventWebSocketWorker",
-                "-w",
-                str(workers),
-                "-b",
-                f"127.0.0.1:{self.port}",
-                "--graceful-timeout",
-                "10",
-                "tests.wsgi",
-            ],
-            env=self.env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        self.workers = workers
-        deadline = time.monotonic() + TIMEOUT * 3
-        while True:
-            try:
-                socket.create_connection((self.host, self.port), timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or self.process.poll() is not None:
-                    self.stop()
-                    raise RuntimeError("gunicorn did not start") from None
-                time.sleep(0.05)
-        wait_for(lambda: len(self.worker_pids()) == workers, timeout=TIMEOUT * 3)
-
-    def worker_pids(self):
-        with open(f"/proc/{self.process.pid}/task/{self.process.pid}/children") as children:
-            return [int(pid) for pid in children.read().split()]
-
-    def http_url(self, path):
-        return f"http://{self.host}:{self.port}{path}"
-
-    def ws_url(self, path):
-        return f"ws://{self.host}:{self.port}{path}"
-
-    def stop(self):
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                return self.process.wait(TIMEOUT * 2)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-        return self.process.wait(TIMEOUT)
-
-
 @pytest.fixture
 def gunicorn_factory(live_db, tmp_path):
     pytest.importorskip("gunicorn")
     started = []
 
     def start(**options):
-        server = Gunicorn(live_db, tmp_path, **options)
+        from tests.support.gunicorn import Gunicorn
+
+        config = tmp_path / "gunicorn.conf.py"  # dead workers leave the gauge
+        config.write_text("from django_ws.gunicorn import child_exit  # noqa: F401\n")
+        options.setdefault("settings", "tests.settings")
+        server = Gunicorn(live_db, config=config, **options)
         started.append(server)
         return server
 
@@ -422,7 +352,7 @@ def status_of(server, token=None, cookie=None):
 
 
 def test_scraping_needs_the_token_or_staff(server):
-    from tests.live.test_views_and_auth import login
+    from tests.support.auth import login
 
     status, headers = status_of(server)
     assert status == 401 and headers["WWW-Authenticate"].startswith("Bearer")

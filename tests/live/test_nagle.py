@@ -8,7 +8,6 @@ is tested in-process (tests/test_handler.py); speed is bench/studies/nagle.py's 
 from __future__ import annotations
 
 from tests.conftest import connect
-from tests.live.test_gunicorn import gunicorn  # noqa: F401 - the fixture
 
 
 def test_runws_turns_nagle_off(server):
@@ -17,7 +16,7 @@ def test_runws_turns_nagle_off(server):
     ws.close()
 
 
-def test_the_gunicorn_worker_turns_nagle_off(gunicorn):  # noqa: F811
+def test_the_gunicorn_worker_turns_nagle_off(gunicorn):
     ws = connect(gunicorn, "/tcp-nodelay/")
     assert ws.recv() == "1"
     ws.close()

@@ -156,7 +156,7 @@ def test_redis_down_at_the_start_then_disconnect_orders_arrive(server, redis_pro
 
     from django_ws.groups.disconnect import Order
     from django_ws.groups.redis import RedisBackend
-    from tests.live.test_views_and_auth import login
+    from tests.support.auth import login
 
     server.wait_for_log(r"cannot subscribe to 'faults:control:db0:' for disconnect orders",
                         TIMEOUT)

@@ -96,7 +96,7 @@ def test_the_readme_token_patterns(server):
 
 
 def test_gunicorn_access_log_has_no_query_secret(live_db, tmp_path):
-    from tests.live.test_gunicorn import Gunicorn
+    from tests.support.gunicorn import Gunicorn
 
     log = tmp_path / "access.log"
     server = Gunicorn(live_db, workers=1, args=("--access-logfile", str(log),

@@ -14,7 +14,7 @@ import websocket
 
 from django_ws.testing import LiveServer
 from tests.conftest import TIMEOUT, UNIT, connect, receive_close, wait_for
-from tests.live.test_views_and_auth import login
+from tests.support.auth import login
 
 PREFIX = "user-caps-test:"
 

@@ -11,25 +11,7 @@ import pytest
 import websocket
 
 from tests.conftest import TIMEOUT, connect, receive_close, wait_for
-
-
-def login(server, username, *perms):
-    query = f"user={username}" + "".join(f"&perm={p}" for p in perms)
-    with urllib.request.urlopen(server.http_url(f"/test-login/?{query}"), timeout=TIMEOUT) as r:
-        cookies = r.headers.get_all("Set-Cookie")
-    session = next(c.split(";")[0] for c in cookies if c.startswith("sessionid="))
-    return session
-
-
-def status_of(server, path, **options):
-    with pytest.raises(websocket.WebSocketBadStatusException) as info:
-        connect(server, path, **options)
-    return info.value.status_code
-
-
-def probe(server, key):
-    with urllib.request.urlopen(server.http_url(f"/probe/{key}/"), timeout=TIMEOUT) as r:
-        return json.load(r)["value"]
+from tests.support.auth import login, probe, status_of
 
 
 def test_class_view_lifecycle(server):

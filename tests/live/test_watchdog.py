@@ -56,7 +56,7 @@ def test_sigterm_ends_a_gunicorn_worker_whose_view_never_yields(live_db):
     """The same under the gunicorn worker: gunicorn's own signal handlers run in
     the view that holds the loop; the worker ends it, closes the others with
     1001 and exits, before the arbiter's graceful timeout would kill it."""
-    from tests.live.test_gunicorn import Gunicorn
+    from tests.support.gunicorn import Gunicorn
 
     server = Gunicorn(live_db, workers=1, args=("--graceful-timeout", "20"))
     try:
