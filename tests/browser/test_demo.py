@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 
 import pytest
 
 from django_ws.testing import LiveServer
+from tests.conftest import free_port
 from tests.support.browser import EXPECT_MS
 from tests.views import FORGED_ENVELOPE
 
@@ -95,9 +95,7 @@ def test_two_pages_in_one_room(browser, demo):
 ])
 def test_js_client_survives_a_server_restart(browser, demo_db, path, shown):
     expect = sync_api.expect
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     first = demo_server(demo_db, port).start()
     page = browser.new_page()
     try:
@@ -152,7 +150,7 @@ def test_js_client_retries_temporary_codes(browser, test_project, code):
 
 def test_a_logout_in_another_process_closes_the_page_s_socket_for_good(browser, redis_url,
                                                                       live_db):
-    from tests.live.test_disconnect import groups_config, logout_in_a_third_process
+    from tests.support.third_process import groups_config, logout_in_a_third_process
 
     backend = groups_config(redis_url, cluster=False)
     name = f"gil-{os.getpid()}-{id(backend)}"
@@ -175,15 +173,13 @@ def test_a_logout_in_another_process_closes_the_page_s_socket_for_good(browser, 
 def test_chat_recovers_what_was_sent_while_its_server_restarted(browser, demo_db, tmp_path):
     # Two demo servers on one Redis; the first restarts while the second's
     # page sends: the first's page gets those messages once, in order.
-    from tests.live.test_redis_faults import RedisProcess
+    from tests.support.redis import RedisProcess
 
     expect = sync_api.expect
     redis = RedisProcess(tmp_path)
     redis.start()
     env = {"DJANGO_WS_DEMO_DB": demo_db, "DJANGO_WS_DEMO_REDIS": redis.url}
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     other = LiveServer(settings_module="demo_project.settings", env=env).start()
     first = LiveServer(settings_module="demo_project.settings", port=port, env=env).start()
     alice, bob = browser.new_page(), browser.new_page()

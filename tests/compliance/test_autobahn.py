@@ -11,12 +11,13 @@ NON-STRICT pass, as the suite does; this test does not.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from tests.conftest import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -24,9 +25,7 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.mark.timeout(1800)
 def test_autobahn_fuzzingclient(tmp_path):
     full = os.environ.get("CI") or os.environ.get("DJANGO_WS_AUTOBAHN") == "full"
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     command = [sys.executable, str(ROOT / "compliance" / "autobahn" / "run.py"), "--django",
                "--url", f"ws://127.0.0.1:{port}/echo/", "--reports", str(tmp_path / "reports")]
     if not full:

@@ -12,9 +12,6 @@ import contextlib
 import json
 import threading
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
 
 import pytest
 import redis
@@ -23,43 +20,24 @@ import websocket
 from django_ws.groups.envelopes import parse_position
 from django_ws.groups.redis import RedisBackend
 from django_ws.testing import LiveServer
-from tests.conftest import TIMEOUT, UNIT, connect, durable_redis_command, wait_for
-from tests.live.test_redis_faults import RedisProcess
-
-PREFIX = "recovery:"
-
-
-class PersistentRedis(RedisProcess):
-    """A redis-server that keeps its data across a SIGKILL (AOF, fsync always)."""
-
-    persistent = True
-
-    def start(self) -> None:
-        if not self.persistent:
-            super().start()
-            return
-        import subprocess
-
-        self.process = subprocess.Popen(
-            durable_redis_command(self.binary, self.port, self.folder),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        client = redis.Redis.from_url(self.url, socket_timeout=TIMEOUT)
-        wait_for(lambda: _answers(client))
-        client.close()
-
-
-def _answers(client) -> bool:
-    try:
-        return bool(client.ping())
-    except redis.RedisError:
-        return False
+from tests.conftest import TIMEOUT, UNIT, wait_for
+from tests.support.recovery import (
+    PREFIX,
+    assert_latest_comes_first,
+    assert_nothing_more,
+    broadcast,
+    broadcast_when_up,
+    member,
+    read_until,
+    receive,
+    state,
+)
+from tests.support.redis import RedisProcess
 
 
 @pytest.fixture
 def redis_process(tmp_path):
-    process = PersistentRedis(tmp_path)
+    process = RedisProcess(tmp_path, durable=True)
     process.start()
     yield process
     process.stop()
@@ -90,65 +68,6 @@ def two_servers(redis_url, live_db, **options):
 def servers(redis_process, live_db):
     with two_servers(redis_process.url, live_db) as both:
         yield both
-
-
-def member(server, group, **query):
-    """An envelope member; returns (ws, first envelope)."""
-    ws = connect(server, f"/group/{group}/envelope/?{urllib.parse.urlencode(query)}")
-    first = json.loads(ws.recv())
-    assert first["group"] == group and "recovered" in first
-    return ws, first
-
-
-def broadcast(server, group, message):
-    query = urllib.parse.urlencode({"message": message})
-    url = server.http_url(f"/group/{group}/broadcast/?{query}")
-    with urllib.request.urlopen(url, timeout=TIMEOUT) as response:
-        return json.load(response)["position"]
-
-
-def state(server, group):
-    with urllib.request.urlopen(
-        server.http_url(f"/group/{group}/state/"), timeout=TIMEOUT
-    ) as response:
-        return json.load(response)
-
-
-def receive(ws, n):
-    return [json.loads(ws.recv()) for _ in range(n)]
-
-
-def assert_nothing_more(ws):
-    ws.send("ping")
-    assert ws.recv() == "echo:ping"
-
-
-def broadcast_when_up(server, group, messages, timeout=3 * TIMEOUT):
-    """Broadcast ``messages`` in order, each as soon as Redis takes it (the
-    view answers 500 while it cannot); returns their positions."""
-    positions = []
-
-    def next_one():
-        try:
-            positions.append(broadcast(server, group, messages[len(positions)]))
-        except urllib.error.HTTPError:
-            pass
-        return len(positions) == len(messages)
-
-    wait_for(next_one, timeout=timeout, interval=0.05 * UNIT)
-    return positions
-
-
-def read_until(ws, last, at_most):
-    """The envelopes' data by offset, de-duplicated as the client does, up to
-    the one whose data is ``last``, within ``at_most`` envelopes."""
-    seen: dict[int, str] = {}
-    for _ in range(at_most):
-        envelope = json.loads(ws.recv())
-        seen.setdefault(parse_position(envelope["position"])[1], envelope["data"])
-        if envelope["data"] == last:
-            return seen
-    raise AssertionError(f"no {last!r} in {at_most} envelopes: {seen}")
 
 
 @pytest.mark.parametrize("where", ["same process", "other process"])
@@ -210,7 +129,7 @@ def test_after_a_restart_without_persistence_recovered_false(servers, redis_proc
     one, _ = servers
     since = broadcast(one, "room", "seen")
     redis_process.stop()
-    redis_process.persistent = False
+    redis_process.durable = False
     redis_process.start()  # no AOF loaded: an empty Redis on the same port
     # The server's publisher reconnects at its next command.
     (after,) = broadcast_when_up(one, "room", ["after the restart"], timeout=TIMEOUT)
@@ -446,19 +365,6 @@ def test_reading_the_history_of_an_unknown_group_creates_nothing(redis_process):
     finally:
         backend.close()
         client.close()
-
-
-def assert_latest_comes_first(publisher, joiner, group):
-    """join(latest=True) on ``joiner``: the newest message, after the first envelope."""
-    for n in range(3):
-        newest = broadcast(publisher, group, f"price {n}")
-    ws, first = member(joiner, group, recover=1, latest=1)
-    assert first == {"group": group, "recovered": False, "position": newest}
-    assert json.loads(ws.recv()) == {"group": group, "position": newest, "data": "price 2",
-                                     "latest": True}
-    live = broadcast(publisher, group, "price 3")
-    assert json.loads(ws.recv()) == {"group": group, "position": live, "data": "price 3"}
-    ws.close()
 
 
 def test_a_join_with_latest_gets_the_newest_message_from_another_process(servers):

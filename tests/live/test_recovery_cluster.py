@@ -19,7 +19,7 @@ from django_ws.groups.envelopes import parse_position
 from django_ws.groups.redis import RedisBackend
 from django_ws.testing import LiveServer
 from tests.conftest import TIMEOUT, wait_for
-from tests.live.test_recovery import (
+from tests.support.recovery import (
     PREFIX,
     assert_latest_comes_first,
     assert_nothing_more,

@@ -4,10 +4,6 @@ restarted. Each test runs its own redis-server, stopped and started by PID.
 
 from __future__ import annotations
 
-import os
-import shutil
-import socket
-import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -17,47 +13,7 @@ import websocket
 
 from django_ws.testing import LiveServer
 from tests.conftest import TIMEOUT, UNIT, connect, receive_close
-
-
-class RedisProcess:
-    """A redis-server on a fixed free port of 127.0.0.1, that can go and come back."""
-
-    def __init__(self, folder):
-        binary = shutil.which("redis-server")
-        if binary is None:
-            if os.environ.get("CI"):
-                pytest.fail("redis-server is missing: .ci/run must install it")
-            pytest.skip("redis-server is not installed (apt-get install redis-server)")
-        self.binary = binary
-        self.folder = str(folder)
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", self.folder],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + TIMEOUT
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return
-            except OSError:
-                if time.monotonic() > deadline or self.process.poll() is not None:
-                    self.stop()
-                    pytest.fail("redis-server did not start")
-                time.sleep(0.05)
-
-    def stop(self) -> None:
-        process, self.process = self.process, None
-        if process is not None:
-            process.kill()  # gone at once, as a crash
-            process.wait(TIMEOUT)
+from tests.support.redis import RedisProcess
 
 
 @pytest.fixture
