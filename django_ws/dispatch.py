@@ -25,6 +25,7 @@ from .conf import settings as ws_settings
 from .connection.redaction import redact_target
 from .db import release_idle_connections
 from .exceptions import ConnectionClosed, ViewAbandoned, ViewInterrupted
+from .request import retry_later
 
 if TYPE_CHECKING:  # pragma: no cover
     from .connection import WebSocket
@@ -111,12 +112,9 @@ def run_websocket_view(
     if threaded and threads.pool_full(ws_settings.THREADS):
         # Before any 101, as past WEBSOCKET_MAX_CONNECTIONS: the client can
         # come back, or go to another process.
-        refusal = HttpResponse(
-            f"Failed to open a WebSocket connection: the {ws_settings.THREADS} threads of "
-            f"this server (WEBSOCKET_THREADS) all run a view; try again later.\n",
-            status=503, content_type="text/plain")
-        refusal["Retry-After"] = str(ws_settings.RETRY_AFTER)
-        return refusal
+        return retry_later(503, f"the {ws_settings.THREADS} threads of this server "
+                                f"(WEBSOCKET_THREADS) all run a view; try again later.",
+                           ws_settings.RETRY_AFTER)
     counted = user_caps.take_slot(request, websocket, view_options,
                                   websocket.view_name if match is not None else
                                   f"{view.__module__}.{view.__qualname__}")

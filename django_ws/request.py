@@ -14,7 +14,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 if TYPE_CHECKING:  # pragma: no cover
     from .connection import WebSocket
 
-__all__ = ["ENVIRON_KEY", "VIEW_MARKER", "attach_websocket", "unserved_upgrade"]
+__all__ = ["ENVIRON_KEY", "VIEW_MARKER", "attach_websocket", "retry_later", "unserved_upgrade"]
 
 #: The WSGI environ key under which our server hands a WebSocket upgrade
 #: request's connection to the application (see ``django_ws.server.handler``).
@@ -80,3 +80,13 @@ def unserved_upgrade(request: HttpRequest) -> HttpResponse | None:
             content_type="text/plain",
         )
     return None
+
+
+def retry_later(status: int, reason: str, retry_after: int) -> HttpResponse:
+    """A refusal before any 101 that the client may try again after
+    ``retry_after`` seconds (503: the server is busy; 429: the user's cap)."""
+    refusal = HttpResponse(f"Failed to open a WebSocket connection: {reason}\n", status=status,
+                           content_type="text/plain")
+    refusal["Retry-After"] = str(retry_after)
+    return refusal
+

@@ -29,6 +29,7 @@ from .connection.redaction import redact_target
 from .groups import get_backend
 from .groups.disconnect import Order, user_key
 from .groups.user_slots import REPLACED, make_slot
+from .request import retry_later
 
 if TYPE_CHECKING:  # pragma: no cover
     from .connection import WebSocket
@@ -80,12 +81,9 @@ def take_slot(request: HttpRequest, websocket: WebSocket, options: dict[str, Any
         logger.info("WebSocket handshake refused for %r: 429 Too Many Requests (user %s has "
                     "%d connections, WEBSOCKET_MAX_CONNECTIONS_PER_USER)",
                     redact_target(request.get_full_path()), key, limit)
-        refusal = HttpResponse(
-            f"Failed to open a WebSocket connection: this user has {limit} open already "
-            f"(WEBSOCKET_MAX_CONNECTIONS_PER_USER); close one and try again.\n",
-            status=429, content_type="text/plain")
-        refusal["Retry-After"] = str(settings.RETRY_AFTER)
-        return refusal
+        return retry_later(429, f"this user has {limit} open already "
+                                f"(WEBSOCKET_MAX_CONNECTIONS_PER_USER); close one and try again.",
+                           settings.RETRY_AFTER)
     websocket.user_slot = slot
     for old in replaced:
         try:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from django_ws.testing import LiveServer
-from tests import tutorial_project
+from tests.support import tutorial_project
 from tests.support.browser import EXPECT_MS
 
 

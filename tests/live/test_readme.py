@@ -8,15 +8,13 @@ echoes.
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 import urllib.request
 from pathlib import Path
 
 from django_ws.testing import LiveServer
 from tests.conftest import TIMEOUT, connect
+from tests.support.tutorial_project import run
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -33,16 +31,6 @@ def readme_files() -> dict[str, str]:
         if path:
             files[path[1]] = block + "\n"
     return files
-
-
-def run(*args: str, cwd: Path) -> str:
-    """A command as the user types it in the project: no settings of ours."""
-    env = {key: value for key, value in os.environ.items()
-           if key not in ("DJANGO_SETTINGS_MODULE", "PYTHONPATH")}
-    result = subprocess.run([sys.executable, *args], cwd=cwd, env=env,
-                            capture_output=True, text=True, timeout=TIMEOUT * 6)
-    assert result.returncode == 0, result.stdout + result.stderr
-    return result.stdout + result.stderr
 
 
 def test_the_readme_files_are_there():

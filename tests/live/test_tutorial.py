@@ -16,8 +16,8 @@ import urllib.request
 import pytest
 
 from django_ws.testing import LiveServer
-from tests import tutorial_project
 from tests.conftest import TIMEOUT, connect
+from tests.support import tutorial_project
 
 
 @pytest.fixture(scope="module")

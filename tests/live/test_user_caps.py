@@ -44,6 +44,20 @@ def accepted_again(server, path, cookie):
     return wait_for(attempt, timeout=TIMEOUT * 2, interval=0.05)
 
 
+def newest_replaces_oldest(first, later, session):
+    """With a cap of 2: the oldest (on ``first``) closes with 4429 when a third
+    opens (on ``later``), and the two newest are served."""
+    oldest = connect(first, "/echo/", cookie=session)
+    assert echoes(oldest)
+    middle = connect(later, "/echo/", cookie=session)
+    assert echoes(middle)
+    newest = connect(later, "/echo/", cookie=session)
+    assert receive_close(oldest) == (4429, "replaced by a newer connection")
+    assert echoes(middle) and echoes(newest)
+    middle.close()
+    newest.close()
+
+
 def test_a_third_socket_gets_429_until_one_closes(server_factory):
     live = server_factory(WEBSOCKET_MAX_CONNECTIONS_PER_USER=2, WEBSOCKET_RETRY_AFTER=3)
     session = login(live, f"una-{uuid.uuid4().hex[:8]}")
@@ -70,17 +84,8 @@ def test_a_third_socket_gets_429_until_one_closes(server_factory):
 def test_close_oldest_lets_the_newest_in_and_closes_the_oldest(server_factory):
     live = server_factory(WEBSOCKET_MAX_CONNECTIONS_PER_USER=2,
                           WEBSOCKET_MAX_CONNECTIONS_PER_USER_POLICY="close_oldest")
-    session = login(live, f"wes-{uuid.uuid4().hex[:8]}")
-    oldest = connect(live, "/echo/", cookie=session)
-    assert echoes(oldest)
-    middle = connect(live, "/echo/", cookie=session)
-    assert echoes(middle)
-    newest = connect(live, "/echo/", cookie=session)
-    assert receive_close(oldest) == (4429, "replaced by a newer connection")
-    assert echoes(middle) and echoes(newest)
+    newest_replaces_oldest(live, live, login(live, f"wes-{uuid.uuid4().hex[:8]}"))
     live.wait_for_log(r"disconnecting 1 WebSocket connection\(s\) .* with 4429", TIMEOUT)
-    middle.close()
-    newest.close()
 
 
 def test_a_view_s_own_cap_counts_apart_and_a_refusal_in_http_gives_the_slot_back(
@@ -161,13 +166,4 @@ def test_close_oldest_closes_the_oldest_on_another_process(backend, live_db):
     one, two = two_servers(backend, live_db,
                            WEBSOCKET_MAX_CONNECTIONS_PER_USER_POLICY="close_oldest")
     with one, two:
-        session = login(one, f"ada-{uuid.uuid4().hex[:8]}")
-        oldest = connect(two, "/echo/", cookie=session)
-        assert echoes(oldest)
-        middle = connect(one, "/echo/", cookie=session)
-        assert echoes(middle)
-        newest = connect(one, "/echo/", cookie=session)
-        assert receive_close(oldest) == (4429, "replaced by a newer connection")
-        assert echoes(middle) and echoes(newest)
-        middle.close()
-        newest.close()
+        newest_replaces_oldest(two, one, login(one, f"ada-{uuid.uuid4().hex[:8]}"))

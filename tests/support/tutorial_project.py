@@ -11,7 +11,7 @@ from pathlib import Path
 
 from tests.conftest import TIMEOUT
 
-DOCS = Path(__file__).resolve().parents[1] / "docs"
+DOCS = Path(__file__).resolve().parents[2] / "docs"
 TUTORIAL = DOCS / "tutorial" / "files"
 CHANNELS = DOCS / "howto" / "files" / "chat"
 
