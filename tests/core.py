@@ -30,7 +30,7 @@ from django_ws.connection import WebSocket, bursts, open_handshake
 from django_ws.connection import registry as core
 from django_ws.groups.memory import MemoryBackend
 from django_ws.protocol import build_request
-from tests.conftest import TIMEOUT
+from tests.support.timing import TIMEOUT
 
 KEY = "dGhlIHNhbXBsZSBub25jZQ=="
 PATH = "/core/"

@@ -18,7 +18,7 @@ from django_ws.compat.dwebsocket.middleware import WebSocketMiddleware
 from django_ws.compat.dwebsocket.websocket import WebSocket
 from django_ws.exceptions import ConnectionClosed
 from django_ws.middleware import VIEW_MARKER
-from tests.conftest import TIMEOUT
+from tests.support.timing import TIMEOUT
 
 factory = RequestFactory()
 

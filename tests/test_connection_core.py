@@ -22,7 +22,6 @@ from websockets.frames import Opcode
 
 from django_ws.connection import _BUSY_AFTER, _HOLD_FOR, ConnectionClosed, WebSocket
 from django_ws.exceptions import WebSocketUsageError
-from tests.conftest import TIMEOUT, UNIT, client_frame
 from tests.core import (
     assert_nothing_left,
     connection,
@@ -31,6 +30,8 @@ from tests.core import (
     serve_view,
     wait_until,
 )
+from tests.support.clients import client_frame
+from tests.support.timing import TIMEOUT, UNIT
 
 
 class Handler:

@@ -12,7 +12,7 @@ import subprocess
 import sys
 import textwrap
 
-from tests.conftest import TIMEOUT
+from tests.support.timing import TIMEOUT
 
 SCRIPT = textwrap.dedent(
     """

@@ -10,8 +10,8 @@ import pytest
 
 from django_ws import groups
 from django_ws.groups.disconnect import Order
-from tests.conftest import TIMEOUT
 from tests.core import assert_nothing_left, connection, serve_view
+from tests.support.timing import TIMEOUT
 
 MEMORY = {"default": {"BACKEND": "django_ws.groups.memory.MemoryBackend"}}
 

@@ -16,7 +16,7 @@ from gevent.event import Event
 
 from django_ws.groups.base import GroupBackend
 from django_ws.groups.redis import RedisBackend
-from tests.conftest import TIMEOUT, UNIT
+from tests.support.timing import TIMEOUT, UNIT
 
 
 class Member:

@@ -7,7 +7,7 @@ from gevent.event import Event
 
 from django_ws.connection import open_connections
 from django_ws.gunicorn import GeventWebSocketWorker
-from tests.conftest import UNIT
+from tests.support.timing import UNIT
 
 
 class Closing:

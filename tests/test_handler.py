@@ -14,7 +14,7 @@ from gevent import socket as gsocket
 
 from django_ws.server.handler import WebSocketHandler
 from django_ws.server.wsgi import WebSocketServer
-from tests.conftest import TIMEOUT
+from tests.support.timing import TIMEOUT
 
 
 class RecordingHandler(WebSocketHandler):
@@ -101,7 +101,8 @@ def test_a_large_response_is_not_copied_into_its_head():
 
 def test_a_handshake_while_the_server_drains_gets_503_with_retry_after(monkeypatch):
     import django_ws.server.handler as handler
-    from tests.conftest import handshake, recv_until
+    from tests.support.clients import handshake
+    from tests.support.net import recv_until
 
     monkeypatch.setattr(handler, "_draining", True)  # as close_idle_connections() leaves it
     with serving(small_app) as server:

@@ -51,7 +51,7 @@ def test_a_text_frame_still_arriving_is_visible_to_the_protocol():
     from websockets.frames import Opcode
 
     from django_ws.protocol import _frame_parser
-    from tests.conftest import client_frame
+    from tests.support.clients import client_frame
     from tests.support.protocol import open_protocol
 
     protocol = open_protocol()

@@ -17,7 +17,7 @@ from django.test import RequestFactory, override_settings
 from django_ws.checks import check_metrics
 from django_ws.connection import counters
 from django_ws.metrics import metrics_view
-from tests.conftest import TIMEOUT
+from tests.support.timing import TIMEOUT
 
 pytest.importorskip("prometheus_client")
 

@@ -16,7 +16,7 @@ from django_ws.protocol import (
     build_request,
     compression_extensions,
 )
-from tests.conftest import client_frame
+from tests.support.clients import client_frame
 from tests.support.protocol import open_protocol
 
 MASK = b"\x01\x02\x03\x04"  # the mask client_frame() uses

@@ -12,7 +12,7 @@ from websockets.frames import Close, Frame, Opcode
 from websockets.protocol import State
 from websockets.streams import StreamReader
 
-from tests.conftest import client_frame
+from tests.support.clients import client_frame
 from tests.support.protocol import open_protocol
 
 RFC_CODES = {1000, 1002, 1007, 1009, 1011}

@@ -15,13 +15,13 @@ from django.test import override_settings
 
 from django_ws.conf import settings as ws_settings
 from django_ws.decorators import accept_websocket
-from tests.conftest import TIMEOUT, UNIT
 from tests.core import (
     assert_nothing_left,
     connection,
     ended_connections,
     serve_view,
 )
+from tests.support.timing import TIMEOUT, UNIT
 
 
 def test_past_the_rate_the_next_read_waits_and_nothing_is_lost(before):

@@ -18,7 +18,8 @@ import pytest
 import websocket
 
 from django_ws.testing import LiveServer
-from tests.conftest import TIMEOUT, connect
+from tests.support.clients import connect
+from tests.support.timing import TIMEOUT
 
 MEMORY = {"default": {"BACKEND": "django_ws.groups.memory.MemoryBackend"}}
 

@@ -10,8 +10,8 @@ import sys
 import pytest
 
 from django_ws.testing import LiveServer
-from tests.conftest import free_port
 from tests.support.browser import EXPECT_MS
+from tests.support.net import free_port
 from tests.views import FORGED_ENVELOPE
 
 sync_api = pytest.importorskip("playwright.sync_api")

@@ -6,8 +6,8 @@ import subprocess
 
 import pytest
 
-from tests.conftest import TIMEOUT, wait_for
 from tests.support.redis import Cluster, redis_binary
+from tests.support.timing import TIMEOUT, wait_for
 
 
 @pytest.fixture(scope="module")

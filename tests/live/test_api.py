@@ -13,16 +13,9 @@ import gevent  # noqa: F401  (the views use it; importing here checks it install
 import pytest
 import websocket
 
-from tests.conftest import (
-    TIMEOUT,
-    RawClient,
-    client_frame,
-    connect,
-    handshake,
-    raw_request,
-    receive_close,
-    wait_for,
-)
+from tests.support.clients import RawClient, client_frame, connect, handshake, receive_close
+from tests.support.net import raw_request
+from tests.support.timing import TIMEOUT, wait_for
 
 
 def probe(server, key):

@@ -20,7 +20,8 @@ import pytest
 from compliance.dwebsocket.probes.driver import observe
 from compliance.dwebsocket.probes.modes import MODES, PROBE_MODES
 from django_ws.testing import LiveServer
-from tests.conftest import TIMEOUT, connect
+from tests.support.clients import connect
+from tests.support.timing import TIMEOUT
 
 RECORD = json.loads(
     (pathlib.Path(__file__).parents[2] / "compliance" / "dwebsocket"

@@ -15,7 +15,8 @@ import uuid
 import pytest
 
 from django_ws.testing import LiveServer
-from tests.conftest import TIMEOUT, connect, wait_for
+from tests.support.clients import connect
+from tests.support.timing import TIMEOUT, wait_for
 
 
 @pytest.fixture(scope="module")

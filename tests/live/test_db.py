@@ -9,7 +9,8 @@ import sys
 import pytest
 
 from django_ws.testing import LiveServer
-from tests.conftest import TIMEOUT, connect
+from tests.support.clients import connect
+from tests.support.timing import TIMEOUT
 
 psycopg = pytest.importorskip("psycopg")
 

@@ -6,15 +6,9 @@ import json
 import urllib.request
 import uuid
 
-from tests.conftest import (
-    TIMEOUT,
-    RawClient,
-    client_frame,
-    connect,
-    receive_close,
-    wait_for,
-)
 from tests.support.auth import probe
+from tests.support.clients import RawClient, client_frame, connect, receive_close
+from tests.support.timing import TIMEOUT, wait_for
 
 PING, PONG = 9, 10
 

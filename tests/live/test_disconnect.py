@@ -10,8 +10,8 @@ import uuid
 import pytest
 
 from django_ws.testing import LiveServer
-from tests.conftest import connect, receive_close
 from tests.support.auth import login
+from tests.support.clients import connect, receive_close
 from tests.support.third_process import (
     from_a_third_process,
     groups_config,

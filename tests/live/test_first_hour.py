@@ -9,7 +9,9 @@ import subprocess
 import sys
 
 from django_ws.testing import LiveServer
-from tests.conftest import SETTINGS, TIMEOUT, free_port, handshake, recv_until, wait_for_port
+from tests.support.clients import SETTINGS, handshake
+from tests.support.net import free_port, recv_until, wait_for_port
+from tests.support.timing import TIMEOUT
 
 
 def keep_alive_request(sock: socket.socket, path: str = "/echo/") -> bytes:

@@ -17,7 +17,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from django_ws.testing import LiveServer
-from tests.conftest import TIMEOUT, UNIT, RawClient, connect, handshake
+from tests.support.clients import RawClient, connect, handshake
+from tests.support.timing import TIMEOUT, UNIT
 
 #: Close codes that say "the client did wrong" (or a normal end).
 CLIENT_FAULTS = {1000, 1002, 1007, 1008, 1009}

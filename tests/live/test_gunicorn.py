@@ -6,7 +6,8 @@ import threading
 
 import pytest
 
-from tests.conftest import TIMEOUT, connect, receive_close
+from tests.support.clients import connect, receive_close
+from tests.support.timing import TIMEOUT
 
 pytest.importorskip("gunicorn")
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import TIMEOUT, client_frame, connect, handshake, raw_request, wait_for
+from tests.support.clients import client_frame, connect, handshake
+from tests.support.net import raw_request
+from tests.support.timing import TIMEOUT, wait_for
 
 
 @pytest.mark.parametrize(

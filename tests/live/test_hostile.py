@@ -18,16 +18,9 @@ import zlib
 import pytest
 
 from django_ws.testing import LiveServer
-from tests.conftest import (
-    TIMEOUT,
-    RawClient,
-    client_frame,
-    connect,
-    handshake,
-    raw_request,
-    rss_kib,
-    wait_for,
-)
+from tests.support.clients import RawClient, client_frame, connect, handshake
+from tests.support.net import raw_request, rss_kib
+from tests.support.timing import TIMEOUT, wait_for
 
 MiB = 1024 * 1024
 LIMIT = 1 * MiB  # WEBSOCKET_MAX_MESSAGE_SIZE, the default

@@ -18,7 +18,8 @@ import urllib.request
 import pytest
 import websocket
 
-from tests.conftest import TIMEOUT, connect, receive_close, wait_for
+from tests.support.clients import connect, receive_close
+from tests.support.timing import TIMEOUT, wait_for
 
 prometheus_parser = pytest.importorskip("prometheus_client.parser")
 
@@ -295,7 +296,8 @@ def test_dead_workers_leave_the_gauge_and_keep_their_counts(gunicorn_factory, tm
 
 
 def test_refusals_by_the_server_are_counted_by_status(server_factory):
-    from tests.conftest import handshake, raw_request
+    from tests.support.clients import handshake
+    from tests.support.net import raw_request
 
     server = server_factory(WEBSOCKET_MAX_CONNECTIONS=1)
     ws = connect(server, "/echo/")
@@ -314,7 +316,7 @@ def test_refusals_by_the_server_are_counted_by_status(server_factory):
 
 
 def test_a_slow_member_dropped_is_counted(server_factory):
-    from tests.conftest import RawClient
+    from tests.support.clients import RawClient
 
     server = server_factory(WEBSOCKET_MAX_SEND_BUFFER=65536)
     slow = RawClient(server, "/group/slow/member/")  # reads nothing from now on

@@ -7,7 +7,7 @@ is tested in-process (tests/test_handler.py); speed is bench/studies/nagle.py's 
 
 from __future__ import annotations
 
-from tests.conftest import connect
+from tests.support.clients import connect
 
 
 def test_runws_turns_nagle_off(server):

@@ -6,7 +6,7 @@ import pytest
 from websockets.exceptions import ConnectionClosedError
 from websockets.sync.client import connect
 
-from tests.conftest import TIMEOUT
+from tests.support.timing import TIMEOUT
 
 
 def test_compression_is_negotiated_by_default(server):

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import websocket
 
-from tests.conftest import TIMEOUT, connect, wait_for
+from tests.support.clients import connect
+from tests.support.timing import TIMEOUT, wait_for
 
 
 def test_past_max_connections_a_handshake_gets_503_then_recovers(server_factory):

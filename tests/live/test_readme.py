@@ -13,7 +13,8 @@ import urllib.request
 from pathlib import Path
 
 from django_ws.testing import LiveServer
-from tests.conftest import TIMEOUT, connect
+from tests.support.clients import connect
+from tests.support.timing import TIMEOUT
 from tests.support.tutorial_project import run
 
 README = Path(__file__).resolve().parents[2] / "README.md"

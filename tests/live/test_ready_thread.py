@@ -12,7 +12,7 @@ import json
 import urllib.request
 
 from django_ws.testing import LiveServer
-from tests.conftest import TIMEOUT, wait_for
+from tests.support.timing import TIMEOUT, wait_for
 
 
 def ticks(server) -> int:

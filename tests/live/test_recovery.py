@@ -20,7 +20,6 @@ import websocket
 from django_ws.groups.envelopes import parse_position
 from django_ws.groups.redis import RedisBackend
 from django_ws.testing import LiveServer
-from tests.conftest import TIMEOUT, UNIT, wait_for
 from tests.support.recovery import (
     PREFIX,
     assert_latest_comes_first,
@@ -33,6 +32,7 @@ from tests.support.recovery import (
     state,
 )
 from tests.support.redis import RedisProcess
+from tests.support.timing import TIMEOUT, UNIT, wait_for
 
 
 @pytest.fixture

@@ -18,7 +18,6 @@ import redis.cluster
 from django_ws.groups.envelopes import parse_position
 from django_ws.groups.redis import RedisBackend
 from django_ws.testing import LiveServer
-from tests.conftest import TIMEOUT, wait_for
 from tests.support.recovery import (
     PREFIX,
     assert_latest_comes_first,
@@ -30,6 +29,7 @@ from tests.support.recovery import (
     receive,
     state,
 )
+from tests.support.timing import TIMEOUT, wait_for
 
 
 def groups(url, **options):

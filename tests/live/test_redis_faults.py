@@ -12,8 +12,9 @@ import pytest
 import websocket
 
 from django_ws.testing import LiveServer
-from tests.conftest import TIMEOUT, UNIT, connect, receive_close
+from tests.support.clients import connect, receive_close
 from tests.support.redis import RedisProcess
+from tests.support.timing import TIMEOUT, UNIT
 
 
 @pytest.fixture

@@ -18,7 +18,8 @@ import pytest
 import redis
 
 from django_ws.testing import LiveServer
-from tests.conftest import TIMEOUT, connect, wait_for
+from tests.support.clients import connect
+from tests.support.timing import TIMEOUT, wait_for
 
 
 def groups(url):

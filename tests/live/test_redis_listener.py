@@ -18,7 +18,8 @@ import urllib.request
 import pytest
 
 from django_ws.testing import LiveServer
-from tests.conftest import TIMEOUT, connect
+from tests.support.clients import connect
+from tests.support.timing import TIMEOUT
 
 PREFIX = "listener:"
 LONG_WAIT = {"DJANGO_WS_TEST_LISTENER_IDLE_WAIT": "3600"}

@@ -12,7 +12,8 @@ import urllib.request
 import pytest
 
 from django_ws.testing import LiveServer
-from tests.conftest import TIMEOUT, connect, receive_close
+from tests.support.clients import connect, receive_close
+from tests.support.timing import TIMEOUT
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,8 @@ import urllib.request
 import pytest
 import websocket
 
-from tests.conftest import TIMEOUT, connect, handshake
+from tests.support.clients import connect, handshake
+from tests.support.timing import TIMEOUT
 
 SECRETS = [f"SECRET{n}x" for n in range(7)]
 
@@ -82,7 +83,7 @@ def test_the_readme_token_patterns(server):
     ws.send(token)
     assert ws.recv() == "user 42"
     ws.close()
-    from tests.conftest import receive_close
+    from tests.support.clients import receive_close
 
     for first in ("forged", unsalted, b"\x00binary"):  # a binary first frame: no 1011
         ws = connect(server, "/token-inbox/")

@@ -7,7 +7,7 @@ import urllib.request
 import pytest
 
 from django_ws.testing import HandshakeRejected, WebSocketLiveServerTestCase
-from tests.conftest import TIMEOUT
+from tests.support.timing import TIMEOUT
 
 
 def test_ws_connect_fixture(ws_connect):

@@ -14,7 +14,8 @@ import pytest
 import websocket
 
 from django_ws.testing import LiveServer
-from tests.conftest import TIMEOUT, connect, receive_close, wait_for
+from tests.support.clients import connect, receive_close
+from tests.support.timing import TIMEOUT, wait_for
 
 
 @pytest.fixture(scope="module")

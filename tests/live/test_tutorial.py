@@ -16,8 +16,9 @@ import urllib.request
 import pytest
 
 from django_ws.testing import LiveServer
-from tests.conftest import TIMEOUT, connect
 from tests.support import tutorial_project
+from tests.support.clients import connect
+from tests.support.timing import TIMEOUT
 
 
 @pytest.fixture(scope="module")

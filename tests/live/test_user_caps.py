@@ -13,8 +13,9 @@ import pytest
 import websocket
 
 from django_ws.testing import LiveServer
-from tests.conftest import TIMEOUT, UNIT, connect, receive_close, wait_for
 from tests.support.auth import login
+from tests.support.clients import connect, receive_close
+from tests.support.timing import TIMEOUT, UNIT, wait_for
 
 PREFIX = "user-caps-test:"
 

@@ -10,8 +10,9 @@ import uuid
 import pytest
 import websocket
 
-from tests.conftest import TIMEOUT, connect, receive_close, wait_for
 from tests.support.auth import login, probe, status_of
+from tests.support.clients import connect, receive_close
+from tests.support.timing import TIMEOUT, wait_for
 
 
 def test_class_view_lifecycle(server):

@@ -10,7 +10,8 @@ import signal
 import pytest
 
 from django_ws.testing import LiveServer
-from tests.conftest import TIMEOUT, connect, receive_close, wait_for
+from tests.support.clients import connect, receive_close
+from tests.support.timing import TIMEOUT, wait_for
 
 
 def test_a_view_blocking_in_c_is_reported_with_its_path_and_stack(live_db):

@@ -14,7 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import TIMEOUT, connect, free_port, wait_for_port
+from tests.support.clients import connect
+from tests.support.net import free_port, wait_for_port
+from tests.support.timing import TIMEOUT
 
 WHEEL = os.environ.get("DJANGO_WS_WHEEL")
 ROOT = Path(__file__).resolve().parents[2]

@@ -8,7 +8,8 @@ import urllib.request
 import pytest
 import websocket
 
-from tests.conftest import TIMEOUT, connect
+from tests.support.clients import connect
+from tests.support.timing import TIMEOUT
 
 
 def login(server, username, *perms):

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import TIMEOUT
+from tests.support.timing import TIMEOUT
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 # As root, without a sandbox; and no background traffic to the outside.

@@ -11,7 +11,8 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
-from tests.conftest import TIMEOUT, free_port, wait_for
+from tests.support.net import free_port
+from tests.support.timing import TIMEOUT, wait_for
 
 
 class Gunicorn:

@@ -9,7 +9,8 @@ import urllib.parse
 import urllib.request
 
 from django_ws.groups.envelopes import parse_position
-from tests.conftest import TIMEOUT, UNIT, connect, wait_for
+from tests.support.clients import connect
+from tests.support.timing import TIMEOUT, UNIT, wait_for
 
 PREFIX = "recovery:"
 

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import TIMEOUT, free_port, wait_for_port
+from tests.support.net import free_port, wait_for_port
+from tests.support.timing import TIMEOUT
 
 
 def redis_binary(name: str = "redis-server") -> str:
@@ -64,7 +65,7 @@ class RedisProcess:
         # answers LOADING until it is done.
         import redis
 
-        from tests.conftest import wait_for
+        from tests.support.timing import wait_for
 
         client = redis.Redis(port=self.port, socket_timeout=TIMEOUT)
         try:

@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 
-from tests.conftest import TIMEOUT
+from tests.support.timing import TIMEOUT
 
 PREFIX = "disconnect-test:"
 
