@@ -41,9 +41,9 @@ nox.options.reuse_existing_virtualenvs = False
 nox.options.error_on_missing_interpreters = True
 
 #: The groups tests over a real Redis and Redis Cluster, run by ``contention``.
-REDIS_TESTS = ("tests/test_groups.py", "tests/backends", "tests/live/test_redis_listener.py",
-               "tests/live/test_redis_faults.py", "tests/live/test_recovery.py",
-               "tests/live/test_recovery_cluster.py")
+REDIS_TESTS = ("tests/unit/groups/test_groups.py", "tests/unit/groups/backends",
+               "tests/live/test_redis_listener.py", "tests/live/test_redis_faults.py",
+               "tests/live/test_recovery.py", "tests/live/test_recovery_cluster.py")
 # (Python, Django, what to leave out). Classifiers in pyproject.toml list
 # exactly these.
 CORE_ONLY = ("--ignore=tests/browser", "--ignore=tests/compliance",

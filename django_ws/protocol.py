@@ -286,7 +286,7 @@ class WebSocketProtocol(ServerProtocol):
         bits, a new message inside a fragmented one): their close code stays
         websockets' own. If a websockets release parses differently, nothing
         is found and invalid text fails when its frame completes, as before
-        (tests/test_internals.py says so).
+        (tests/unit/test_third_party_internals.py says so).
 
         Private internals (django_ws/internals.py): ``Protocol.reader``,
         ``Protocol.parser``, the local variables of ``Frame.parse()``,

@@ -139,9 +139,9 @@ def postgres(tmp_path_factory):
 
 @pytest.fixture
 def before():
-    """The in-process census (tests/core.py) before the test: what it must be
+    """The in-process census (tests/support/core.py) before the test: what it must be
     back to once the test's connections ended."""
-    from tests.core import census, ended_connections
+    from tests.support.core import census, ended_connections
 
     ended_connections.clear()
     return census()

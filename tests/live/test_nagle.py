@@ -2,7 +2,7 @@
 
 With it on, a keep-alive response or a push to a client that sends nothing
 waits for the client's delayed ACK (about 40 ms). How a response is written
-is tested in-process (tests/test_handler.py); speed is bench/studies/nagle.py's job.
+is tested in-process (tests/unit/server/test_handler.py); speed is bench/studies/nagle.py's job.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ core, of gevent, gunicorn, prometheus_client and redis-py, each for a
 measured reason given where it is used. Nothing promises that they stay: a
 new release may rename or drop one. So each is listed here with where it is
 used, ``pyproject.toml`` bounds the websockets library below its next major
-version, and ``tests/test_internals.py`` runs :func:`missing_internals` so
+version, and ``tests/unit/test_third_party_internals.py`` runs :func:`missing_internals` so
 that an installed version that changed one fails loudly, naming it, instead
 of breaking connections at run time.
 

@@ -1,7 +1,7 @@
 """Groups backends in-process: membership, subscription and the Redis listener.
 
 No Redis here: a fake pub/sub stands in for redis-py's, so that faults can
-be injected one by one (tests/backends/ runs the contract against a real
+be injected one by one (tests/unit/groups/backends/ runs the contract against a real
 Redis server).
 """
 

@@ -15,7 +15,7 @@ from django.test import override_settings
 
 from django_ws.conf import settings as ws_settings
 from django_ws.decorators import accept_websocket
-from tests.core import (
+from tests.support.core import (
     assert_nothing_left,
     connection,
     ended_connections,

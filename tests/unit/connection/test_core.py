@@ -1,4 +1,4 @@
-"""The connection core in-process, over ``socket.socketpair()`` (see tests/core.py).
+"""The connection core in-process, over ``socket.socketpair()`` (see tests/support/core.py).
 
 No server process, no monkey-patching: a WebSocket built as the handler
 builds one, a websockets client protocol on the other end, and a census of
@@ -22,7 +22,8 @@ from websockets.frames import Opcode
 
 from django_ws.connection import _BUSY_AFTER, _HOLD_FOR, ConnectionClosed, WebSocket
 from django_ws.exceptions import WebSocketUsageError
-from tests.core import (
+from tests.support.clients import client_frame
+from tests.support.core import (
     assert_nothing_left,
     connection,
     ended_connections,
@@ -30,7 +31,6 @@ from tests.core import (
     serve_view,
     wait_until,
 )
-from tests.support.clients import client_frame
 from tests.support.timing import TIMEOUT, UNIT
 
 
@@ -147,7 +147,7 @@ def test_close_waits_no_longer_than_the_close_timeout(before, caplog):
 def test_finish_runs_to_the_end_when_leaving_a_group_fails(before, detached, caplog, settings):
     # A Redis error while leaving the groups must not leave timers, greenlets
     # or the registry entry behind, nor lose the log line or on_close.
-    from tests.core import FAILING_GROUPS
+    from tests.support.core import FAILING_GROUPS
 
     settings.WEBSOCKET_GROUPS = FAILING_GROUPS
     websocket, sock, peer = connection()

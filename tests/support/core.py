@@ -3,7 +3,7 @@
 As the websockets library tests its sync connection: no server process; the
 other end of the pair speaks through websockets' sans-I/O ``ClientProtocol``.
 gevent runs in the pytest process without monkey-patching (as in
-tests/test_bursts.py): only gevent's own sockets, events and sleeps are used,
+tests/unit/connection/test_bursts.py): only gevent's own sockets, events and sleeps are used,
 never a blocking stdlib call, so nothing here blocks the hub.
 """
 
@@ -280,7 +280,7 @@ class FailingBackend(MemoryBackend):
         raise ConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
 
 
-FAILING_GROUPS = {"default": {"BACKEND": "tests.core.FailingBackend"}}
+FAILING_GROUPS = {"default": {"BACKEND": "tests.support.core.FailingBackend"}}
 
 
 def wait_until(predicate: Callable[[], Any], timeout: float = TIMEOUT) -> None:

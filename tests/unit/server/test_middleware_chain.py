@@ -51,14 +51,14 @@ urlpatterns = [path("", view), path("wait/", waiting_view)]
 
 # Seven class middleware, as in the benchmark, around a function middleware.
 MIDDLEWARE = [
-    "tests.test_callchain.Tagging",
+    "tests.unit.server.test_middleware_chain.Tagging",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
-    "tests.test_callchain.function_middleware",
+    "tests.unit.server.test_middleware_chain.function_middleware",
     "django.middleware.common.CommonMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "tests.test_callchain.Tagging",
+    "tests.unit.server.test_middleware_chain.Tagging",
 ]
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from django_ws import groups
 from django_ws.groups.disconnect import Order
-from tests.core import assert_nothing_left, connection, serve_view
+from tests.support.core import assert_nothing_left, connection, serve_view
 from tests.support.timing import TIMEOUT
 
 MEMORY = {"default": {"BACKEND": "django_ws.groups.memory.MemoryBackend"}}

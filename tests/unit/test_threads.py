@@ -8,7 +8,7 @@ import gevent
 import pytest
 
 from django_ws import threads
-from tests.core import wait_until
+from tests.support.core import wait_until
 
 
 @pytest.fixture
