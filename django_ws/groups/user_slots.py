@@ -79,9 +79,6 @@ class LocalUserSlots:
     def holds(self, scope: str, user: str, slot: str) -> bool:
         return slot in self._slots.get((scope, user), ())
 
-    def close(self) -> None:
-        """Nothing to release: the counts end with the process."""
-
     def snapshot(self) -> list[tuple[str, str, list[str]]]:
         """``[(scope, user, slots)]``: what to refresh."""
         return [(scope, user, list(slots)) for (scope, user), slots in self._slots.items()]
