@@ -160,3 +160,60 @@ def test_redis_down_at_a_claim_lets_the_connection_in_and_says_so(caplog):
         assert backend.user_slots._local.holds("*", "7", slot)
     finally:
         backend.close()
+
+
+def test_redis_down_at_a_release_forgets_the_slot_here_and_raises_for_the_log():
+    # The connection's cleanup logs the error (finish() isolates each step);
+    # the slot is no longer refreshed here, so Redis lets it expire.
+    import redis
+
+    backend = RedisBackend("test", {"url": "redis://127.0.0.1:1/0", "presence_ttl": 30})
+    slot = make_slot("c1")
+    try:
+        backend.user_slots.claim("*", "7", slot, 1, False)
+        with pytest.raises(redis.ConnectionError):
+            backend.user_slots.release("*", "7", slot)
+        assert not backend.user_slots._local
+    finally:
+        backend.close()
+
+
+class _User:
+    is_authenticated = True
+    pk = 7
+
+
+class _Request:
+    user = _User()
+
+    def get_full_path(self):
+        return "/echo/"
+
+
+class _Unaccepted:
+    accepted = False
+    user_slot = None
+
+
+def test_a_replacement_order_that_fails_lets_the_new_connection_in_and_says_so(
+        settings, caplog, monkeypatch):
+    from django_ws import user_caps
+    from django_ws.groups import get_backend
+
+    settings.WEBSOCKET_GROUPS = {"default": {"BACKEND": "django_ws.groups.memory.MemoryBackend"}}
+    settings.WEBSOCKET_MAX_CONNECTIONS_PER_USER = 1
+    settings.WEBSOCKET_MAX_CONNECTIONS_PER_USER_POLICY = "close_oldest"
+    backend = get_backend()
+
+    def down(order):
+        raise ConnectionError("Redis is down")
+
+    monkeypatch.setattr(backend, "disconnect", down)
+    first, second = _Unaccepted(), _Unaccepted()
+    release_first = user_caps.take_slot(_Request(), first, {}, "echo")
+    release_second = user_caps.take_slot(_Request(), second, {}, "echo")
+    assert callable(release_first) and callable(release_second)  # both let in
+    assert "cannot close user 7's oldest WebSocket connection" in caplog.text
+    for websocket, release in ((first, release_first), (second, release_second)):
+        user_caps.give_back_when_ended(websocket, release)  # never accepted: at once
+    assert not backend.user_slots

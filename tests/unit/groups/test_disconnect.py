@@ -261,3 +261,16 @@ def test_a_new_password_closes_the_user_s_connections_once_committed(before, mem
     end(bystander, served_bystander)
     assert_nothing_left(before)
     assert disconnects.disconnects == {"user": 2}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_redis_down_at_a_password_change_is_logged_and_the_save_stands(settings, caplog):
+    from django.contrib.auth.models import User as DjangoUser
+
+    user = DjangoUser.objects.create_user("fay-pw", password="old")
+    settings.WEBSOCKET_GROUPS = DEAD_REDIS
+    user.set_password("new")
+    user.save()  # outside a transaction: the order goes at once, and fails
+    assert "after a password change" in caplog.text
+    user.refresh_from_db()
+    assert user.check_password("new")
