@@ -263,7 +263,7 @@ def tcp_nodelay(request):
     """Whether Nagle's algorithm is off on this connection's socket (1) or on (0)."""
     import socket
 
-    sock = request.websocket._sock  # the accepted socket itself, for this test only
+    sock = request.websocket._link.sock  # the accepted socket itself, for this test only
     request.websocket.send(str(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)))
 
 

@@ -7,61 +7,82 @@ from typing import Any
 
 import gevent
 from websockets.frames import CloseCode
+from websockets.protocol import State
 
-from ..exceptions import ConnectionClosed
+from ..protocol import WebSocketProtocol
 from . import counters
-from .base import _OPEN
-from .holding import Holding
+from .link import Link
+from .writing import Writer
 
 __all__ = ["Keepalive"]
 
+_OPEN = State.OPEN
 
-class Keepalive(Holding):
-    """The keepalive timer: any data from the client resets it."""
 
-    __slots__ = ("_keepalive", "_ping_pending", "_ping_sent", "_received")
+class Keepalive:
+    """The keepalive timer of a connection: any data from the client resets it.
 
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        # Data arrived since the last tick; a ping is unanswered.
-        self._received = False
-        self._ping_pending = False
-        self._keepalive: Any = None
+    Its timer holds this object's callback: ``stop()`` closes it at the end.
+    """
+
+    __slots__ = ("_interval", "_link", "_ping_pending", "_ping_sent", "_protocol",
+                 "_timeout", "_timer", "_writer", "received")
+
+    def __init__(self, link: Link, protocol: WebSocketProtocol, writer: Writer) -> None:
+        self._link = link
+        self._protocol = protocol
+        self._writer = writer
+        self._interval: float | None = None
+        self._timeout: float | None = None
+        self._timer: Any = None
+        #: Data arrived since the last tick (set by the reader).
+        self.received = False
+        self._ping_pending = False  # a ping is unanswered
         # The monotonic_ns of the unanswered keepalive ping, for the metrics.
         self._ping_sent: int | None = None
 
-    def _arm_keepalive(self, delay: float | None) -> None:
+    def start(self, interval: float | None, timeout: float | None) -> None:
+        """Ping after ``interval`` seconds of silence, fail after ``timeout`` more."""
+        self._interval = interval
+        self._timeout = timeout
+        self._arm(interval)
+
+    def _arm(self, delay: float | None) -> None:
         if delay is None:
             return
-        timer = self._keepalive = gevent.get_hub().loop.timer(delay)
-        timer.start(self._keepalive_tick)
+        timer = self._timer = gevent.get_hub().loop.timer(delay)
+        timer.start(self._tick)
 
-    def _keepalive_tick(self) -> None:
+    def _tick(self) -> None:
         # A libev timer callback, run by the hub: it must not block. Silence
         # for a ping interval gets a ping (RFC 6455 5.5.2); silence for the
         # ping timeout after that fails the connection with 1011.
-        self._keepalive.close()
-        if self.protocol.state is not _OPEN or self._lost:
+        self._timer.close()
+        if self._protocol.state is not _OPEN or self._link.lost:
             return
-        options = self._options
-        if self._received:
-            self._received = False
+        if self.received:
+            self.received = False
             self._ping_pending = False
-            self._arm_keepalive(options.ping_interval)
+            self._arm(self._interval)
         elif not self._ping_pending:
             # The payload tells its pong from others (RFC 6455 5.5.3: a pong
             # echoes its ping's), for django_ws_ping_rtt_seconds.
             sent = self._ping_sent = time.monotonic_ns()
-            self.protocol.send_ping(sent.to_bytes(8, "big"))
+            self._protocol.send_ping(sent.to_bytes(8, "big"))
             self._ping_pending = True
-            if self._send_nowait():
-                self._arm_keepalive(options.ping_timeout or options.ping_interval)
-        elif options.ping_timeout is not None:
+            if self._writer.send_nowait():
+                self._arm(self._timeout or self._interval)
+        elif self._timeout is not None:
             gevent.spawn(self._fail, CloseCode.INTERNAL_ERROR, "keepalive ping timeout")
         else:
-            self._arm_keepalive(options.ping_interval)
+            self._arm(self._interval)
 
-    def _match_pong(self, data: bytes) -> None:
+    @property
+    def awaits_pong(self) -> bool:
+        return self._ping_sent is not None
+
+    def match_pong(self, data: bytes) -> None:
+        """A pong arrived: the answer to our ping gives its round trip."""
         # An unsolicited pong (RFC 6455 5.5.3 allows them) matches nothing.
         sent = self._ping_sent
         if sent is not None and data == sent.to_bytes(8, "big"):
@@ -70,10 +91,11 @@ class Keepalive(Holding):
 
     def _fail(self, code: int, reason: str) -> None:
         """Fail the connection (RFC 6455 7.1.7): close frame, then drop TCP."""
-        if self.protocol.state is _OPEN and not self._lost:
-            self.protocol.fail(code, reason)
-            try:
-                self._flush(self._options.close_timeout)
-            except (ConnectionClosed, TimeoutError):
-                pass
-        self._abort(reason)
+        if self._protocol.state is _OPEN and not self._link.lost:
+            self._protocol.fail(code, reason)
+            self._writer.flush_quietly(self._writer.options.close_timeout)
+        self._link.abort(reason)
+
+    def stop(self) -> None:
+        if self._timer is not None:
+            self._timer.close()

@@ -10,66 +10,68 @@ is back within its rate, and meanwhile the kernel's window closes on it
 connection is closed with 1008 (policy violation) instead, after the view
 got the messages within the limit.
 
-Off by default; then a read costs one attribute test.
+Off by default: then the connection has no ``MessageRate``, and a read
+costs one attribute test.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 import gevent
-from websockets.frames import CloseCode
 
-from . import counters
-from .base import _OPEN, logger
-from .keepalive import Keepalive
-
-__all__ = ["RateLimit"]
+__all__ = ["MessageRate"]
 
 #: The longest single wait of a throttled reader: between two, it looks
 #: whether the connection started closing (then it reads at full speed, to
 #: see the client's close frame within the close timeout).
-_THROTTLE_STEP = 0.25
+THROTTLE_STEP = 0.25
 
 
 def _is_message(event: Any) -> bool:
     return type(event) is str or type(event) is bytes
 
 
-class RateLimit(Keepalive):
+class MessageRate:
     """How many messages the client may still send, and when the next read may be."""
 
-    __slots__ = ("_rate_timer", "_read_after", "_tokens", "_tokens_at")
+    __slots__ = ("_burst", "_close", "_rate", "_timer", "_tokens", "_tokens_at", "read_after")
 
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+    def __init__(self, rate: float, burst: float | None, close: bool) -> None:
+        self._rate = rate
+        self._burst = float(burst or max(1.0, rate))
+        self._close = close  # past the rate: close with 1008, not read more slowly
         self._tokens = 0.0
         self._tokens_at: float | None = None  # None: the bucket starts full
-        # When a throttled connection may be read again (0: now).
-        self._read_after = 0.0
-        self._rate_timer: Any = None  # a detached connection's wait
+        #: When a throttled connection may be read again (0: now).
+        self.read_after = 0.0
+        self._timer: Any = None  # a detached connection's wait
 
-    def _limit_rate(self, events: list[Any]) -> list[Any]:
+    @property
+    def tokens(self) -> float:
+        """Messages the client may still send at once; below 0 while throttled."""
+        return self._tokens
+
+    def admit(self, events: list[Any]) -> tuple[list[Any], str | None]:
         """Charge the messages among ``events`` to the bucket.
 
         Returns:
-            The events to process: all of them, with the next read delayed
-            when the client went past its rate; or, with
-            ``rate_limit_close``, those within the limit, the protocol
-            failing the connection with 1008 for the rest.
+            The events to process, and None; or, past the rate with
+            ``rate_limit_close``, those within the limit and why the
+            connection must close with 1008. Past the rate otherwise, all of
+            them, with ``read_after`` set: the next read waits.
         """
-        options = self._options
-        rate: float = options.message_rate  # type: ignore[assignment]  # only called when set
-        burst = float(options.message_burst or max(1.0, rate))
+        rate = self._rate
         now = time.monotonic()
         if self._tokens_at is None:
-            tokens = burst
+            tokens = self._burst
         else:
-            tokens = min(burst, self._tokens + (now - self._tokens_at) * rate)
+            tokens = min(self._burst, self._tokens + (now - self._tokens_at) * rate)
         self._tokens_at = now
         count = sum(1 for event in events if _is_message(event))
-        if options.rate_limit_close and count > tokens:
+        if self._close and count > tokens:
             admitted = int(tokens)
             self._tokens = tokens - admitted
             kept = []
@@ -79,26 +81,13 @@ class RateLimit(Keepalive):
                         continue
                     admitted -= 1
                 kept.append(event)
-            if self.protocol.state is _OPEN:
-                cause = f"more than {rate:g} messages per second (WEBSOCKET_MESSAGE_RATE)"
-                self.protocol.fail(CloseCode.POLICY_VIOLATION, cause)
-                self._policy_close("message_rate", cause)
-            return kept
+            return kept, f"more than {rate:g} messages per second (WEBSOCKET_MESSAGE_RATE)"
         self._tokens = tokens - count
         if self._tokens < 0:
-            self._read_after = now + -self._tokens / rate
-        return events
+            self.read_after = now + -self._tokens / rate
+        return events, None
 
-    def _policy_close(self, reason: str, cause: str) -> None:
-        """Log and count a close with 1008 for what the client sent, once.
-
-        ``reason`` is a bounded label (``django_ws_policy_closes_total``);
-        ``cause`` says what the client did and which setting allows more.
-        """
-        logger.info("WebSocket %s closed with 1008: %s", self._describe(), cause)
-        counters.policy_close(reason)
-
-    def _throttled(self, block: bool, timeout: float | None) -> bool:
+    def wait(self, block: bool, timeout: float | None, still_open: Callable[[], bool]) -> bool:
         """Wait out the client's excess before the next read.
 
         Returns:
@@ -110,30 +99,39 @@ class RateLimit(Keepalive):
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             now = time.monotonic()
-            remaining = self._read_after - now
-            if remaining <= 0 or self.protocol.state is not _OPEN or self._lost:
-                self._read_after = 0.0
+            remaining = self.read_after - now
+            if remaining <= 0 or not still_open():
+                self.read_after = 0.0
                 return False
             if not block:
                 return True
-            step = min(remaining, _THROTTLE_STEP)
+            step = min(remaining, THROTTLE_STEP)
             if deadline is not None:
                 if deadline <= now:
                     raise TimeoutError
                 step = min(step, deadline - now)
             gevent.sleep(step)
 
-    def _after_throttle(self, callback: Any) -> bool:
-        """For a detached connection: call ``callback`` once a throttle is over.
+    def call_after(self, callback: Callable[[], None]) -> bool:
+        """For a detached connection: call ``callback`` once the throttle is over.
 
         Returns:
             False when no throttle is on: the caller watches the socket.
         """
-        remaining = self._read_after - time.monotonic()
-        if remaining <= 0 or self.protocol.state is not _OPEN:
+        remaining = self.read_after - time.monotonic()
+        if remaining <= 0:
             return False
-        if self._rate_timer is not None:
-            self._rate_timer.close()
-        timer = self._rate_timer = gevent.get_hub().loop.timer(remaining)
+        if self._timer is not None:
+            self._timer.close()
+        timer = self._timer = gevent.get_hub().loop.timer(remaining)
         timer.start(callback)
         return True
+
+    @property
+    def waiting(self) -> bool:
+        """Whether a detached connection's wait (``call_after``) is armed."""
+        return self._timer is not None and self._timer.active
+
+    def stop(self) -> None:
+        if self._timer is not None:
+            self._timer.close()

@@ -1,10 +1,10 @@
-"""Writing: one non-blocking write primitive, pending output, flushing.
+"""The writer: one non-blocking write, the output not written yet, flushing.
 
-Bytes reach the socket through :meth:`Writing._write_now` only when nothing
+Bytes reach the socket through :meth:`Writer.write_now` only when nothing
 may wait (``send()``'s usual case, a broadcast delivery, the flushing of
-what is pending), and through :meth:`Writing._sendall` when the writer may
+what is pending), and through :meth:`Writer.sendall` when the writer may
 wait for the client, up to the send timeout. What the socket did not take
-stays in ``_out``, in the order the protocol produced it (the head may be a
+stays in ``out``, in the order the protocol produced it (the head may be a
 partly written frame), and is written by whoever holds the write lock next,
 or by a background flusher. So concurrent sends never interleave frames,
 and nothing goes after a close frame (RFC 6455 5.5.1).
@@ -12,39 +12,144 @@ and nothing goes after a close frame (RFC 6455 5.5.1).
 
 from __future__ import annotations
 
+import logging
 import socket as stdlib_socket
 import time
 from typing import Any
 
 import gevent
 from gevent.lock import Semaphore
+from websockets.frames import Frame, Opcode
 
 from ..exceptions import ConnectionClosed
+from ..options import ConnectionOptions
+from ..protocol import WebSocketProtocol
 from . import counters
-from .base import _OPEN, Connection, logger
+from .holding import HeldClose
+from .link import Link
 
-__all__ = ["Writing"]
+__all__ = ["Writer"]
+
+logger = logging.getLogger("django_ws.connection")
+
+#: Payloads from this size on are written beside their frame header
+#: (sendmsg) rather than copied into one bytes object with it.
+_GATHER_AT = 16384
 
 
 class _SendTimeout(Exception):
     """The send timeout fired (distinct from the socket's own timeouts)."""
 
 
-class Writing(Connection):
-    """Pending output and the ways it reaches the socket."""
+class Writer:
+    """What goes to the client: the messages sent, their bytes, what is pending,
+    and the close frame held back (see holding.py)."""
 
-    __slots__ = ("_flusher", "_out", "_out_bytes", "_write_lock")
+    __slots__ = (
+        "_flusher", "_link", "_protocol", "_sock", "binary_out", "bytes_out", "held", "lock",
+        "messages_out", "options", "out", "out_bytes",
+    )
 
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self._write_lock = Semaphore()
+    def __init__(self, link: Link, protocol: WebSocketProtocol,
+                 options: ConnectionOptions) -> None:
+        self._link = link  # dropped when a write fails
+        self._sock = link.sock
+        self._protocol = protocol
+        self.options = options
+        self.lock = Semaphore()  # held by whoever writes what may wait
         # Serialized bytes not written yet, in protocol order; the head may be
         # a partly written frame (a memoryview of its rest).
-        self._out: list[Any] = []
-        self._out_bytes = 0
+        self.out: list[Any] = []
+        self.out_bytes = 0
         self._flusher: gevent.Greenlet[Any, Any] | None = None
+        # For the log line and the metrics: messages (binary among them) and
+        # the bytes of the frames written.
+        self.messages_out = self.binary_out = self.bytes_out = 0
+        #: The protocol's close frame, held while the view takes the valid
+        #: messages that came before the client's error.
+        self.held: HeldClose | None = None
 
-    def _write_now(self, data: bytes | memoryview, more: bytes | memoryview = b"") -> int:
+    def send(self, data: bytes, text: bool, timeout: float | None) -> None:
+        """Frame and write one message; the caller checked the connection is open.
+
+        Raises:
+            ConnectionClosed: the connection failed under the write.
+            TimeoutError: the client did not take the data in time.
+        """
+        self.messages_out += 1
+        if not text:
+            self.binary_out += 1
+        protocol = self._protocol
+        head = protocol.frame_head(len(data), text=text)
+        if head is None:  # compressed, or logged: websockets frames it
+            if text:
+                protocol.send_text(data)
+            else:
+                protocol.send_binary(data)
+        elif self.out or protocol.writes or self.lock.locked():
+            self.queue_output(head + data)  # behind what is pending, in order
+        else:
+            # The usual case: nothing else to write and nobody writing, so
+            # no lock is needed (see write_now). A small frame is one bytes
+            # object; a large payload goes out beside its header, not copied.
+            if len(data) < _GATHER_AT:
+                head, data = head + data, b""
+            sent = self.write_now(head, data)
+            if sent < 0:
+                raise self._link.closed_error()
+            if sent < len(head):
+                self.queue_output(head[sent:] + data)
+            elif sent - len(head) < len(data):
+                self.queue_output(memoryview(data)[sent - len(head):])
+            else:
+                return
+        self.flush(self.options.send_timeout if timeout is None else timeout)
+
+    def hold(self) -> None:
+        """Hold the protocol's close frame until the view took the messages."""
+        self.held = HeldClose(self._protocol.data_to_send(), self.release_held)
+
+    def release_held(self) -> None:
+        """Let the held close frame go, after what the view sent meanwhile."""
+        # Never blocks: also the timer's callback, in the hub.
+        held, self.held = self.held, None
+        if held is None:
+            return
+        held.cancel()
+        self.collect(held.writes)
+        self.send_nowait()
+
+    def send_before_close(self, data: bytes, text: bool, timeout: float | None) -> None:
+        """send() while the close frame is held (see holding.py).
+
+        The protocol refuses to frame once closing: the message is framed
+        here, and queued before that frame.
+        """
+        frame = Frame(Opcode.TEXT if text else Opcode.BINARY, bytes(data))
+        self.queue_output(frame.serialize(mask=False, extensions=[]))
+        self.messages_out += 1
+        if not text:
+            self.binary_out += 1
+        self.flush(self.options.send_timeout if timeout is None else timeout)
+
+    def deliver(self, frame: bytes | None, data: bytes, text: bool) -> bool:
+        """A group message, written as far as the socket takes it now (see
+        ``WebSocket.deliver``); the caller checked the connection is open."""
+        protocol = self._protocol
+        if frame is None or protocol.extensions:
+            # Compression keeps state per connection: encode it here.
+            if text:
+                protocol.send_text(data)
+            else:
+                protocol.send_binary(data)
+        else:
+            self.queue_output(frame)
+        self.messages_out += 1
+        if not text:
+            self.binary_out += 1
+        return self.send_nowait()
+
+    def write_now(self, data: bytes | memoryview, more: bytes | memoryview = b"") -> int:
         """Write what the socket takes now: ``data``, then ``more`` beside it.
 
         The one write that never blocks: a send on the non-blocking socket
@@ -64,24 +169,24 @@ class Writing(Connection):
         except BlockingIOError:
             return 0
         except OSError as exc:
-            self._abort(exc)
+            self._link.abort(exc)
             return -1
 
-    def _collect(self, writes: list[bytes] | None = None) -> None:
-        # Move what the protocol serialized into our output, in its order.
+    def collect(self, writes: list[bytes] | None = None) -> None:
+        """Move what the protocol serialized into the output, in its order."""
         if writes is None:
-            writes = self.protocol.data_to_send()
+            writes = self._protocol.data_to_send()
         if writes:
-            self._out.extend(writes)
-            self._out_bytes += sum(map(len, writes))
+            self.out.extend(writes)
+            self.out_bytes += sum(map(len, writes))
 
-    def _queue_output(self, frame: bytes | memoryview) -> None:
-        # After what the protocol already produced, to keep its order.
-        self._collect()
-        self._out.append(frame)
-        self._out_bytes += len(frame)
+    def queue_output(self, frame: bytes | memoryview) -> None:
+        """Queue bytes after what the protocol already produced, to keep its order."""
+        self.collect()
+        self.out.append(frame)
+        self.out_bytes += len(frame)
 
-    def _flush(self, timeout: float | None) -> None:
+    def flush(self, timeout: float | None) -> None:
         """Write all pending output, in order, under the write lock.
 
         Blocks up to ``timeout`` seconds in all, waiting for the lock
@@ -95,11 +200,11 @@ class Writing(Connection):
                 connection was dropped.
             ConnectionClosed: the connection failed under the write.
         """
-        lock = self._write_lock
+        lock = self.lock
         if not lock.acquire(blocking=False):
             started = time.monotonic()
             if not lock.acquire(timeout=timeout):
-                self._abort(f"a write stuck for {timeout}s")
+                self._link.abort(f"a write stuck for {timeout}s")
                 raise TimeoutError(
                     f"another write to the client did not end within {timeout} seconds; "
                     f"the connection was dropped"
@@ -107,22 +212,22 @@ class Writing(Connection):
             if timeout is not None:
                 timeout = max(0.0, timeout - (time.monotonic() - started))
         try:
-            out = self._out
+            out = self.out
             if not out:
                 # The usual case: nothing pending, one frame to write.
-                writes = self.protocol.data_to_send()
+                writes = self._protocol.data_to_send()
                 if len(writes) == 1 and writes[0]:
-                    self._sendall(writes[0], timeout)
+                    self.sendall(writes[0], timeout)
                 else:
-                    self._collect(writes)
+                    self.collect(writes)
             while True:
-                self._collect()
+                self.collect()
                 if not out:
                     return
                 data = out.pop(0)
-                self._out_bytes -= len(data)
+                self.out_bytes -= len(data)
                 if data:
-                    self._sendall(data, timeout)
+                    self.sendall(data, timeout)
                 else:  # SEND_EOF: the server closes TCP first (RFC 6455 7.1.1)
                     try:
                         self._sock.shutdown(stdlib_socket.SHUT_WR)
@@ -131,36 +236,15 @@ class Writing(Connection):
         finally:
             lock.release()
 
-    def deliver(self, frame: bytes | None, data: bytes, *, text: bool) -> bool:
-        """Queue a group message and write what the socket takes now, never blocking.
+    def flush_quietly(self, timeout: float | None) -> None:
+        """flush(), for the protocol's own answers: a failure already dropped
+        the connection, and logged what is worth logging."""
+        try:
+            self.flush(timeout)
+        except (ConnectionClosed, TimeoutError):
+            pass
 
-        The broadcast fast path: ``frame`` is the message already serialized
-        (one serialization for all the members without an extension), or
-        None. What the client does not take at once is written by a
-        background greenlet; past ``max_send_buffer`` bytes unsent the client
-        is too slow and is disconnected, so that a slow member can neither
-        make the broadcaster wait nor grow the server's memory.
-
-        Returns:
-            False if the connection is closed or was just dropped.
-        """
-        protocol = self.protocol
-        if protocol.state is not _OPEN or self._lost:
-            return False
-        if frame is None or protocol.extensions:
-            # Compression keeps state per connection: encode it here.
-            if text:
-                protocol.send_text(data)
-            else:
-                protocol.send_binary(data)
-        else:
-            self._queue_output(frame)
-        self.messages_out += 1
-        if not text:
-            self.binary_out += 1
-        return self._send_nowait()
-
-    def _send_nowait(self) -> bool:
+    def send_nowait(self) -> bool:
         """Write pending output as far as the socket takes it now; never block.
 
         What is left is written by a background greenlet, unless it exceeds
@@ -169,18 +253,18 @@ class Writing(Connection):
         Returns:
             False if the connection was dropped.
         """
-        self._collect()
-        if not self._write_lock.locked():  # else the writer drains _out, in order
+        self.collect()
+        if not self.lock.locked():  # else the writer drains out, in order
             self._write_nowait()
-        if self._out:
-            limit = self._options.max_send_buffer
-            if limit is not None and self._out_bytes > limit:
+        if self.out:
+            limit = self.options.max_send_buffer
+            if limit is not None and self.out_bytes > limit:
                 logger.warning(
                     "dropped slow WebSocket client %s: %d bytes unsent "
-                    "(WEBSOCKET_MAX_SEND_BUFFER)", self._describe(), self._out_bytes,
+                    "(WEBSOCKET_MAX_SEND_BUFFER)", self._link.describe(), self.out_bytes,
                 )
                 counters.slow_members_dropped += 1
-                self._abort()
+                self._link.abort()
                 return False
             if self._flusher is None or self._flusher.dead:
                 self._flusher = gevent.spawn(self._flush_in_background)
@@ -189,32 +273,31 @@ class Writing(Connection):
     def _write_nowait(self) -> None:
         # raw.send() on the non-blocking socket never switches greenlets, so
         # this runs whole, and a partly written frame stays at the head.
-        out = self._out
+        out = self.out
         while out:
             data = out[0]
             if not data:
-                return  # EOF: left to _flush(), after everything else
-            sent = self._write_now(data)
+                return  # EOF: left to flush(), after everything else
+            sent = self.write_now(data)
             if sent <= 0:
                 return  # full, or dropped
-            self._out_bytes -= sent
+            self.out_bytes -= sent
             if sent < len(data):
                 out[0] = memoryview(data)[sent:]
                 return
             out.pop(0)
 
     def _flush_in_background(self) -> None:
-        try:
-            self._flush(self._options.send_timeout)
-        except (ConnectionClosed, TimeoutError):
-            pass  # _sendall() dropped the connection and logged nothing worth more
+        self.flush_quietly(self.options.send_timeout)
 
-    def _sendall(self, data: bytes | memoryview, timeout: float | None) -> None:
-        sent = self._write_now(data)
+    def sendall(self, data: bytes | memoryview, timeout: float | None) -> None:
+        """Write ``data`` whole, waiting for the client up to ``timeout``; the
+        caller holds the lock."""
+        sent = self.write_now(data)
         if sent == len(data):  # the usual case: the kernel took it all
             return
         if sent < 0:
-            raise self._closed_error()
+            raise self._link.closed_error()
         sock = self._sock
         try:
             # A slow reader: wait for room, up to the send timeout for the
@@ -231,12 +314,21 @@ class Writing(Connection):
                     self.bytes_out += written
                     view = view[written:]
         except _SendTimeout:
-            self._abort(f"the client did not read {len(data)} bytes within {timeout}s "
+            self._link.abort(f"the client did not read {len(data)} bytes within {timeout}s "
                         f"(WEBSOCKET_SEND_TIMEOUT)")
             raise TimeoutError(
                 f"the client did not read {len(data)} bytes within {timeout} seconds; "
                 f"the connection was dropped (WEBSOCKET_SEND_TIMEOUT)"
             ) from None
         except OSError as exc:
-            self._abort(exc)
-            raise self._closed_error() from None
+            self._link.abort(exc)
+            raise self._link.closed_error() from None
+
+    def stop(self) -> None:
+        """At the end of the connection: no timer or flusher outlives it."""
+        if self.held is not None:
+            self.held.cancel()
+            self.held = None
+        flusher = self._flusher
+        if flusher is not None and not flusher.dead:
+            flusher.kill(block=False)

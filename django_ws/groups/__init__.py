@@ -25,7 +25,7 @@ from django.core.signals import setting_changed
 from django.dispatch import receiver
 from django.utils.module_loading import import_string
 
-from ..connection.websocket import use_group_backends
+from ..connection.memberships import use_group_backends
 from . import envelopes
 from .disconnect import DISCONNECTED, LOGGED_OUT, Order, user_key
 from .user_slots import REPLACED

@@ -20,7 +20,9 @@ import pytest
 from django.db import OperationalError
 from websockets.frames import Opcode
 
-from django_ws.connection import _BUSY_AFTER, _HOLD_FOR, ConnectionClosed, WebSocket
+from django_ws.connection import ConnectionClosed, WebSocket
+from django_ws.connection.holding import HOLD_FOR as _HOLD_FOR
+from django_ws.connection.reading import BUSY_AFTER as _BUSY_AFTER
 from django_ws.exceptions import WebSocketUsageError
 from tests.support.clients import client_frame
 from tests.support.core import (
@@ -294,12 +296,12 @@ def test_the_background_reader_takes_over_and_hands_back(before):
         frame = peer.recv_frame()
         assert (frame.opcode, frame.data) == (Opcode.PONG, b"are you there")
         peer.send_text("queued meanwhile")
-        wait_until(lambda: len(ws._queue) == 1)  # read without the view
-        assert ws._reader is not None
+        wait_until(lambda: len(ws._inbox) == 1)  # read without the view
+        assert ws._reader.background
         assert ws.wait(timeout=TIMEOUT) == "queued meanwhile"
         peer.send_text("handed over")
         assert ws.wait(timeout=TIMEOUT) == "handed over"
-        assert ws._reader is None  # the view reads inline again
+        assert not ws._reader.background  # the view reads inline again
         peer.send_text("inline")
         assert ws.wait(timeout=TIMEOUT) == "inline"
 
@@ -324,7 +326,7 @@ def test_a_full_queue_stops_reading_until_the_view_reads(before, limits, payload
     def view(ws):
         ws.accept()
         sender = gevent.spawn(lambda: [peer.send_text(payload) for _ in range(count)])
-        queue = ws._queue
+        queue = ws._inbox
         # The view is busy: its reader reads until the queue is full, then
         # waits in put() (its event cleared).
         wait_until(lambda: queue._writable is not None and not queue._writable.is_set())
@@ -842,7 +844,7 @@ def serve_and_end(kind: str):
         peer.recv_close()
         peer.close()
     served.get(timeout=TIMEOUT)
-    wait_until(lambda: websocket.closed and websocket._handler is None)  # detached: ended
+    wait_until(lambda: websocket.closed and not websocket.detached)  # detached: ended
     ended_connections.clear()  # serve_view's record of the detached ones
     return weakref.ref(websocket)
 

@@ -41,7 +41,7 @@ def test_past_the_rate_the_next_read_waits_and_nothing_is_lost(before):
     assert [peer.recv() for _ in range(6)] == [f"m{i}" for i in range(6)]
     # The client owes messages: the next read was put off (read from the
     # bucket, not timed).
-    assert websocket._tokens < 0, "no wait before the next read"
+    assert websocket._reader.rate.tokens < 0, "no wait before the next read"
     peer.send_text("later")
     assert peer.recv() == "later"
     assert received == [f"m{i}" for i in range(6)] + ["later"]
@@ -90,7 +90,7 @@ def test_a_throttled_detached_connection_waits_on_a_timer_and_ends_clean(before)
         peer.send_text(f"m{i}")
     assert [peer.recv() for _ in range(5)] == [f"m{i}" for i in range(5)]
     # Not watching the socket: a timer restarts the reading once it is over.
-    assert websocket._rate_timer is not None and websocket._rate_timer.active
+    assert websocket._reader.rate.waiting
     peer.send_text("later")
     assert peer.recv() == "later"
     peer.send_close()
