@@ -39,13 +39,11 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from websockets.frames import Frame, Opcode
-
-from ..connection import counters
 from ..encoding import plain_text
 from . import envelopes, recovery
 from .disconnect import Order, close_matching
 from .envelopes import Entry
+from .hub import Hub
 from .recovery import EnvelopeMember
 from .streams import HistoryOptions
 from .user_slots import LocalUserSlots
@@ -78,16 +76,16 @@ def validate_group(group: str) -> None:
 
 
 class GroupBackend:
-    """Base class: local membership and delivery; subclasses carry broadcasts."""
+    """Base class: membership, with this process's members in its ``hub``;
+    subclasses carry broadcasts, keep history and presence."""
 
     def __init__(self, alias: str, options: dict[str, Any]) -> None:
         self.alias = alias
         self.options = options
-        self._members: dict[str, dict[WebSocket, None]] = {}
+        #: This process's members, and delivering to them (hub.py).
+        self.hub = Hub()
         self._subscribing: dict[str, _Subscribing] = {}
-        self._envelopes: dict[str, dict[WebSocket, EnvelopeMember]] = {}
         self.history_options = HistoryOptions.from_options(alias, options)
-        self._records: dict[str, dict[str, Any]] = {}  # presence of local members, by id
         #: The users' connection counts (WEBSOCKET_MAX_CONNECTIONS_PER_USER):
         #: this process's here; a backend that reaches others shares them.
         self.user_slots: Any = LocalUserSlots()
@@ -116,7 +114,7 @@ class GroupBackend:
         validate_group(group)
         envelope = recover or since is not None or presence is not None
         info = envelopes.presence_info(websocket, presence) if envelope else None
-        while (members := self._members.get(group)) is None:
+        while (members := self.hub.members.get(group)) is None:
             pending = self._subscribing.get(group)
             if pending is None:
                 self._subscribe_first(group)
@@ -155,7 +153,7 @@ class GroupBackend:
         # that nothing published meanwhile is missed, and so that the group
         # stays subscribed while the read blocks.
         member = EnvelopeMember(websocket, info)
-        group_envelopes = self._envelopes.setdefault(group, {})
+        group_envelopes = self.hub.envelopes.setdefault(group, {})
         previous = group_envelopes.pop(websocket, None)
         group_envelopes[websocket] = member
         try:
@@ -175,14 +173,15 @@ class GroupBackend:
         return recovered
 
     def _drop_envelope(self, group: str, websocket: WebSocket) -> EnvelopeMember | None:
-        group_envelopes = self._envelopes.get(group)
+        hub = self.hub
+        group_envelopes = hub.envelopes.get(group)
         if group_envelopes is None:
             return None
         member = group_envelopes.pop(websocket, None)
         if not group_envelopes:
-            del self._envelopes[group]
-            if not self._members.get(group) and group in self._members:
-                del self._members[group]
+            del hub.envelopes[group]
+            if not hub.members.get(group) and group in hub.members:
+                del hub.members[group]
                 self.unsubscribe(group)
         return member
 
@@ -198,70 +197,42 @@ class GroupBackend:
             pending.error = exc
             raise
         else:
-            self._members[group] = {}
+            self.hub.members[group] = {}
         finally:
             del self._subscribing[group]
             pending.done.set()
 
     def leave(self, group: str, websocket: WebSocket) -> None:
-        members = self._members.get(group)
+        members = self.hub.members.get(group)
         if members is None:
             return
         members.pop(websocket, None)
-        if group in self._envelopes:
+        if group in self.hub.envelopes:
             member = self._drop_envelope(group, websocket)
             if member is not None and member.info is not None:
                 self.presence_remove(group, member.id)
                 self.announce(group, envelopes.presence_payload(group, "leave", member.info))
             return
         if not members:
-            del self._members[group]
+            del self.hub.members[group]
             self.unsubscribe(group)
 
     def local_members(self, group: str) -> list[WebSocket]:
-        members = list(self._members.get(group, ()))
-        group_envelopes = self._envelopes.get(group)
-        if group_envelopes:
-            members.extend(group_envelopes)
-        return members
+        return self.hub.local_members(group)
 
     # -- delivery ------------------------------------------------------------
 
     def deliver_local(self, group: str, data: bytes, *, text: bool) -> int:
         """Send to this process's members of ``group``; return how many took it."""
-        members = self._members.get(group)
-        if not members:
-            return 0
-        # One serialization for every member without an extension (an
-        # unmasked server frame, RFC 6455 5.1); members with compression
-        # encode their own.
-        if text:
-            data = plain_text(data)  # a raw member's frame is never read as an envelope
-        frame = Frame(Opcode.TEXT if text else Opcode.BINARY, data).serialize(
-            mask=False, extensions=[]
-        )
-        delivered = 0
-        for websocket in list(members):  # a member may leave meanwhile
-            try:
-                if websocket.deliver(frame, data, text=text):
-                    delivered += 1
-            except Exception:
-                # One member's fault must not cost the others the message
-                # (nor kill the Redis listener that delivers it).
-                logger.exception("error delivering a message of group %r to %r", group, websocket)
-        counters.broadcast_deliveries += delivered
-        return delivered
+        return self.hub.deliver(group, data, text=text)
 
     def deliver_envelopes(self, group: str, epoch: str | None, entry: Entry) -> int:
         """Send a message with its position to this process's envelope members."""
-        group_envelopes = self._envelopes.get(group)
-        if not group_envelopes:
-            return 0
-        return recovery.deliver(group_envelopes.values(), group, epoch, entry, self.resync)
+        return self.hub.deliver_envelopes(group, epoch, entry, self.resync)
 
     def resync(self, group: str, member: EnvelopeMember) -> None:
         """``member`` saw a gap (its live messages are buffered): fill it."""
-        if self._envelopes.get(group, {}).get(member.websocket) is not member:
+        if self.hub.envelopes.get(group, {}).get(member.websocket) is not member:
             return  # it left meanwhile
         since = (
             None if member.epoch is None else envelopes.format_position(member.epoch, member.offset)
@@ -292,17 +263,7 @@ class GroupBackend:
 
     def deliver_announcement(self, group: str, payload: bytes) -> None:
         """A presence envelope to this process's envelope members."""
-        group_envelopes = self._envelopes.get(group)
-        if not group_envelopes:
-            return
-        frame = Frame(Opcode.TEXT, payload).serialize(mask=False, extensions=[])
-        for member in list(group_envelopes.values()):
-            try:
-                member.send(payload, frame)
-            except Exception:
-                logger.exception(
-                    "error delivering presence of group %r to %r", group, member.websocket
-                )
+        self.hub.deliver_announcement(group, payload)
 
     def history(
         self, group: str, since: str | None = None, limit: int | None = None
@@ -324,9 +285,7 @@ class GroupBackend:
 
     def local_presence(self, group: str) -> list[dict[str, Any]]:
         """This process's members of ``group`` listed in presence."""
-        group_envelopes = self._envelopes.get(group, {})
-        return [self._records[m.id] for m in group_envelopes.values()
-                if m.info is not None and m.id in self._records]
+        return self.hub.local_presence(group)
 
     # -- what subclasses provide ---------------------------------------------
 
@@ -346,10 +305,10 @@ class GroupBackend:
         return None, 0, None
 
     def presence_add(self, group: str, record: dict[str, Any]) -> None:
-        self._records[record["connection"]] = record
+        self.hub.records[record["connection"]] = record
 
     def presence_remove(self, group: str, member_id: str) -> None:
-        self._records.pop(member_id, None)
+        self.hub.records.pop(member_id, None)
 
     def presence(self, group: str) -> list[dict[str, Any]]:
         """Every member of ``group`` listed in presence (here: this process)."""

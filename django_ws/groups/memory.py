@@ -32,7 +32,7 @@ class MemoryBackend(GroupBackend):
         validate_group(group)
         position = self._history.append(group, data, kind)
         self.deliver_local(group, data, text=text)
-        if group in self._envelopes:
+        if group in self.hub.envelopes:
             epoch, offset = position if position is not None else (None, 0)
             self.deliver_envelopes(group, epoch, (offset, data, kind))
         return None if position is None else envelopes.format_position(*position)

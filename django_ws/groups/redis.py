@@ -27,11 +27,14 @@ reconnection of the listener (``recovery.recover``), or told
 its process every ``presence_ttl / 3`` seconds: a killed process's members
 are gone from ``presence()`` within ``presence_ttl``.
 
-The backend is three layers, one module each: ``redis_client.py`` (options,
-the client, keys, channels, scripts), ``redis_presence.py``, and this one
-(publishing, history, what the subscriptions deliver). The pub/sub
-connection is owned by one greenlet, ``redis_listener.Listener``: joins and
-leaves hand it their SUBSCRIBE and UNSUBSCRIBE.
+The backend (publishing, history, what the subscriptions deliver) holds the
+objects that do the rest, one module each: its ``RedisClient`` or, for Redis
+Cluster, ``ClusterClient`` (``redis_client.py``: the client, keys, channels,
+scripts, and everything that differs between the two), ``RedisPresence``
+(``redis_presence.py``), ``RedisUserSlots`` (``redis_slots.py``) and the
+``Listener`` (``redis_listener.py``), one greenlet that owns the pub/sub
+connection: joins and leaves hand it their SUBSCRIBE and UNSUBSCRIBE. This
+process's members are in the hub every backend has (``hub.py``).
 """
 
 from __future__ import annotations
@@ -40,10 +43,11 @@ import logging
 from typing import Any
 
 from . import envelopes, recovery
-from .base import validate_group
+from .base import GroupBackend, validate_group
 from .disconnect import Order
 from .envelopes import Entry
 from .recovery import EnvelopeMember
+from .redis_client import make_client
 from .redis_listener import Listener
 from .redis_presence import RedisPresence
 from .redis_slots import RedisUserSlots
@@ -68,7 +72,7 @@ _ORDER = ord("X")  # a disconnect order: on a group's channel, or on the control
 _ORDER_RETRY = (1.0, 30.0)  # listen_for_orders(): first and longest wait while Redis is down
 
 
-class RedisBackend(RedisPresence):
+class RedisBackend(GroupBackend):
     """Options: ``url`` (required), ``prefix`` (default ``"django_ws:"``),
     ``subscribe_timeout`` (seconds ``join()`` waits for Redis to confirm, 5),
     ``history_size`` (100), ``history_ttl`` (120 s), ``presence_ttl`` (30 s),
@@ -78,19 +82,17 @@ class RedisBackend(RedisPresence):
 
     def __init__(self, alias: str, options: dict[str, Any]) -> None:
         super().__init__(alias, options)
-        # One greenlet owns the pub/sub connection (redis_listener.py).
+        #: The connection to Redis, one server or a cluster (redis_client.py).
+        self.redis = make_client(alias, options)
+        self.subscribe_timeout: float = options.get("subscribe_timeout", 5.0)
         self._foreign_seen: set[str] = set()  # channels warned about, once each
         self._order_listener: Any = None  # the greenlet of listen_for_orders()
-        # Where a user's disconnect orders go; never a group's channel, which
-        # has "db<n>:" (on a cluster, "{") right after the prefix.
-        self._control_channel = (
-            f"{self.prefix}control" if self.cluster
-            else f"{self.prefix}control:{self._channel_prefix[len(self.prefix):]}"
-        )
-        self.user_slots = RedisUserSlots(self)
-        self._listener = Listener(self._connect, cluster=self.cluster, handle=self._handle,
-                                  describe_groups=self._groups_described,
-                                  redis_error=self._redis.RedisError)
+        self._presence = RedisPresence(self.redis, self.hub, self.history_options.presence_ttl,
+                                       self.announce)
+        self.user_slots = RedisUserSlots(self.redis, self.history_options.presence_ttl)
+        # One greenlet owns the pub/sub connection (redis_listener.py).
+        self._listener = Listener(self.redis, handle=self._handle,
+                                  describe_groups=self._groups_described)
 
     # -- publishing (any process) -----------------------------------------------
 
@@ -102,10 +104,11 @@ class RedisBackend(RedisPresence):
         if size == 0:
             self._publish(group, payload)
             return None
-        epoch, offset = self._script("PUBLISH")(
-            keys=[self._key(group, "meta"), self._key(group, "stream"), self._channel(group)],
+        redis = self.redis
+        epoch, offset = redis.script("PUBLISH")(
+            keys=[redis.key(group, "meta"), redis.key(group, "stream"), redis.channel(group)],
             args=[
-                "spublish" if self.cluster else "publish",
+                redis.publish_command,
                 payload,
                 size,
                 max(1, round(ttl)),
@@ -122,8 +125,8 @@ class RedisBackend(RedisPresence):
             return None, 0, None
         wanted = envelopes.parse_position(since)
         first = wanted[1] + 1 if wanted is not None else 0
-        epoch, top, now, raw = self._script("READ")(
-            keys=[self._key(group, "meta"), self._key(group, "stream")],
+        epoch, top, now, raw = self.redis.script("READ")(
+            keys=[self.redis.key(group, "meta"), self.redis.key(group, "stream")],
             args=[first, max(1, round(ttl)), new_epoch() if create else ""],
         )
         if not epoch:
@@ -144,6 +147,29 @@ class RedisBackend(RedisPresence):
     def announce(self, group: str, payload: bytes) -> None:
         self._publish(group, b"!" + payload)
 
+    # -- presence (redis_presence.py) ------------------------------------------------
+
+    def presence_add(self, group: str, record: dict[str, Any]) -> None:
+        self._presence.add(group, record)
+
+    def presence_remove(self, group: str, member_id: str) -> None:
+        self._presence.remove(group, member_id)
+
+    def presence(self, group: str) -> list[dict[str, Any]]:
+        validate_group(group)
+        return self._presence.members(group)
+
+    def _join_envelope(self, group: str, websocket: Any, since: str | None,
+                       info: dict[str, Any] | None, latest: bool = False) -> bool:
+        recovered = super()._join_envelope(group, websocket, since, info, latest)
+        self._presence.watch(group)
+        return recovered
+
+    def deliver_announcement(self, group: str, payload: bytes) -> None:
+        super().deliver_announcement(group, payload)
+        if group in self.hub.envelopes:
+            self._presence.watch(group)
+
     # -- disconnect orders -------------------------------------------------------------
 
     def disconnect(self, order: Order) -> None:
@@ -153,10 +179,8 @@ class RedisBackend(RedisPresence):
         payload = b"X" + order.payload()
         if order.group is not None:
             self._publish(order.group, payload)
-        elif self.cluster:
-            self._client().spublish(self._control_channel, payload)
         else:
-            self._client().publish(self._control_channel, payload)
+            self.redis.publish(self.redis.control_channel, payload)
 
     def listen_for_orders(self) -> None:
         import gevent
@@ -172,19 +196,16 @@ class RedisBackend(RedisPresence):
         delay, longest = _ORDER_RETRY
         while True:
             try:
-                if self._listener.subscribe(self._control_channel, self.subscribe_timeout):
+                if self._listener.subscribe(self.redis.control_channel, self.subscribe_timeout):
                     return
-            except self._redis.RedisError as exc:
+            except self.redis.redis.RedisError as exc:
                 logger.warning("cannot subscribe to %r for disconnect orders (%s); retrying "
-                               "in %.0fs", self._control_channel, exc, delay)
+                               "in %.0fs", self.redis.control_channel, exc, delay)
             gevent.sleep(delay)
             delay = min(delay * 2, longest)
 
     def _publish(self, group: str, payload: bytes) -> None:
-        if self.cluster:
-            self._client().spublish(self._channel(group), payload)
-        else:
-            self._client().publish(self._channel(group), payload)
+        self.redis.publish(self.redis.channel(group), payload)
 
     # -- recovery ------------------------------------------------------------------
 
@@ -202,7 +223,7 @@ class RedisBackend(RedisPresence):
             try:
                 super().resync(group, member)
                 return
-            except self._redis.RedisError as exc:
+            except self.redis.redis.RedisError as exc:
                 logger.warning("cannot read the history of group %r (%s); retrying", group, exc)
                 gevent.sleep(0.2 * 2**attempt)
         # Out of tries: go on with the live messages; a gap is reported.
@@ -212,16 +233,16 @@ class RedisBackend(RedisPresence):
     # -- subscribing (server processes, under gevent) ---------------------------
 
     def subscribe(self, group: str) -> None:
-        channel = self._channel(group)
+        channel = self.redis.channel(group)
         if not self._listener.subscribe(channel, self.subscribe_timeout):
             logger.warning("Redis did not confirm the subscription to %r in %ss",
                            channel, self.subscribe_timeout)
 
     def unsubscribe(self, group: str) -> None:
-        self._listener.unsubscribe(self._channel(group))
+        self._listener.unsubscribe(self.redis.channel(group))
 
     def _groups_described(self) -> str:
-        return ", ".join(sorted(repr(g) for g in self._members))
+        return ", ".join(repr(g) for g in self.hub.groups())
 
     def _handle(self, message: dict[str, Any]) -> None:
         channel = message["channel"]
@@ -232,10 +253,10 @@ class RedisBackend(RedisPresence):
             kind = kind.decode()
         if kind in ("message", "smessage"):
             try:
-                if channel == self._control_channel:
+                if channel == self.redis.control_channel:
                     self._take_order(message["data"], None)
                 else:
-                    self._deliver(self._group(channel), message["data"])
+                    self._deliver(self.redis.group_of(channel), message["data"])
             except _Foreign as exc:
                 if channel not in self._foreign_seen:
                     self._foreign_seen.add(channel)
@@ -243,12 +264,12 @@ class RedisBackend(RedisPresence):
                         "dropped a message on Redis channel %r that django_ws did not publish "
                         "(%s): another project on the same Redis with the same prefix? Give "
                         "each its own OPTIONS['prefix']", channel, exc)
-        elif kind in ("subscribe", "ssubscribe") and channel != self._control_channel:
-            group = self._group(channel)
-            if self._envelopes.get(group):
+        elif kind in ("subscribe", "ssubscribe") and channel != self.redis.control_channel:
+            group = self.redis.group_of(channel)
+            if self.hub.envelopes.get(group):
                 # Subscribed again after a reconnection: what was published
                 # meanwhile is in the stream, not in pub/sub.
-                for member in list(self._envelopes[group].values()):
+                for member in list(self.hub.envelopes[group].values()):
                     if member.buffer is None:
                         member.buffer = []
                         self.resync(group, member)
@@ -293,7 +314,7 @@ class RedisBackend(RedisPresence):
             except UnicodeDecodeError:
                 raise _Foreign("text that is not UTF-8") from None
         self.deliver_local(group, data, text=text)
-        if group in self._envelopes:
+        if group in self.hub.envelopes:
             self.deliver_envelopes(group, epoch, (offset, data, kind))
 
     def _take_order(self, payload: bytes, group: str | None) -> None:
@@ -306,11 +327,9 @@ class RedisBackend(RedisPresence):
         if self._order_listener is not None:
             self._order_listener.kill(block=False)
         self._listener.close()
-        if self._refresher is not None:
-            self._refresher.kill(block=False)
+        self._presence.close()
         self.user_slots.close()
-        if self._publisher is not None:
-            self._publisher.close()
+        self.redis.close()
 
 
 class _Foreign(ValueError):

@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..connection import counters
+from .redis_client import RedisClient
 
 __all__ = ["Listener"]
 
@@ -91,8 +92,9 @@ class Listener:
     """The pub/sub connection of one backend in one process, and its reader.
 
     Args:
-        connect: makes a new redis-py client (``Redis`` or ``RedisCluster``).
-        cluster: sharded pub/sub (SSUBSCRIBE), read from every shard.
+        redis: the backend's ``RedisClient`` (or ``ClusterClient``: sharded
+            pub/sub, read from every shard): it makes the pub/sub's client
+            and runs the commands that differ between the two.
         handle: called in the listener with each message redis-py returns
             (messages, subscribe confirmations), in order.
         describe_groups: the groups whose broadcasts an outage may have cost,
@@ -101,18 +103,14 @@ class Listener:
 
     def __init__(
         self,
-        connect: Callable[[], Any],
+        redis: RedisClient,
         *,
-        cluster: bool,
         handle: Callable[[dict[str, Any]], None],
         describe_groups: Callable[[], str],
-        redis_error: type[Exception],
     ) -> None:
-        self._connect = connect
-        self._cluster = cluster
+        self._redis = redis
         self._handle = handle
         self._describe_groups = describe_groups
-        self._redis_error = redis_error
         self._client: Any = None
         self._pubsub: Any = None
         self._greenlet: Any = None
@@ -161,7 +159,7 @@ class Listener:
             # yield, and another first step may make one meanwhile. One wins;
             # a second pub/sub would end the listener reading the first,
             # failing every step queued for it.
-            client = self._connect()
+            client = self._redis.connect()
             if self._pubsub is None:
                 # Keep the client: when it is garbage-collected, redis-py
                 # closes its pool, the pub/sub connection with it.
@@ -234,7 +232,8 @@ class Listener:
         finally:
             # Killed (close()) or done: nobody waits for ever on a step.
             while self._steps:
-                self._steps.popleft().done.set(self._redis_error("the Redis listener stopped"))
+                self._steps.popleft().done.set(
+                    self._redis.redis.RedisError("the Redis listener stopped"))
 
     def _run_steps(self, pubsub: Any) -> None:
         while self._steps:
@@ -244,9 +243,9 @@ class Listener:
             error: Exception | None = None
             try:
                 if step.subscribe:
-                    (pubsub.ssubscribe if self._cluster else pubsub.subscribe)(step.channel)
+                    self._redis.subscribe(pubsub, step.channel)
                 else:
-                    (pubsub.sunsubscribe if self._cluster else pubsub.unsubscribe)(step.channel)
+                    self._redis.unsubscribe(pubsub, step.channel)
             except Exception as exc:
                 error = exc
             self._steps.popleft()
@@ -254,9 +253,9 @@ class Listener:
 
     def _read(self, pubsub: Any) -> bool:
         """Handle what has arrived; True if the budget ran out first."""
-        get = pubsub.get_sharded_message if self._cluster else pubsub.get_message
+        get = self._redis.get_message
         for _ in range(READ_BUDGET):
-            message = get(timeout=0)
+            message = get(pubsub)
             if message is None:
                 return False
             kind = message["type"]
@@ -300,9 +299,8 @@ class Listener:
 
     def _sockets(self, pubsub: Any) -> list[Any] | None:
         """The connection's open sockets; None if one is down or hidden."""
-        pubsubs = pubsub.node_pubsub_mapping.values() if self._cluster else [pubsub]
         sockets = []
-        for each in list(pubsubs):
+        for each in self._redis.connections(pubsub):
             sock = getattr(getattr(each, "connection", None), "_sock", None)
             if sock is None or sock.fileno() < 0:
                 return None
@@ -319,15 +317,14 @@ class Listener:
         dropped the failed connection (its socket is gone); it connects, and
         subscribes again, at a later read.
         """
-        if not self._cluster:
-            return None
+        return self._redis.down_shard(pubsub)
         for name, node in list(pubsub.node_pubsub_mapping.items()):
             if node.connection is not None and getattr(node.connection, "_sock", None) is None:
                 return str(name)
         return None
 
     def _log_failure(self, pubsub: Any, exc: Exception, backoff: float) -> None:
-        if isinstance(exc, self._redis_error):
+        if isinstance(exc, self._redis.redis.RedisError):
             logger.warning("Redis pub/sub failed (%s); retrying in %.1fs", exc, backoff)
             return
         logger.exception("error reading Redis pub/sub; reconnecting in %.1fs", backoff)

@@ -19,10 +19,11 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from . import envelopes
-from .base import validate_group
+from .hub import Hub
 from .redis_client import RedisClient
 
 __all__ = ["RedisPresence"]
@@ -30,47 +31,55 @@ __all__ = ["RedisPresence"]
 logger = logging.getLogger("django_ws.groups.redis")
 
 
-class RedisPresence(RedisClient):
-    """``presence_add()``, ``presence_remove()``, ``presence()`` on Redis."""
+class RedisPresence:
+    """Presence records in Redis, this process's refreshed, the expired swept.
 
-    def __init__(self, alias: str, options: dict[str, Any]) -> None:
-        super().__init__(alias, options)
-        self._presence_groups: dict[str, set[str]] = {}  # group -> local member ids
+    Held by ``RedisBackend``, whose presence methods it serves. Its records
+    are also in the hub (``hub.records``), from which a refresh writes back
+    what Redis lost.
+    """
+
+    def __init__(self, redis: RedisClient, hub: Hub, ttl: float,
+                 announce: Callable[[str, bytes], None]) -> None:
+        self._redis = redis
+        self._hub = hub
+        self._ttl = ttl
+        self._announce = announce  # the backend's: a presence envelope, everywhere
+        self._groups: dict[str, set[str]] = {}  # group -> local member ids
         #: Groups with local envelope members that may see presence, swept
         #: by the refresher: added by an envelope join or a presence
         #: envelope, dropped when a sweep finds no presence and no local
         #: record there, or no local envelope member.
-        self._presence_watched: set[str] = set()
+        self._watched: set[str] = set()
         self._refresher: Any = None
 
-    def presence_add(self, group: str, record: dict[str, Any]) -> None:
-        ttl = self.history_options.presence_ttl
-        pipe = self._client().pipeline(transaction=not self.cluster)
-        pipe.hset(self._key(group, "presence"), record["connection"], json.dumps(record))
-        pipe.zadd(self._key(group, "presence.exp"),
+    def add(self, group: str, record: dict[str, Any]) -> None:
+        ttl, key = self._ttl, self._redis.key
+        pipe = self._redis.client().pipeline(transaction=self._redis.transaction)
+        pipe.hset(key(group, "presence"), record["connection"], json.dumps(record))
+        pipe.zadd(key(group, "presence.exp"),
                   {record["connection"]: int((time.time() + ttl) * 1000)})
-        pipe.expire(self._key(group, "presence"), max(1, round(ttl * 2)))
-        pipe.expire(self._key(group, "presence.exp"), max(1, round(ttl * 2)))
+        pipe.expire(key(group, "presence"), max(1, round(ttl * 2)))
+        pipe.expire(key(group, "presence.exp"), max(1, round(ttl * 2)))
         pipe.execute()
         # Recorded once written: a refresh on its way meanwhile would
         # otherwise write it too, and take it for one Redis had lost.
-        super().presence_add(group, record)
-        self._presence_groups.setdefault(group, set()).add(record["connection"])
+        self._hub.records[record["connection"]] = record
+        self._groups.setdefault(group, set()).add(record["connection"])
         self._start_refresher()
 
-    def presence_remove(self, group: str, member_id: str) -> None:
-        super().presence_remove(group, member_id)
-        ids = self._presence_groups.get(group)
+    def remove(self, group: str, member_id: str) -> None:
+        self._hub.records.pop(member_id, None)
+        ids = self._groups.get(group)
         if ids is not None:
             ids.discard(member_id)
             if not ids:
-                del self._presence_groups[group]
+                del self._groups[group]
         self._remove_records(group, [member_id])
 
-    def presence(self, group: str) -> list[dict[str, Any]]:
-        validate_group(group)
-        gone, flat = self._script("PRESENCE")(
-            keys=[self._key(group, "presence"), self._key(group, "presence.exp")],
+    def members(self, group: str) -> list[dict[str, Any]]:
+        gone, flat = self._redis.script("PRESENCE")(
+            keys=[self._redis.key(group, "presence"), self._redis.key(group, "presence.exp")],
             args=[int(time.time() * 1000)],
         )
         self._announce_leaves(group, gone)
@@ -79,20 +88,10 @@ class RedisPresence(RedisClient):
 
     # -- watching the groups whose members may vanish with their process ---------
 
-    def _join_envelope(self, group: str, websocket: Any, since: str | None,
-                       info: dict[str, Any] | None, latest: bool = False) -> bool:
-        recovered = super()._join_envelope(group, websocket, since, info, latest)
-        self._watch(group)
-        return recovered
-
-    def deliver_announcement(self, group: str, payload: bytes) -> None:
-        super().deliver_announcement(group, payload)
-        if group in self._envelopes:
-            self._watch(group)
-
-    def _watch(self, group: str) -> None:
-        if group not in self._presence_watched:
-            self._presence_watched.add(group)
+    def watch(self, group: str) -> None:
+        """``group`` has local envelope members, who may see presence."""
+        if group not in self._watched:
+            self._watched.add(group)
             self._start_refresher()
 
     def _start_refresher(self) -> None:
@@ -106,13 +105,13 @@ class RedisPresence(RedisClient):
         the expiry of this process's records, then sweep the watched groups."""
         import gevent
 
-        ttl = self.history_options.presence_ttl
-        while self._presence_groups or self._presence_watched:
+        ttl = self._ttl
+        while self._groups or self._watched:
             gevent.sleep(ttl / 3)
             try:
                 self._refresh_records(ttl)
                 self._sweep()
-            except self._redis.RedisError as exc:
+            except self._redis.redis.RedisError as exc:
                 logger.warning("cannot refresh presence in Redis (%s); retrying in %.1fs",
                                exc, ttl / 3)
             except Exception:
@@ -122,53 +121,61 @@ class RedisPresence(RedisClient):
 
     def _refresh_records(self, ttl: float) -> None:
         expires = int((time.time() + ttl) * 1000)
-        pipe = self._client().pipeline(transaction=False)
+        key = self._redis.key
+        pipe = self._redis.client().pipeline(transaction=False)
         written: list[tuple[int, str, str]] = []  # (result index, group, member id)
-        for group, ids in list(self._presence_groups.items()):
-            pipe.zadd(self._key(group, "presence.exp"), dict.fromkeys(ids, expires))
+        records = self._hub.records
+        for group, ids in list(self._groups.items()):
+            pipe.zadd(key(group, "presence.exp"), dict.fromkeys(ids, expires))
             for suffix in ("presence", "presence.exp"):
-                pipe.expire(self._key(group, suffix), max(1, round(ttl * 2)))
+                pipe.expire(key(group, suffix), max(1, round(ttl * 2)))
             for member_id in ids:
-                record = self._records.get(member_id)
+                record = records.get(member_id)
                 if record is not None:  # back after an outage or FLUSHALL
                     written.append((len(pipe), group, member_id))
-                    pipe.hset(self._key(group, "presence"), member_id, json.dumps(record))
+                    pipe.hset(key(group, "presence"), member_id, json.dumps(record))
         if not written:
             return
         results = pipe.execute()
         for index, group, member_id in written:
-            record = self._records.get(member_id)
+            record = records.get(member_id)
             if record is None:
                 # It left while the pipeline was on its way, and the removal
                 # may have landed first: remove it again, or it would stay
                 # listed for a TTL.
                 self._remove_records(group, [member_id])
             elif results[index] == 1:  # a new field: Redis had lost it
-                self.announce(group, envelopes.presence_payload(group, "join", record["info"]))
+                self._announce(group, envelopes.presence_payload(group, "join", record["info"]))
 
     def _sweep(self) -> None:
         now = int(time.time() * 1000)
-        for group in list(self._presence_watched):
-            if group not in self._envelopes:
-                self._presence_watched.discard(group)
+        key = self._redis.key
+        for group in list(self._watched):
+            if group not in self._hub.envelopes:
+                self._watched.discard(group)
                 continue
-            gone, left = self._script("SWEEP")(
-                keys=[self._key(group, "presence"), self._key(group, "presence.exp")],
+            gone, left = self._redis.script("SWEEP")(
+                keys=[key(group, "presence"), key(group, "presence.exp")],
                 args=[now],
             )
             self._announce_leaves(group, gone)
-            if not left and group not in self._presence_groups:
-                self._presence_watched.discard(group)
+            if not left and group not in self._groups:
+                self._watched.discard(group)
 
     def _announce_leaves(self, group: str, gone: list[bytes]) -> None:
         for raw in gone:
             record = json.loads(raw)
             logger.info("member %s of group %r left presence: its process stopped "
                         "refreshing it", record.get("connection"), group)
-            self.announce(group, envelopes.presence_payload(group, "leave", record["info"]))
+            self._announce(group, envelopes.presence_payload(group, "leave", record["info"]))
 
     def _remove_records(self, group: str, member_ids: list[str]) -> None:
-        pipe = self._client().pipeline(transaction=not self.cluster)
-        pipe.hdel(self._key(group, "presence"), *member_ids)
-        pipe.zrem(self._key(group, "presence.exp"), *member_ids)
+        key = self._redis.key
+        pipe = self._redis.client().pipeline(transaction=self._redis.transaction)
+        pipe.hdel(key(group, "presence"), *member_ids)
+        pipe.zrem(key(group, "presence.exp"), *member_ids)
         pipe.execute()
+
+    def close(self) -> None:
+        if self._refresher is not None:
+            self._refresher.kill(block=False)

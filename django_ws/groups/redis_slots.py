@@ -33,29 +33,26 @@ class RedisUserSlots:
     """``claim()`` and ``release()`` on Redis, and the refresher that keeps
     this process's slots alive."""
 
-    def __init__(self, backend: RedisClient) -> None:
-        self._backend = backend
+    def __init__(self, redis: RedisClient, ttl: float) -> None:
+        self._redis = redis
+        self._ttl = ttl  # the backend's presence_ttl: a killed process's slots expire
         self._local = LocalUserSlots()
         self._refresher: Any = None
 
-    @property
-    def _ttl(self) -> float:
-        return self._backend.history_options.presence_ttl
-
     def _key(self, scope: str, user: str) -> str:
         # The hash tag keeps a user's counts on one cluster slot.
-        return f"{self._backend.prefix}{{user:{user}}}.slots.{scope}"
+        return f"{self._redis.prefix}{{user:{user}}}.slots.{scope}"
 
     def claim(self, scope: str, user: str, slot: str, limit: int,
               replace: bool) -> tuple[bool, list[str]]:
         now = time.time()
         try:
-            taken, replaced = self._backend._script("CLAIM_SLOT")(
+            taken, replaced = self._redis.script("CLAIM_SLOT")(
                 keys=[self._key(scope, user)],
                 args=[int(now * 1000), int((now + self._ttl) * 1000), slot, limit,
                       "1" if replace else "0", max(1, round(self._ttl * 2))],
             )
-        except self._backend._redis.RedisError as exc:
+        except self._redis.redis.RedisError as exc:
             logger.warning("cannot count user %s's connections in Redis (%s): letting this "
                            "one in, counted once Redis is back", user, exc)
             taken, replaced = 1, []
@@ -69,7 +66,7 @@ class RedisUserSlots:
     def release(self, scope: str, user: str, slot: str) -> None:
         self._local.release(scope, user, slot)
         # Redis down: the slot is not refreshed any more, and expires.
-        self._backend._client().zrem(self._key(scope, user), slot)
+        self._redis.client().zrem(self._key(scope, user), slot)
 
     def close(self) -> None:
         if self._refresher is not None:
@@ -88,7 +85,7 @@ class RedisUserSlots:
             gevent.sleep(self._ttl / 3)
             try:
                 self.refresh()
-            except self._backend._redis.RedisError as exc:
+            except self._redis.redis.RedisError as exc:
                 logger.warning("cannot refresh the users' connection counts in Redis (%s); "
                                "retrying in %.1fs", exc, self._ttl / 3)
             except Exception:
@@ -101,7 +98,7 @@ class RedisUserSlots:
         if not counts:
             return
         expires = int((time.time() + self._ttl) * 1000)
-        pipe = self._backend._client().pipeline(transaction=False)
+        pipe = self._redis.client().pipeline(transaction=False)
         for scope, user, slots in counts:
             pipe.zadd(self._key(scope, user), dict.fromkeys(slots, expires))
             pipe.expire(self._key(scope, user), max(1, round(self._ttl * 2)))
@@ -111,4 +108,4 @@ class RedisUserSlots:
             # remove again, or it would count for a TTL.
             gone = [slot for slot in slots if not self._local.holds(scope, user, slot)]
             if gone:
-                self._backend._client().zrem(self._key(scope, user), *gone)
+                self._redis.client().zrem(self._key(scope, user), *gone)

@@ -69,13 +69,13 @@ def test_the_groups_keys_and_channel_share_a_slot(cluster_url):
         group = group_name("slot")
         backend.broadcast(group, b"x", text=True, kind="s")
         names = [
-            backend._key(group, "meta"),
-            backend._key(group, "stream"),
-            backend._channel(group),
+            backend.redis.key(group, "meta"),
+            backend.redis.key(group, "stream"),
+            backend.redis.channel(group),
         ]
         assert len({client.keyslot(name) for name in names}) == 1
         # Spread over the shards: groups land on different masters.
-        slots = {client.keyslot(backend._channel(f"g{n}")) // 5462 for n in range(30)}
+        slots = {client.keyslot(backend.redis.channel(f"g{n}")) // 5462 for n in range(30)}
         assert len(slots) == 3
     finally:
         backend.close()

@@ -107,7 +107,7 @@ def test_the_redis_count_is_shared_and_written_again_after_redis_lost_it(redis_b
         assert redis_backend.user_slots.claim("*", "7", third, 2, False) == (False, [])
         assert other_process.user_slots.claim("*", "7", third, 2, True) == (True, [first])
         key = redis_backend.user_slots._key("*", "7")
-        client = redis_backend._client()
+        client = redis_backend.redis.client()
         client.delete(key)  # FLUSHALL, a restart without persistence
         redis_backend.user_slots.refresh()
         other_process.user_slots.refresh()
@@ -124,7 +124,7 @@ def test_a_slot_released_while_a_refresh_was_on_its_way_is_removed_again(redis_b
     slots = redis_backend.user_slots
     slot = make_slot("c1")
     slots.claim("*", "9", slot, 2, False)
-    client = redis_backend._client()
+    client = redis_backend.redis.client()
     real_pipeline = client.pipeline
 
     class ReleasingMeanwhile:

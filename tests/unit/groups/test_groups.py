@@ -162,7 +162,7 @@ class FakeRedis:
 def fake_redis():
     backend = RedisBackend("test", {"url": "redis://127.0.0.1:1/0", "prefix": "t:",
                                     "subscribe_timeout": TIMEOUT})
-    fake = backend._redis = FakeRedis()
+    fake = backend.redis.redis = FakeRedis()
     yield backend, fake.pubsub
     backend.close()
 
@@ -188,7 +188,7 @@ def test_two_first_joins_while_the_client_is_made_share_one_listener(fake_redis)
     # Two first joins of different groups then met; the second made a second
     # pub/sub, and the listener of the first ended, failing both joins.
     backend, _ = fake_redis
-    client_class = backend._redis.Redis
+    client_class = backend.redis.redis.Redis
     made = []
     both_making = Event()
 
@@ -205,7 +205,7 @@ def test_two_first_joins_while_the_client_is_made_share_one_listener(fake_redis)
             self._pubsub = getattr(self, "_pubsub", None) or FakePubSub()  # one each
             return self._pubsub
 
-    backend._redis.Redis = SlowToMake
+    backend.redis.redis.Redis = SlowToMake
     members = [Member(), Member()]
     joins = [gevent.spawn(backend.join, group, member)
              for group, member in zip(("room", "hall"), members, strict=True)]
@@ -222,9 +222,9 @@ def test_what_is_no_order_on_the_control_channel_is_dropped_with_one_warning(fak
     member = Member()
     backend.join("room", member)
     backend.listen_for_orders()
-    wait_until(lambda: backend._control_channel in pubsub.channels)
+    wait_until(lambda: backend.redis.control_channel in pubsub.channels)
     for foreign in (b"hello", b"X{}", b'X{"user":"1","code":1005,"reason":"","session":null}'):
-        pubsub.publish(backend._control_channel, foreign)
+        pubsub.publish(backend.redis.control_channel, foreign)
     pubsub.publish("t:db0:room", b"tstill delivered")
     wait_until(lambda: member.received == [b"still delivered"])
     assert caplog.text.count("dropped a message on Redis channel 't:control:db0:'") == 1

@@ -337,7 +337,7 @@ def test_leaving_removes_envelope_members_and_unsubscribes():
     assert memory.local_members("room") == [envelope]
     memory.leave("room", envelope)
     assert memory.local_members("room") == []
-    assert "room" not in memory._members and "room" not in memory._envelopes
+    assert "room" not in memory.hub.members and "room" not in memory.hub.envelopes
 
 
 def test_since_from_path_ignores_what_is_not_a_position_map():
