@@ -10,6 +10,8 @@ public API and the connection's life), holding an object for each job that
 has its own state, one module each:
 
 ==================  ========================================================
+``link.py``         ``Link``: the socket and its peer, whether it failed, who
+                    started the close; describing and dropping it
 ``reading.py``      ``Reader``: the view's inline reads, the background
                     hand-over, the counts of what came in
 ``writing.py``      ``Writer``: one non-blocking write, pending output,
@@ -25,8 +27,9 @@ has its own state, one module each:
 ``memberships.py``  the groups it joined, and the backends that serve them
 ==================  ========================================================
 
-The parts hold the connection weakly: it holds them, and an ended
-connection is freed with its last reference, not by the cyclic GC. Beside
+The parts hold the link (``link.py``: the socket, whether it failed, who
+started the close), not the connection: an ended connection is freed with
+its last reference, not by the cyclic GC. Beside
 them: ``registry.py`` (the open connections of the process, and what
 shutdown does with them), ``bursts.py`` (greenlets lent to detached
 connections), ``counters.py`` (the process's counts, which every layer of

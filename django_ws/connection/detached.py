@@ -9,7 +9,6 @@ connection holds no greenlet: the registry of detached connections holds it.
 from __future__ import annotations
 
 import logging
-import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -48,8 +47,9 @@ class MessageHandler(Protocol):
 class DetachedServing:
     """The callbacks' side of a connection: watcher, bursts, the end.
 
-    Holds its connection weakly, since the connection holds it: the
-    registry of detached connections holds the connection until it ended.
+    It and the connection hold each other, as the view (the handler) and
+    the connection do: ``_end()`` lets go of both, so that an ended
+    connection is freed without the cyclic GC.
     """
 
     __slots__ = ("_connection", "_dispatching", "_inbox", "_keeper", "_link", "_on_end",
@@ -57,7 +57,7 @@ class DetachedServing:
 
     def __init__(self, connection: WebSocket, handler: MessageHandler, link: Link,
                  inbox: Inbox, reader: Reader, writer: Writer) -> None:
-        self._connection = weakref.ref(connection)
+        self._connection: WebSocket | None = connection
         self.handler: MessageHandler | None = handler
         self._link = link
         self._inbox = inbox
@@ -104,10 +104,9 @@ class DetachedServing:
         queue = self._inbox
         handler = self.handler
         reader, link = self._reader, self._link
-        connection = self._connection()
-        # Only _end() clears the handler, never while dispatching; the
-        # registry holds the connection until then.
-        assert handler is not None and connection is not None
+        connection = self._connection
+        if handler is None or connection is None:
+            return  # ended meanwhile
         reads = handed = 0
         try:
             while True:
@@ -197,7 +196,9 @@ class DetachedServing:
             # The socket closes with the keeper (see serve()).
             step("closing the socket", self._keeper.close)
             on_end, self._on_end = self._on_end, None
-            self.handler = None  # the view holds the connection: no cycle left
+            # The view holds the connection, and the connection holds this:
+            # no cycle left.
+            self.handler = self._connection = None
             if not detached_connections:
                 none_detached.set()
         if on_end is not None:

@@ -58,11 +58,11 @@ class WebSocket:
 
     # Slots: an idle connection is mostly its objects, and a dict would not
     # share its keys between instances. __dict__ stays available for
-    # attributes a project adds; the parts hold the connection weakly.
+    # attributes a project adds.
     __slots__ = (
         "_accepted", "_cleanups", "_detached", "_groups", "_handshake", "_inbox", "_keepalive",
-        "_link", "_options", "_reader", "_writer", "opened_at", "protocol", "session_key",
-        "user", "user_slot", "view_name", "__dict__", "__weakref__",
+        "_link", "_offered", "_options", "_origin", "_reader", "_writer", "opened_at", "protocol",
+        "session_key", "user", "user_slot", "view_name", "__dict__", "__weakref__",
     )
 
     def __init__(
@@ -77,7 +77,10 @@ class WebSocket:
     ) -> None:
         self.protocol = protocol
         self._options = options
-        self._handshake = Handshake(request, response)
+        # Until the 101: the request and the response (handshake.py).
+        self._handshake: Handshake | None = Handshake(request, response)
+        self._origin = self._handshake.origin
+        self._offered = self._handshake.offered
         self._accepted = False  # the 101 was sent
         inbox = self._inbox = Inbox(options.max_queue, options.max_queue_bytes)
         link = self._link = Link(sock, request.path, protocol, inbox)
@@ -115,12 +118,12 @@ class WebSocket:
     @property
     def origin(self) -> str | None:
         """The ``Origin`` header (RFC 6454), None for most non-browser clients."""
-        return self._handshake.origin
+        return self._origin
 
     @property
     def subprotocols(self) -> list[str]:
         """The subprotocols the client offered, in its order of preference."""
-        return list(self._handshake.offered)
+        return list(self._offered)
 
     @property
     def subprotocol(self) -> str | None:
@@ -129,7 +132,7 @@ class WebSocket:
         Before the 101 is sent: the one it will agree on, the first of the
         view's ``subprotocols`` that the client offered.
         """
-        if not self._accepted:
+        if self._handshake is not None:
             return self._handshake.agreed_subprotocol(self._options)
         return self.protocol.subprotocol
 
@@ -208,7 +211,7 @@ class WebSocket:
         Raises:
             WebSocketUsageError: the handshake was already answered.
         """
-        if self._accepted:
+        if self._handshake is None:
             raise WebSocketUsageError("options can only change before the connection is accepted")
         options = self._options = self._options.replace(**changes)
         self._handshake.options_changed = True
@@ -236,8 +239,10 @@ class WebSocket:
                     f"{protocol.subprotocol!r}; cannot switch to {subprotocol!r}"
                 )
             return
-        writer = self._writer
-        writer.queue_output(self._handshake.response_head(protocol, options, subprotocol))
+        writer, handshake = self._writer, self._handshake
+        assert handshake is not None  # kept until accepted
+        writer.queue_output(handshake.response_head(protocol, options, subprotocol))
+        self._handshake = None
         self._accepted = True
         self.opened_at = time.monotonic()
         if options.message_rate is not None:
