@@ -64,9 +64,9 @@ WEBSOCKETS_FLOOR = "websockets==17.0"
 
 # Files the tests need that setuptools would not put in an sdist by itself
 # (MANIFEST.in adds them).
-SDIST_MUST_HOLD = ("tests/conftest.py", "tests/settings.py", "tests/urls.py", "tests/views.py",
-                   "demo_project/settings.py", "manage.py", "compliance/autobahn/run.py", "LICENSE",
-                   "docs/tutorial/files/chat/views.py")
+SDIST_MUST_HOLD = ("tests/conftest.py", "tests/settings.py", "tests/urls.py",
+                   "tests/views/basics.py", "demo_project/settings.py", "manage.py",
+                   "compliance/autobahn/run.py", "LICENSE", "docs/tutorial/files/chat/views.py")
 
 LINT_REQUIREMENTS = ("ruff==0.17.6", "mypy==2.4.1", "django-stubs==6.1.2", "import-linter==2.17",
                      "pytest", "redis", "gunicorn", "prometheus_client")

@@ -12,7 +12,7 @@ import pytest
 from django_ws.testing import LiveServer
 from tests.support.browser import EXPECT_MS
 from tests.support.net import free_port
-from tests.views import FORGED_ENVELOPE
+from tests.views.pages import FORGED_ENVELOPE
 
 sync_api = pytest.importorskip("playwright.sync_api")
 

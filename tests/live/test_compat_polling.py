@@ -59,9 +59,9 @@ def test_a_wait_loop_after_the_client_left_is_ended_and_the_cpu_falls_back(serve
     assert ws.recv() == "echo me"
     ws.close()
     assert probe(server, "meanwhile") is None  # served while the loop polls
-    wait_for(lambda: "ended the view tests.views.compat_forever" in server.log()[start:],
+    wait_for(lambda: "ended the view tests.views.blocking.compat_forever" in server.log()[start:],
              timeout=3 * TIMEOUT)
-    assert server.log()[start:].count("ended the view tests.views.compat_forever") == 1
+    assert server.log()[start:].count("ended the view tests.views.blocking.compat_forever") == 1
     assert "Traceback" not in server.log()[start:]
     turns = probe(server, "compat-forever")
     assert probe(server, "meanwhile") is None  # the loop had its chances to run

@@ -23,7 +23,7 @@ def test_a_view_blocking_in_c_is_reported_with_its_path_and_stack(live_db):
         wait_for(lambda: "the event loop has been blocked" in live.log())
         log = live.log()
         assert "by WebSocket /block-in-c/ from 127.0.0.1:" in log
-        assert "(view tests.views._block_in_c)" in log
+        assert "(view tests.views.blocking._block_in_c)" in log
         assert "libc.usleep(pause)" in log  # the stack, down to the call
         assert "psycogreen" in log  # what to do
         ws.close()
@@ -45,7 +45,7 @@ def test_sigterm_ends_a_process_whose_view_never_yields(live_db, path):
         assert receive_close(other)[0] == 1001
         assert live.process.wait(timeout=3 * TIMEOUT) == 0
         log = live.log()
-        assert "interrupted the view tests.views.spin" in log
+        assert "interrupted the view tests.views.blocking.spin" in log
         assert "when the server was asked to stop (SIGTERM)" in log
     finally:
         if live.process.poll() is None:
