@@ -36,11 +36,13 @@ def group_backend(using: str) -> Any:
     return _group_backends[0](using)
 
 
-def leave_all(websocket: WebSocket, joined: set[tuple[str, str]]) -> None:
-    """Leave every ``(alias, group)`` of ``joined``, each on its own: a Redis
-    error in one must not keep the connection in the others."""
+def leave_all(websocket: WebSocket, joined: set[tuple[str, str]],
+              step: Callable[..., None]) -> None:
+    """Leave every ``(alias, group)`` of ``joined``, each as its own ``step``
+    (``Link.step``): a Redis error in one must not keep the connection in
+    the others."""
     for using, group in sorted(joined):
-        websocket._link.step(f"leave({group!r})", leave, using, group, websocket)
+        step(f"leave({group!r})", leave, using, group, websocket)
 
 
 def leave(using: str, group: str, websocket: WebSocket) -> None:

@@ -394,7 +394,7 @@ class WebSocket:
     def _leave_groups(self) -> None:
         # The cleanup the first join() registered.
         joined, self._groups = self._groups or set(), None
-        leave_all(self, joined)
+        leave_all(self, joined, self._link.step)
 
     @property
     def groups(self) -> list[str]:
